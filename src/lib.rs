@@ -1,0 +1,9 @@
+//! fix-migrations: give every foreign key in an Alembic migration the ON DELETE / ON UPDATE
+//! action its models mean, with minimal edits.
+//!
+//! The data flows one way, one module per step:
+//! discover -> parse -> models -> migrations -> policy -> fix -> report.
+
+pub mod discover;
+pub mod models;
+pub mod parse;

@@ -1,0 +1,421 @@
+//! Step 2 of the pipeline: bytes -> tree-sitter tree, plus the small readers every later step
+//! shares (string literals, dotted callee paths resolved through imports, call arguments).
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use tree_sitter::{Node, Parser, Tree};
+
+/// A parsed Python file. `text` is exactly the file's bytes (validated as UTF-8), so node byte
+/// ranges index straight into it and edits can keep everything else byte-identical.
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: String,
+    pub tree: Tree,
+    line_starts: Vec<usize>,
+}
+
+impl SourceFile {
+    /// 1-based line of a byte offset.
+    pub fn line_of(&self, byte: usize) -> usize {
+        match self.line_starts.binary_search(&byte) {
+            Ok(i) => i + 1,
+            Err(i) => i,
+        }
+    }
+
+    /// Byte offset where the line holding `byte` starts.
+    pub fn line_start(&self, byte: usize) -> usize {
+        self.line_starts[self.line_of(byte) - 1]
+    }
+
+    pub fn text_of(&self, node: Node) -> &str {
+        &self.text[node.byte_range()]
+    }
+
+    /// The line ending this file uses, so inserted lines match it (CRLF files stay CRLF).
+    pub fn newline(&self) -> &'static str {
+        if self.text.contains("\r\n") { "\r\n" } else { "\n" }
+    }
+}
+
+pub fn python_parser() -> Parser {
+    let mut parser = Parser::new();
+    parser
+        .set_language(&tree_sitter_python::LANGUAGE.into())
+        .expect("the bundled tree-sitter-python grammar matches the tree-sitter runtime");
+    parser
+}
+
+/// Parse a file's bytes. Binary content, invalid UTF-8 and syntax errors are errors that name the
+/// line, because every later step edits by byte range and must never guess around damage.
+pub fn parse_source(path: &Path, bytes: Vec<u8>) -> Result<SourceFile> {
+    if let Some(nul) = bytes.iter().position(|&b| b == 0) {
+        let line = bytes[..nul].iter().filter(|&&b| b == b'\n').count() + 1;
+        bail!("{}:{line}: binary file (NUL byte), not Python source", path.display());
+    }
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(err) => {
+            let bad = err.utf8_error().valid_up_to();
+            let line = err.as_bytes()[..bad].iter().filter(|&&b| b == b'\n').count() + 1;
+            bail!("{}:{line}: not valid UTF-8 (byte offset {bad})", path.display());
+        }
+    };
+    parse_text(path, text)
+}
+
+pub fn parse_text(path: &Path, text: String) -> Result<SourceFile> {
+    let tree = python_parser()
+        .parse(&text, None)
+        .ok_or_else(|| anyhow::anyhow!("{}: tree-sitter gave no tree", path.display()))?;
+    let line_starts = std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
+    let file = SourceFile { path: path.to_path_buf(), text, tree, line_starts };
+    if let Some(bad) = first_syntax_error(file.tree.root_node()) {
+        let line = file.line_of(bad.start_byte());
+        let what = if bad.is_missing() {
+            format!("missing `{}`", bad.kind())
+        } else {
+            let snippet: String = file.text_of(bad).chars().take(30).collect();
+            format!("unexpected `{}`", snippet.lines().next().unwrap_or("").trim())
+        };
+        bail!("{}:{line}: syntax error: {what}", path.display());
+    }
+    Ok(file)
+}
+
+/// True when the text parses without any error node: the check run on every edited file
+/// before it may be written.
+pub fn parses_cleanly(text: &str) -> bool {
+    python_parser()
+        .parse(text, None)
+        .is_some_and(|tree| !tree.root_node().has_error())
+}
+
+fn first_syntax_error(node: Node) -> Option<Node> {
+    if !node.has_error() {
+        return None;
+    }
+    if node.is_error() || node.is_missing() {
+        return Some(node);
+    }
+    let mut cursor = node.walk();
+    for child in node.children(&mut cursor) {
+        if let Some(bad) = first_syntax_error(child) {
+            return Some(bad);
+        }
+    }
+    Some(node)
+}
+
+/// Every node of the tree in document order (pre-order), without recursion so that deeply
+/// nested expressions cannot overflow the stack.
+pub fn descendants(root: Node) -> Vec<Node> {
+    let mut out = Vec::new();
+    let mut cursor = root.walk();
+    loop {
+        out.push(cursor.node());
+        if cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return out;
+            }
+        }
+    }
+}
+
+/// The value of a plain string literal (or an implicit concatenation of them). None for
+/// f-strings, byte strings and anything that is not a literal: the tool never guesses.
+pub fn string_value(node: Node, src: &str) -> Option<String> {
+    match node.kind() {
+        "string" => {
+            let mut value = String::new();
+            let mut cursor = node.walk();
+            for child in node.named_children(&mut cursor) {
+                match child.kind() {
+                    "string_start" => {
+                        let prefix = src[child.byte_range()].to_ascii_lowercase();
+                        if prefix.contains('f') || prefix.contains('b') {
+                            return None;
+                        }
+                    }
+                    "string_content" => value.push_str(&src[child.byte_range()]),
+                    "escape_sequence" => value.push_str(&unescape(&src[child.byte_range()])),
+                    "string_end" => {}
+                    _ => return None,
+                }
+            }
+            Some(value)
+        }
+        "concatenated_string" => {
+            let mut cursor = node.walk();
+            node.named_children(&mut cursor)
+                .map(|part| string_value(part, src))
+                .collect::<Option<Vec<_>>>()
+                .map(|parts| parts.concat())
+        }
+        "parenthesized_expression" => string_value(node.named_child(0)?, src),
+        _ => None,
+    }
+}
+
+fn unescape(seq: &str) -> String {
+    match seq {
+        "\\n" => "\n".into(),
+        "\\t" => "\t".into(),
+        "\\\\" => "\\".into(),
+        "\\'" => "'".into(),
+        "\\\"" => "\"".into(),
+        other => other.into(),
+    }
+}
+
+/// The quote character a string literal node uses (`'` or `"`), so inserted strings match.
+pub fn quote_of(node: Node, src: &str) -> Option<char> {
+    let text = &src[node.byte_range()];
+    text.chars().find(|c| *c == '\'' || *c == '"')
+}
+
+/// `['a', 'b']` or `('a', 'b')` (or a single string, as some hand-written calls pass) -> values.
+pub fn string_list(node: Node, src: &str) -> Option<Vec<String>> {
+    match node.kind() {
+        "list" | "tuple" => {
+            let mut cursor = node.walk();
+            node.named_children(&mut cursor)
+                .filter(|n| n.kind() != "comment")
+                .map(|n| string_value(n, src))
+                .collect()
+        }
+        "string" | "concatenated_string" => string_value(node, src).map(|s| vec![s]),
+        _ => None,
+    }
+}
+
+/// `sa.schema.ForeignKey` -> "sa.schema.ForeignKey"; None when the callee is not a plain dotted name.
+pub fn dotted_name(node: Node, src: &str) -> Option<String> {
+    match node.kind() {
+        "identifier" => Some(src[node.byte_range()].to_string()),
+        "attribute" => {
+            let object = dotted_name(node.child_by_field_name("object")?, src)?;
+            let attr = node.child_by_field_name("attribute")?;
+            Some(format!("{object}.{}", &src[attr.byte_range()]))
+        }
+        _ => None,
+    }
+}
+
+/// What the names bound by a module's imports stand for: `sa` -> `sqlalchemy`,
+/// `FK` -> `sqlalchemy.ForeignKey`, `op` -> `alembic.op`. Only module-level and function-level
+/// import statements are read; that is where Alembic and model files put them.
+#[derive(Debug, Default, Clone)]
+pub struct Imports {
+    names: HashMap<String, String>,
+}
+
+impl Imports {
+    pub fn read(file: &SourceFile) -> Imports {
+        let src = file.text.as_str();
+        let mut names = HashMap::new();
+        for node in descendants(file.tree.root_node()) {
+            match node.kind() {
+                "import_statement" => {
+                    let mut cursor = node.walk();
+                    for item in node.children_by_field_name("name", &mut cursor) {
+                        match item.kind() {
+                            "dotted_name" => {
+                                let full = &src[item.byte_range()];
+                                let first = full.split('.').next().unwrap_or(full);
+                                names.insert(first.to_string(), first.to_string());
+                            }
+                            "aliased_import" => {
+                                if let (Some(module), Some(alias)) = (
+                                    item.child_by_field_name("name"),
+                                    item.child_by_field_name("alias"),
+                                ) {
+                                    names.insert(
+                                        src[alias.byte_range()].to_string(),
+                                        src[module.byte_range()].to_string(),
+                                    );
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                "import_from_statement" => {
+                    let Some(module) = node.child_by_field_name("module_name") else { continue };
+                    let module = src[module.byte_range()].to_string();
+                    let mut cursor = node.walk();
+                    for item in node.children_by_field_name("name", &mut cursor) {
+                        let (name, alias) = match item.kind() {
+                            "dotted_name" => (item, item),
+                            "aliased_import" => match (
+                                item.child_by_field_name("name"),
+                                item.child_by_field_name("alias"),
+                            ) {
+                                (Some(n), Some(a)) => (n, a),
+                                _ => continue,
+                            },
+                            _ => continue,
+                        };
+                        names.insert(
+                            src[alias.byte_range()].to_string(),
+                            format!("{module}.{}", &src[name.byte_range()]),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        Imports { names }
+    }
+
+    /// Resolve a dotted name used in the file to what it was imported as. Names that were not
+    /// imported stay as written (a local `op` parameter in a helper, `batch_op`, ...).
+    pub fn resolve(&self, dotted: &str) -> String {
+        let (first, rest) = dotted.split_once('.').map_or((dotted, None), |(a, b)| (a, Some(b)));
+        match (self.names.get(first), rest) {
+            (Some(full), Some(rest)) => format!("{full}.{rest}"),
+            (Some(full), None) => full.clone(),
+            (None, _) => dotted.to_string(),
+        }
+    }
+
+    pub fn is_bound(&self, name: &str) -> bool {
+        self.names.contains_key(name)
+    }
+}
+
+/// The last segment of a resolved callee, when it comes from one of `modules` (or was not
+/// imported at all but written with a conventional prefix). `sqlalchemy.sql.schema.ForeignKey`
+/// and `sa.ForeignKey` both give `ForeignKey` for `&["sqlalchemy", "sa", "db", "sqlmodel"]`.
+pub fn callee_from<'a>(resolved: &'a str, modules: &[&str]) -> Option<&'a str> {
+    let (head, last) = match resolved.rsplit_once('.') {
+        Some((head, last)) => (Some(head), last),
+        None => (None, resolved),
+    };
+    match head {
+        None => None,
+        Some(head) => {
+            let root = head.split('.').next().unwrap_or(head);
+            modules.contains(&root).then_some(last)
+        }
+    }
+}
+
+/// A call's arguments, split the way Python binds them.
+pub struct CallArgs<'t> {
+    pub list: Node<'t>,
+    pub positional: Vec<Node<'t>>,
+    /// (keyword, the whole `k=v` node, the value node)
+    pub keywords: Vec<(String, Node<'t>, Node<'t>)>,
+    /// `*args` or `**kwargs` present: the call may already carry anything.
+    pub has_splat: bool,
+}
+
+impl<'t> CallArgs<'t> {
+    pub fn of(call: Node<'t>, src: &str) -> Option<CallArgs<'t>> {
+        let list = call.child_by_field_name("arguments")?;
+        if list.kind() != "argument_list" {
+            return None;
+        }
+        let mut args = CallArgs { list, positional: vec![], keywords: vec![], has_splat: false };
+        let mut cursor = list.walk();
+        for child in list.named_children(&mut cursor) {
+            match child.kind() {
+                "comment" => {}
+                "keyword_argument" => {
+                    let (Some(name), Some(value)) =
+                        (child.child_by_field_name("name"), child.child_by_field_name("value"))
+                    else {
+                        continue;
+                    };
+                    args.keywords.push((src[name.byte_range()].to_string(), child, value));
+                }
+                "list_splat" | "dictionary_splat" => args.has_splat = true,
+                _ => args.positional.push(child),
+            }
+        }
+        Some(args)
+    }
+
+    pub fn keyword(&self, name: &str) -> Option<Node<'t>> {
+        self.keywords.iter().find(|(k, _, _)| k == name).map(|(_, _, v)| *v)
+    }
+
+    /// Positional argument `index`, or the keyword `name` when it was passed by keyword.
+    pub fn arg(&self, index: usize, name: &str) -> Option<Node<'t>> {
+        self.positional.get(index).copied().or_else(|| self.keyword(name))
+    }
+}
+
+/// The function definition (by name) that encloses a node, if any.
+pub fn enclosing_function<'a>(node: Node, src: &'a str) -> Option<&'a str> {
+    let mut current = node.parent();
+    while let Some(n) = current {
+        if n.kind() == "function_definition" {
+            return n.child_by_field_name("name").map(|name| &src[name.byte_range()]);
+        }
+        current = n.parent();
+    }
+    None
+}
+
+/// A byte range with the convenience of a line number for messages.
+pub fn span(node: Node) -> Range<usize> {
+    node.byte_range()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(src: &str) -> SourceFile {
+        parse_text(Path::new("t.py"), src.to_string()).unwrap()
+    }
+
+    #[test]
+    fn imports_resolve_aliases() {
+        let file = parse(
+            "import sqlalchemy as sa\nfrom sqlalchemy import ForeignKey as FK\nfrom alembic import op\n",
+        );
+        let imports = Imports::read(&file);
+        assert_eq!(imports.resolve("sa.ForeignKeyConstraint"), "sqlalchemy.ForeignKeyConstraint");
+        assert_eq!(imports.resolve("FK"), "sqlalchemy.ForeignKey");
+        assert_eq!(imports.resolve("op.create_foreign_key"), "alembic.op.create_foreign_key");
+        assert_eq!(imports.resolve("batch_op.create_foreign_key"), "batch_op.create_foreign_key");
+    }
+
+    #[test]
+    fn string_values_refuse_fstrings() {
+        let file = parse("x = ('a' 'b', f'{t}', r'c', b'd')\n");
+        let strings: Vec<_> = descendants(file.tree.root_node())
+            .into_iter()
+            .filter(|n| matches!(n.kind(), "string" | "concatenated_string"))
+            .filter(|n| n.parent().is_some_and(|p| p.kind() == "tuple"))
+            .map(|n| string_value(n, &file.text))
+            .collect();
+        assert_eq!(strings, vec![Some("ab".into()), None, Some("c".into()), None]);
+    }
+
+    #[test]
+    fn syntax_errors_name_the_line() {
+        let err = parse_text(Path::new("m.py"), "x = 1\ndef f(:\n    pass\n".into()).err().unwrap();
+        assert!(err.to_string().starts_with("m.py:2: syntax error"), "{err}");
+    }
+
+    #[test]
+    fn non_utf8_names_the_line() {
+        let err = parse_source(Path::new("m.py"), b"x = 1\ny = '\xff'\n".to_vec()).err().unwrap();
+        assert_eq!(err.to_string(), "m.py:2: not valid UTF-8 (byte offset 11)");
+    }
+}
