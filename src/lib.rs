@@ -4,6 +4,9 @@
 //! The data flows one way, one module per step:
 //! discover -> parse -> models -> migrations -> policy -> fix -> report.
 
+pub mod config;
 pub mod discover;
+pub mod migrations;
 pub mod models;
 pub mod parse;
+pub mod policy;

@@ -1,0 +1,638 @@
+//! Step 4: a parsed migration -> the foreign key sites in it (`FkSite`), the foreign key drops
+//! (`DropSite`) and enough structure (statements, blocks) for the fixer to remove a revert pair.
+//! Import-aware: `sa.ForeignKeyConstraint`, `sqlalchemy.ForeignKey`, `from sqlalchemy import
+//! ForeignKeyConstraint as FKC` are all the same thing; a project-local `ForeignKey` is not.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use serde::Serialize;
+use tree_sitter::Node;
+
+use crate::parse::{CallArgs, Imports, SourceFile, descendants, dotted_name, string_list, string_value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SiteKind {
+    /// `sa.ForeignKeyConstraint(...)` inside `op.create_table(...)`.
+    CreateTable,
+    /// `sa.ForeignKey(...)` inside `sa.Column(...)` of `create_table` / `add_column`.
+    Inline,
+    CreateForeignKey,
+    BatchCreateForeignKey,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Section {
+    Upgrade,
+    Downgrade,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "value")]
+pub enum ConstraintName {
+    /// No name argument at all (table constraints and inline keys usually have none).
+    Absent,
+    /// A literal `None`: Alembic's unnamed constraint. The range is the `None` token.
+    Unnamed(#[serde(skip)] Range<usize>),
+    /// `'name'` or `op.f('name')`.
+    Known(String),
+    /// A variable, f-string or expression the tool can't know.
+    Unknown,
+}
+
+/// An `ondelete=` / `onupdate=` keyword already in the call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Keyword {
+    /// The literal value, None when it is not a plain string literal.
+    pub value: Option<String>,
+    #[serde(skip)]
+    pub value_range: Range<usize>,
+}
+
+/// Where a new keyword argument goes, read off the call's argument list so the insertion
+/// matches the call's own layout (one line, or black's one-argument-per-line).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ArgLayout {
+    /// Byte offset of the closing `)`.
+    pub close: usize,
+    /// End of the last argument (before any trailing comma).
+    pub last_arg_end: usize,
+    /// Byte offset of a trailing comma after the last argument.
+    pub trailing_comma: Option<usize>,
+    /// The closing `)` sits on a later line than the last argument.
+    pub close_on_own_line: bool,
+    /// Indentation of the last argument's line, used for a new argument line.
+    pub arg_indent: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FkSite {
+    pub kind: SiteKind,
+    pub section: Section,
+    pub line: usize,
+    #[serde(skip)]
+    pub call: Range<usize>,
+    /// Source table, qualified `schema.table` when the call names a schema.
+    pub table: Option<String>,
+    pub columns: Vec<String>,
+    pub referent_table: Option<String>,
+    pub referent_columns: Vec<String>,
+    pub name: ConstraintName,
+    pub ondelete: Option<Keyword>,
+    pub onupdate: Option<Keyword>,
+    /// Why the tool will not edit this call, when it won't.
+    pub skip: Option<String>,
+    #[serde(skip)]
+    pub layout: ArgLayout,
+    /// The quote character the call's strings use.
+    #[serde(skip)]
+    pub quote: char,
+    /// The whole statement, for `create_foreign_key` calls that may be removed as a revert pair.
+    #[serde(skip)]
+    pub statement: Option<StatementId>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DropSite {
+    pub section: Section,
+    pub line: usize,
+    pub table: Option<String>,
+    pub name: ConstraintName,
+    #[serde(skip)]
+    pub statement: StatementId,
+}
+
+pub type StatementId = usize;
+pub type BlockId = usize;
+
+/// A simple statement that may be removed, with the lines it occupies.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    /// Whole lines: from the start of the statement's first line through its final newline,
+    /// widened upward over Alembic's "constraint name is None" warning comment.
+    pub lines: Range<usize>,
+    /// The statement owns its lines alone (no `a; b`, nothing else on them), so removing the
+    /// lines removes exactly it.
+    pub removable: bool,
+    pub block: BlockId,
+}
+
+#[derive(Debug, Clone)]
+pub struct Block {
+    /// How many statements the block holds in all.
+    pub statement_count: usize,
+    /// The `with` statement owning this block (its whole lines), or None for a function body.
+    pub with_lines: Option<Range<usize>>,
+    pub parent: Option<BlockId>,
+    /// Indentation of the block's statements, for a `pass` when it is left empty.
+    pub indent: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Migration {
+    pub sites: Vec<FkSite>,
+    pub drops: Vec<DropSite>,
+    pub statements: Vec<Statement>,
+    pub blocks: Vec<Block>,
+    /// The file spells actions in lower case (`ondelete='cascade'`): new ones follow suit.
+    pub lowercase_actions: bool,
+    pub default_quote: char,
+}
+
+const SA_MODULES: &[&str] = &["sqlalchemy", "sa"];
+
+pub fn scan(file: &SourceFile) -> Migration {
+    let mut scanner = Scanner {
+        src: file.text.as_str(),
+        file,
+        imports: Imports::read(file),
+        migration: Migration { default_quote: dominant_quote(&file.text), ..Migration::default() },
+        block_ids: HashMap::new(),
+    };
+    for node in descendants(file.tree.root_node()) {
+        if node.kind() == "call" {
+            scanner.visit_call(node);
+        }
+    }
+    scanner.migration.lowercase_actions = lowercase_actions(&scanner.migration.sites);
+    scanner.migration
+}
+
+struct Scanner<'a> {
+    file: &'a SourceFile,
+    src: &'a str,
+    imports: Imports,
+    migration: Migration,
+    /// tree-sitter block node id -> BlockId
+    block_ids: HashMap<usize, BlockId>,
+}
+
+/// What a callee is, once import aliases are resolved.
+enum Callee<'t> {
+    /// `op.<method>` on Alembic's op module (or a bare `op` handed to a helper).
+    Op(String),
+    /// `<alias>.<method>` where alias is bound by `with op.batch_alter_table(...) as alias`;
+    /// carries the `batch_alter_table(...)` call.
+    Batch(String, Node<'t>),
+    /// `<object>.<method>` on anything else: a batch object passed into a helper, say.
+    OtherObject(String, String),
+    /// A SQLAlchemy name: `ForeignKeyConstraint`, `ForeignKey`, `Column`.
+    Sa(String),
+    Other,
+}
+
+impl<'a> Scanner<'a> {
+    fn text(&self, node: Node) -> &'a str {
+        &self.src[node.byte_range()]
+    }
+
+    fn callee<'t>(&self, call: Node<'t>) -> Callee<'t> {
+        let Some(function) = call.child_by_field_name("function") else { return Callee::Other };
+        let Some(dotted) = dotted_name(function, self.src) else { return Callee::Other };
+        let resolved = self.imports.resolve(&dotted);
+        if let Some(last) = crate::parse::callee_from(&resolved, SA_MODULES) {
+            return Callee::Sa(last.to_string());
+        }
+        let Some((object_path, method)) = dotted.rsplit_once('.') else { return Callee::Other };
+        if self.imports.resolve(object_path) == "alembic.op" || object_path == "op" {
+            return Callee::Op(method.to_string());
+        }
+        if !object_path.contains('.') {
+            if let Some(with_call) = batch_with_for(object_path, call, self.src) {
+                return Callee::Batch(method.to_string(), with_call);
+            }
+        }
+        Callee::OtherObject(object_path.to_string(), method.to_string())
+    }
+
+    fn visit_call(&mut self, call: Node) {
+        match self.callee(call) {
+            Callee::Sa(name) if name == "ForeignKeyConstraint" => self.table_constraint(call),
+            Callee::Sa(name) if name == "ForeignKey" => self.inline_key(call),
+            Callee::Op(method) if method == "create_foreign_key" => self.create_foreign_key(call, None),
+            Callee::Batch(method, with_call) if method == "create_foreign_key" => {
+                self.create_foreign_key(call, Some(with_call))
+            }
+            Callee::Op(method) if method == "drop_constraint" => self.drop_constraint(call, None),
+            Callee::Batch(method, with_call) if method == "drop_constraint" => {
+                self.drop_constraint(call, Some(with_call))
+            }
+            Callee::OtherObject(object, method) if method == "create_foreign_key" => {
+                let mut site = self.new_site(call, SiteKind::BatchCreateForeignKey);
+                site.skip = Some(format!(
+                    "`{object}` is not Alembic's `op` nor bound by `with op.batch_alter_table(...)`: the source table is unknown"
+                ));
+                self.migration.sites.push(site);
+            }
+            _ => {}
+        }
+    }
+
+    fn new_site(&self, call: Node, kind: SiteKind) -> FkSite {
+        FkSite {
+            kind,
+            section: section_of(call, self.src),
+            line: self.file.line_of(call.start_byte()),
+            call: call.byte_range(),
+            table: None,
+            columns: vec![],
+            referent_table: None,
+            referent_columns: vec![],
+            name: ConstraintName::Absent,
+            ondelete: None,
+            onupdate: None,
+            skip: None,
+            layout: ArgLayout::default(),
+            quote: first_quote(call, self.src).unwrap_or(self.migration.default_quote),
+            statement: None,
+        }
+    }
+
+    /// `sa.ForeignKeyConstraint(['author_id'], ['users.id'], ondelete=...)` in `op.create_table`.
+    fn table_constraint(&mut self, call: Node) {
+        let mut site = self.new_site(call, SiteKind::CreateTable);
+        let Some(args) = CallArgs::of(call, self.src) else { return };
+        self.read_options(&mut site, &args);
+        site.name = args.keyword("name").map_or(ConstraintName::Absent, |n| self.constraint_name(n));
+        site.columns = args.arg(0, "columns").and_then(|n| string_list(n, self.src)).unwrap_or_default();
+        let targets = args.arg(1, "refcolumns").and_then(|n| string_list(n, self.src));
+        match targets.as_deref().and_then(split_targets) {
+            Some((table, cols)) => {
+                site.referent_table = Some(table);
+                site.referent_columns = cols;
+            }
+            None => site.skip = Some("the referenced columns are not string literals".into()),
+        }
+        if site.columns.is_empty() && site.skip.is_none() {
+            site.skip = Some("the local columns are not string literals".into());
+        }
+        match self.enclosing_op_call(call, &["create_table"]) {
+            Some(table) => site.table = table,
+            None => {
+                site.skip.get_or_insert_with(|| "not inside `op.create_table(...)`".into());
+            }
+        }
+        if site.table.is_none() {
+            site.skip.get_or_insert_with(|| "the table name is not a string literal".into());
+        }
+        self.migration.sites.push(site);
+    }
+
+    /// `sa.ForeignKey('users.id')` inside `sa.Column('author_id', ...)` inside `op.create_table`
+    /// or `add_column`.
+    fn inline_key(&mut self, call: Node) {
+        let mut site = self.new_site(call, SiteKind::Inline);
+        let Some(args) = CallArgs::of(call, self.src) else { return };
+        self.read_options(&mut site, &args);
+        site.name = args.keyword("name").map_or(ConstraintName::Absent, |n| self.constraint_name(n));
+        let target = args.arg(0, "column").and_then(|n| string_value(n, self.src));
+        match target.as_deref().and_then(|t| split_targets(&[t.to_string()])) {
+            Some((table, cols)) => {
+                site.referent_table = Some(table);
+                site.referent_columns = cols;
+            }
+            None => site.skip = Some("the referenced column is not a string literal".into()),
+        }
+        let column_call = call
+            .parent()
+            .filter(|p| p.kind() == "argument_list")
+            .and_then(|p| p.parent())
+            .filter(|c| c.kind() == "call" && matches!(self.callee(*c), Callee::Sa(ref n) if n == "Column"));
+        let Some(column_call) = column_call else {
+            // A ForeignKey outside a Column: not something a migration applies.
+            return;
+        };
+        let column = CallArgs::of(column_call, self.src)
+            .and_then(|a| a.arg(0, "name"))
+            .and_then(|n| string_value(n, self.src));
+        match column {
+            Some(column) => site.columns = vec![column],
+            None => {
+                site.skip.get_or_insert_with(|| "the column name is not a string literal".into());
+            }
+        }
+        match self.enclosing_op_call(column_call, &["create_table", "add_column"]) {
+            Some(table) => site.table = table,
+            None => return,
+        }
+        if site.table.is_none() {
+            site.skip.get_or_insert_with(|| "the table name is not a string literal".into());
+        }
+        self.migration.sites.push(site);
+    }
+
+    /// `op.create_foreign_key(name, source, referent, local_cols, remote_cols, ...)` or, in a
+    /// batch block, `batch_op.create_foreign_key(name, referent, local_cols, remote_cols, ...)`.
+    fn create_foreign_key(&mut self, call: Node, batch: Option<Node>) {
+        let kind = if batch.is_some() { SiteKind::BatchCreateForeignKey } else { SiteKind::CreateForeignKey };
+        let mut site = self.new_site(call, kind);
+        let Some(args) = CallArgs::of(call, self.src) else { return };
+        self.read_options(&mut site, &args);
+        let shift = usize::from(batch.is_none());
+        site.name = args.arg(0, "constraint_name").map_or(ConstraintName::Absent, |n| self.constraint_name(n));
+        site.table = match batch {
+            Some(with_call) => self.batch_table(with_call),
+            None => self.qualified(args.arg(1, "source_table"), args.keyword("source_schema")),
+        };
+        site.referent_table = self.qualified(args.arg(1 + shift, "referent_table"), args.keyword("referent_schema"));
+        site.columns = args.arg(2 + shift, "local_cols").and_then(|n| string_list(n, self.src)).unwrap_or_default();
+        site.referent_columns =
+            args.arg(3 + shift, "remote_cols").and_then(|n| string_list(n, self.src)).unwrap_or_default();
+        if site.skip.is_none() {
+            site.skip = if site.table.is_none() {
+                Some("the source table is not a string literal".into())
+            } else if site.referent_table.is_none() {
+                Some("the referent table is not a string literal".into())
+            } else if site.columns.is_empty() || site.referent_columns.is_empty() {
+                Some("the columns are not string literals".into())
+            } else {
+                None
+            };
+        }
+        site.statement = self.statement_of(call);
+        self.migration.sites.push(site);
+    }
+
+    /// `op.drop_constraint(name, table, type_='foreignkey')`, or the batch form without a table.
+    fn drop_constraint(&mut self, call: Node, batch: Option<Node>) {
+        let Some(args) = CallArgs::of(call, self.src) else { return };
+        let is_fk = args
+            .arg(if batch.is_some() { 1 } else { 2 }, "type_")
+            .and_then(|n| string_value(n, self.src))
+            .is_some_and(|t| t.eq_ignore_ascii_case("foreignkey"));
+        if !is_fk {
+            return;
+        }
+        let Some(statement) = self.statement_of(call) else { return };
+        let table = match batch {
+            Some(with_call) => self.batch_table(with_call),
+            None => self.qualified(args.arg(1, "table_name"), args.keyword("schema")),
+        };
+        let name = args.arg(0, "constraint_name").map_or(ConstraintName::Absent, |n| self.constraint_name(n));
+        self.migration.drops.push(DropSite {
+            section: section_of(call, self.src),
+            line: self.file.line_of(call.start_byte()),
+            table,
+            name,
+            statement,
+        });
+    }
+
+    /// ondelete / onupdate already in the call, `**kwargs` that may carry them, and where a new
+    /// keyword would go.
+    fn read_options(&self, site: &mut FkSite, args: &CallArgs) {
+        let keyword = |name: &str| {
+            args.keyword(name).map(|value| Keyword {
+                value: string_value(value, self.src),
+                value_range: value.byte_range(),
+            })
+        };
+        site.ondelete = keyword("ondelete");
+        site.onupdate = keyword("onupdate");
+        site.layout = arg_layout(args.list, self.file);
+        if args.has_splat {
+            site.skip = Some("`*args` / `**kwargs` may already carry ondelete".into());
+        } else if site.ondelete.as_ref().is_some_and(|k| k.value.is_none()) {
+            site.skip = Some("ondelete is not a string literal".into());
+        } else if site.onupdate.as_ref().is_some_and(|k| k.value.is_none()) {
+            site.skip = Some("onupdate is not a string literal".into());
+        }
+    }
+
+    fn constraint_name(&self, node: Node) -> ConstraintName {
+        if node.kind() == "none" {
+            return ConstraintName::Unnamed(node.byte_range());
+        }
+        if let Some(name) = string_value(node, self.src) {
+            return ConstraintName::Known(name);
+        }
+        // op.f('name') marks a name as final; the name is the literal inside.
+        if node.kind() == "call"
+            && node.child_by_field_name("function").is_some_and(|f| self.text(f).ends_with(".f"))
+        {
+            if let Some(name) = CallArgs::of(node, self.src)
+                .and_then(|a| a.positional.first().copied())
+                .and_then(|n| string_value(n, self.src))
+            {
+                return ConstraintName::Known(name);
+            }
+        }
+        ConstraintName::Unknown
+    }
+
+    /// `'t'` with `schema='s'` -> `"s.t"`; `schema=None` or no schema -> `"t"`.
+    fn qualified(&self, table: Option<Node>, schema: Option<Node>) -> Option<String> {
+        let table = string_value(table?, self.src)?;
+        match schema.and_then(|s| string_value(s, self.src)) {
+            Some(schema) => Some(format!("{schema}.{table}")),
+            None => Some(table),
+        }
+    }
+
+    fn batch_table(&self, with_call: Node) -> Option<String> {
+        let args = CallArgs::of(with_call, self.src)?;
+        self.qualified(args.arg(0, "table_name"), args.keyword("schema"))
+    }
+
+    /// The nearest enclosing `op.<method>(...)` call among `methods` (or the batch form of
+    /// `add_column`), with the table it names.
+    fn enclosing_op_call(&self, node: Node, methods: &[&str]) -> Option<Option<String>> {
+        let mut current = node.parent();
+        while let Some(n) = current {
+            if n.kind() == "call" {
+                match self.callee(n) {
+                    Callee::Op(m) if methods.contains(&m.as_str()) => {
+                        let args = CallArgs::of(n, self.src)?;
+                        return Some(self.qualified(args.arg(0, "table_name"), args.keyword("schema")));
+                    }
+                    Callee::Batch(m, with_call) if m == "add_column" && methods.contains(&"add_column") => {
+                        return Some(self.batch_table(with_call));
+                    }
+                    _ => return None,
+                }
+            }
+            current = n.parent();
+        }
+        None
+    }
+
+    /// Register the expression statement holding `call` (and its block) for possible removal.
+    fn statement_of(&mut self, call: Node) -> Option<StatementId> {
+        let statement = call.parent().filter(|p| p.kind() == "expression_statement")?;
+        let block_node = statement.parent().filter(|p| p.kind() == "block")?;
+        let block = self.block_id(block_node);
+        let start = self.file.line_start(statement.start_byte());
+        let end = line_end(&self.file.text, statement.end_byte());
+        let before = &self.src[start..statement.start_byte()];
+        let after = &self.src[statement.end_byte()..end];
+        let removable = before.trim().is_empty() && (after.trim().is_empty() || after.trim_start().starts_with('#'));
+        let warning = warning_comment_above(&self.file.text, start);
+        self.migration.statements.push(Statement { lines: warning.unwrap_or(start)..end, removable, block });
+        Some(self.migration.statements.len() - 1)
+    }
+
+    fn block_id(&mut self, block_node: Node) -> BlockId {
+        if let Some(id) = self.block_ids.get(&block_node.id()) {
+            return *id;
+        }
+        let parent = block_node
+            .parent()
+            .and_then(|p| p.parent())
+            .and_then(|gp| ancestor_block(gp))
+            .map(|outer| self.block_id(outer));
+        let mut cursor = block_node.walk();
+        let statements: Vec<Node> =
+            block_node.named_children(&mut cursor).filter(|c| c.kind() != "comment").collect();
+        let indent = statements
+            .first()
+            .map(|s| self.src[self.file.line_start(s.start_byte())..s.start_byte()].to_string())
+            .unwrap_or_default();
+        let with_lines = block_node.parent().filter(|p| p.kind() == "with_statement").map(|w| {
+            self.file.line_start(w.start_byte())..line_end(&self.file.text, w.end_byte())
+        });
+        self.migration.blocks.push(Block { statement_count: statements.len(), with_lines, parent, indent });
+        let id = self.migration.blocks.len() - 1;
+        self.block_ids.insert(block_node.id(), id);
+        id
+    }
+}
+
+fn ancestor_block(node: Node) -> Option<Node> {
+    let mut current = Some(node);
+    while let Some(n) = current {
+        if n.kind() == "block" {
+            return Some(n);
+        }
+        current = n.parent();
+    }
+    None
+}
+
+/// The `op.batch_alter_table(...)` call of the `with` block that binds `alias` around `node`.
+fn batch_with_for<'t>(alias: &str, node: Node<'t>, src: &str) -> Option<Node<'t>> {
+    let mut current = node.parent();
+    while let Some(n) = current {
+        if n.kind() == "with_statement" {
+            let mut cursor = n.walk();
+            let clause = n.children(&mut cursor).find(|c| c.kind() == "with_clause");
+            if let Some(clause) = clause {
+                let mut items = clause.walk();
+                for item in clause.named_children(&mut items) {
+                    let Some(pattern) = item.child_by_field_name("value") else { continue };
+                    if pattern.kind() != "as_pattern" {
+                        continue;
+                    }
+                    let bound = pattern.child_by_field_name("alias").map(|a| src[a.byte_range()].trim());
+                    let value = pattern.named_child(0);
+                    if bound == Some(alias)
+                        && let Some(value) = value.filter(|v| v.kind() == "call")
+                        && value
+                            .child_by_field_name("function")
+                            .is_some_and(|f| src[f.byte_range()].ends_with("batch_alter_table"))
+                    {
+                        return Some(value);
+                    }
+                }
+            }
+        }
+        current = n.parent();
+    }
+    None
+}
+
+fn section_of(node: Node, src: &str) -> Section {
+    match crate::parse::enclosing_function(node, src) {
+        Some(name) if name.starts_with("upgrade") => Section::Upgrade,
+        Some(name) if name.starts_with("downgrade") => Section::Downgrade,
+        _ => Section::Other,
+    }
+}
+
+/// `['users.id']` -> ("users", ["id"]); `['sales.order.id']` -> ("sales.order", ["id"]).
+/// All targets must name the same table.
+pub fn split_targets(targets: &[String]) -> Option<(String, Vec<String>)> {
+    let mut table: Option<String> = None;
+    let mut columns = Vec::with_capacity(targets.len());
+    for target in targets {
+        let (t, c) = target.rsplit_once('.')?;
+        if table.as_deref().is_some_and(|known| known != t) {
+            return None;
+        }
+        table = Some(t.to_string());
+        columns.push(c.to_string());
+    }
+    Some((table?, columns))
+}
+
+fn arg_layout(list: Node, file: &SourceFile) -> ArgLayout {
+    let close = list.end_byte().saturating_sub(1);
+    let mut cursor = list.walk();
+    let children: Vec<Node> = list.children(&mut cursor).collect();
+    let last_arg = children.iter().rev().find(|c| c.is_named() && c.kind() != "comment");
+    let Some(last_arg) = last_arg else {
+        return ArgLayout { close, last_arg_end: list.start_byte() + 1, ..ArgLayout::default() };
+    };
+    let trailing_comma = children
+        .iter()
+        .find(|c| !c.is_named() && c.kind() == "," && c.start_byte() >= last_arg.end_byte())
+        .map(|c| c.start_byte());
+    let line_start = file.line_start(last_arg.start_byte());
+    let indent: String =
+        file.text[line_start..last_arg.start_byte()].chars().take_while(|c| c.is_whitespace()).collect();
+    ArgLayout {
+        close,
+        last_arg_end: last_arg.end_byte(),
+        trailing_comma,
+        close_on_own_line: file.line_of(close) > file.line_of(last_arg.end_byte()),
+        arg_indent: indent,
+    }
+}
+
+/// End of the line holding `byte`, past its newline.
+pub fn line_end(text: &str, byte: usize) -> usize {
+    text[byte..].find('\n').map_or(text.len(), |i| byte + i + 1)
+}
+
+/// Alembic writes this three-line comment above every `drop_constraint(None, ...)`. Returns the
+/// start of its first line when the lines right above `line_start` are that comment.
+fn warning_comment_above(text: &str, line_start: usize) -> Option<usize> {
+    const MARKERS: [&str; 3] =
+        ["WARNING: constraint name is None", "Add a name, or use a naming convention", "naming.html"];
+    let mut start = line_start;
+    for marker in MARKERS.iter().rev() {
+        if start == 0 {
+            return None;
+        }
+        let prev_start = text[..start - 1].rfind('\n').map_or(0, |i| i + 1);
+        let line = text[prev_start..start].trim();
+        if !(line.starts_with('#') && line.contains(marker)) {
+            return None;
+        }
+        start = prev_start;
+    }
+    Some(start)
+}
+
+fn first_quote(call: Node, src: &str) -> Option<char> {
+    descendants(call)
+        .into_iter()
+        .find(|n| n.kind() == "string")
+        .and_then(|n| crate::parse::quote_of(n, src))
+}
+
+fn dominant_quote(text: &str) -> char {
+    if text.matches('"').count() > text.matches('\'').count() { '"' } else { '\'' }
+}
+
+fn lowercase_actions(sites: &[FkSite]) -> bool {
+    let values: Vec<&str> = sites
+        .iter()
+        .flat_map(|s| [&s.ondelete, &s.onupdate])
+        .filter_map(|k| k.as_ref()?.value.as_deref())
+        .filter(|v| v.chars().any(|c| c.is_alphabetic()))
+        .collect();
+    !values.is_empty() && values.iter().all(|v| *v == v.to_lowercase())
+}

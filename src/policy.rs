@@ -1,0 +1,451 @@
+//! Step 5: the one place the rules live. For a foreign key (table.columns -> referent), decide
+//! its ON DELETE (and, when asked, ON UPDATE) action; first evidence wins:
+//!
+//! 1. an explicit `ondelete=`/`onupdate=` in the model;
+//! 2. a rule in the project's config;
+//! 3. a parent-side ORM relationship with a delete cascade, `cascade_delete=True` or
+//!    `passive_deletes=True` covering the key -> CASCADE;
+//! 4. the referent is a lookup table (or the column a lookup column) -> RESTRICT;
+//! 5. an audit column -> SET NULL if nullable, RESTRICT if NOT NULL;
+//! 6. nullable -> SET NULL;
+//! 7. NOT NULL (and association-table keys) -> CASCADE.
+//!
+//! Then it judges the migration's existing value against the decision, and raises the findings
+//! that need a human rather than a silent "fix".
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::models::{ModelForeignKey, Relationship, Schema, Table};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Action {
+    #[serde(rename = "CASCADE")]
+    Cascade,
+    #[serde(rename = "SET NULL")]
+    SetNull,
+    #[serde(rename = "SET DEFAULT")]
+    SetDefault,
+    #[serde(rename = "RESTRICT")]
+    Restrict,
+    #[serde(rename = "NO ACTION")]
+    NoAction,
+}
+
+impl Action {
+    /// Case-insensitive, tolerant of extra spaces: `'set  null'` is SET NULL.
+    pub fn parse(text: &str) -> Option<Action> {
+        let words: Vec<String> = text.split_whitespace().map(|w| w.to_ascii_uppercase()).collect();
+        match words.join(" ").as_str() {
+            "CASCADE" => Some(Action::Cascade),
+            "SET NULL" => Some(Action::SetNull),
+            "SET DEFAULT" => Some(Action::SetDefault),
+            "RESTRICT" => Some(Action::Restrict),
+            "NO ACTION" => Some(Action::NoAction),
+            _ => None,
+        }
+    }
+
+    pub fn sql(self) -> &'static str {
+        match self {
+            Action::Cascade => "CASCADE",
+            Action::SetNull => "SET NULL",
+            Action::SetDefault => "SET DEFAULT",
+            Action::Restrict => "RESTRICT",
+            Action::NoAction => "NO ACTION",
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.sql())
+    }
+}
+
+/// Which piece of evidence decided. The order is the precedence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    Model,
+    Config,
+    Relationship,
+    Lookup,
+    Audit,
+    Nullable,
+    NotNull,
+    Association,
+    /// The migration already had a value and the evidence was only a heuristic (3-7).
+    Existing,
+}
+
+impl Rule {
+    /// Rules 1 and 2 are what the user said; the rest are inferences.
+    pub fn is_explicit(self) -> bool {
+        matches!(self, Rule::Model | Rule::Config)
+    }
+}
+
+/// A foreign key as the migration states it.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyRef<'a> {
+    pub table: &'a str,
+    pub columns: &'a [String],
+    pub referent_table: &'a str,
+    pub referent_columns: &'a [String],
+}
+
+impl KeyRef<'_> {
+    pub fn label(&self) -> String {
+        format!(
+            "{}.{} -> {}.{}",
+            self.table,
+            self.columns.join(","),
+            self.referent_table,
+            self.referent_columns.join(",")
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Decision {
+    pub ondelete: Action,
+    pub onupdate: Option<Action>,
+    pub rule: Rule,
+    /// The reason a user reads: `relationship User.notes cascade="all, delete-orphan"`.
+    pub reason: String,
+    /// Every rule considered, in order, and what it found (`--explain`).
+    pub trail: Vec<String>,
+}
+
+/// What the policy says about one foreign key in a migration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Judgement {
+    pub decision: Decision,
+    /// The ondelete to write over (or into) the call; None: leave the call's ondelete as it is.
+    pub write_ondelete: Option<Action>,
+    pub write_onupdate: Option<Action>,
+    /// What needs a human. A key with findings is never edited.
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// The migration's table is in no model file: nothing to decide from.
+#[derive(Debug, Clone)]
+pub struct UnknownTable(pub String);
+
+pub fn decide(schema: &Schema, config: &Config, key: KeyRef) -> Result<Decision, UnknownTable> {
+    let table = find_table(schema, key.table).ok_or_else(|| UnknownTable(key.table.to_string()))?;
+    let mut trail = Vec::new();
+    let model_fk = model_key(table, key);
+    let nullable = key.columns.iter().all(|c| table.columns.get(c).is_none_or(|col| col.nullable));
+    let nullability = if nullable { "nullable" } else { "NOT NULL" };
+
+    // 1. The model says so.
+    let model_ondelete = model_fk.and_then(|fk| fk.ondelete.as_deref().and_then(Action::parse));
+    let model_onupdate = model_fk.and_then(|fk| fk.onupdate.as_deref().and_then(Action::parse));
+    let config_rule = config_rule(config, key);
+    let onupdate = model_onupdate
+        .or(config_rule.as_ref().and_then(|(_, u)| u.as_ref().map(|u| u.0)))
+        .or(config.default_onupdate);
+    if let (Some(action), Some(fk)) = (model_ondelete, model_fk) {
+        trail.push(format!("1 model: ForeignKey(ondelete='{}') -> {action}", fk.ondelete.as_deref().unwrap_or("")));
+        let reason = format!("model: ondelete='{}' at {}", fk.ondelete.as_deref().unwrap_or(""), origin(fk));
+        return Ok(Decision { ondelete: action, onupdate, rule: Rule::Model, reason, trail });
+    }
+    trail.push(match model_fk {
+        Some(fk) => format!("1 model: no ondelete on the key at {}", origin(fk)),
+        None => "1 model: the key is not declared in the models".to_string(),
+    });
+
+    // 2. The config says so.
+    if let Some((Some((action, rule_key)), _)) = &config_rule {
+        trail.push(format!("2 config: {rule_key} -> {action}"));
+        return Ok(Decision {
+            ondelete: *action,
+            onupdate,
+            rule: Rule::Config,
+            reason: format!("config: {rule_key} = \"{action}\""),
+            trail,
+        });
+    }
+    trail.push("2 config: no rule matches".to_string());
+
+    // 3. An ORM relationship on the parent side deletes the children.
+    if let Some(cover) = deleting_relationship(schema, table, key) {
+        trail.push(format!("3 relationship: {cover} -> CASCADE"));
+        return Ok(Decision { ondelete: Action::Cascade, onupdate, rule: Rule::Relationship, reason: cover, trail });
+    }
+    trail.push("3 relationship: no parent-side relationship deletes these rows".to_string());
+
+    // 4. Lookup tables must not lose rows that are still referenced.
+    let referent_name = key.referent_table.rsplit('.').next().unwrap_or(key.referent_table);
+    let lookup = matching(&config.lookup_tables, referent_name)
+        .map(|p| format!("lookup table {} (matches {p:?})", key.referent_table))
+        .or_else(|| {
+            single(key.columns)
+                .and_then(|c| matching(&config.lookup_columns, c).map(|p| format!("lookup column {c} (matches {p:?})")))
+        });
+    if let Some(reason) = lookup {
+        trail.push(format!("4 lookup: {reason} -> RESTRICT"));
+        return Ok(Decision { ondelete: Action::Restrict, onupdate, rule: Rule::Lookup, reason, trail });
+    }
+    trail.push("4 lookup: the referent is not a lookup table".to_string());
+
+    // 5. Audit columns keep the row and lose the reference.
+    if let Some(column) = single(key.columns)
+        && let Some(pattern) = matching(&config.audit_columns, column)
+    {
+        let action = if nullable { Action::SetNull } else { Action::Restrict };
+        let reason = format!("audit column {column} (matches {pattern:?}), {nullability}");
+        trail.push(format!("5 audit: {reason} -> {action}"));
+        return Ok(Decision { ondelete: action, onupdate, rule: Rule::Audit, reason, trail });
+    }
+    trail.push("5 audit: not an audit column".to_string());
+
+    // 6 / 7. Nullability.
+    let (action, rule, reason) = if table.is_association {
+        (Action::Cascade, Rule::Association, format!("association table {}", table.name))
+    } else if nullable {
+        (config.nullable_ondelete, Rule::Nullable, "nullable column".to_string())
+    } else {
+        (config.not_null_ondelete, Rule::NotNull, "NOT NULL column".to_string())
+    };
+    trail.push(format!("{} {reason} -> {action}", if nullable { "6" } else { "7" }));
+    Ok(Decision { ondelete: action, onupdate, rule, reason, trail })
+}
+
+/// Judge the migration's existing values against the decision.
+pub fn judge(
+    schema: &Schema,
+    config: &Config,
+    key: KeyRef,
+    existing_ondelete: Option<&str>,
+    existing_onupdate: Option<&str>,
+) -> Result<Judgement, UnknownTable> {
+    let mut decision = decide(schema, config, key)?;
+    let table = find_table(schema, key.table).expect("decide found it");
+    let mut findings = Vec::new();
+    let existing = existing_ondelete.map(|v| (v, Action::parse(v)));
+    let existing_update = existing_onupdate.map(|v| (v, Action::parse(v)));
+    for (what, value) in [("ondelete", existing), ("onupdate", existing_update)] {
+        if let Some((text, None)) = value {
+            findings.push(Finding {
+                code: "invalid-action",
+                message: format!("{what}={text:?} in the migration is not a valid action"),
+            });
+        }
+    }
+
+    let write_ondelete = match existing {
+        None => Some(decision.ondelete),
+        Some((_, Some(current))) if current == decision.ondelete => None,
+        Some((_, Some(_))) if decision.rule.is_explicit() => Some(decision.ondelete),
+        Some((text, parsed)) => {
+            // Heuristic evidence never overrides what someone wrote into the migration.
+            decision.trail.push(format!("kept the migration's ondelete={text:?} (evidence was only {:?})", decision.rule));
+            decision.reason = format!("kept existing ondelete; policy alone would say {} ({})", decision.ondelete, decision.reason);
+            if let Some(current) = parsed {
+                decision.ondelete = current;
+            }
+            decision.rule = Rule::Existing;
+            None
+        }
+    };
+    let write_onupdate = match (decision.onupdate, existing_update) {
+        (None, _) => None,
+        (Some(wanted), None) => Some(wanted),
+        (Some(wanted), Some((_, Some(current)))) if current == wanted => None,
+        (Some(wanted), Some(_)) => Some(wanted),
+    };
+
+    let effective = decision.ondelete;
+    let nullable = key.columns.iter().all(|c| table.columns.get(c).is_none_or(|col| col.nullable));
+    if effective == Action::SetNull && !nullable {
+        findings.push(Finding {
+            code: "set-null-not-null",
+            message: format!(
+                "ON DELETE SET NULL on NOT NULL column {}.{}: every delete of the parent fails with a NotNullViolation; use CASCADE or RESTRICT",
+                key.table,
+                key.columns.join(",")
+            ),
+        });
+    }
+    let referent_name = key.referent_table.rsplit('.').next().unwrap_or(key.referent_table);
+    if effective == Action::Cascade && matching(&config.lookup_tables, referent_name).is_some() {
+        findings.push(Finding {
+            code: "cascade-on-lookup",
+            message: format!(
+                "ON DELETE CASCADE to lookup table {}: deleting one row of it deletes every {} row that uses it",
+                key.referent_table, key.table
+            ),
+        });
+    }
+    if decision.rule == Rule::Model
+        && effective != Action::Cascade
+        && let Some(cover) = deleting_relationship(schema, table, key)
+    {
+        findings.push(Finding {
+            code: "model-contradicts-relationship",
+            message: format!("the model says ondelete={effective} but {cover} deletes these rows"),
+        });
+    }
+    if let Some(fk) = model_key(table, key) {
+        if let Some(value) = &fk.misplaced_ondelete {
+            findings.push(Finding {
+                code: "misplaced-ondelete",
+                message: format!(
+                    "ondelete={value:?} is passed to the column at {}, not to ForeignKey(): SQLAlchemy raises TypeError; move it into ForeignKey(...)",
+                    origin(fk)
+                ),
+            });
+        }
+        for (what, value) in [("ondelete", &fk.ondelete), ("onupdate", &fk.onupdate)] {
+            if let Some(text) = value
+                && Action::parse(text).is_none()
+            {
+                findings.push(Finding {
+                    code: "invalid-action",
+                    message: format!("{what}={text:?} in the model at {} is not a valid action", origin(fk)),
+                });
+            }
+        }
+    }
+    Ok(Judgement { decision, write_ondelete, write_onupdate, findings })
+}
+
+pub fn find_table<'s>(schema: &'s Schema, name: &str) -> Option<&'s Table> {
+    if let Some(table) = schema.table(name) {
+        return Some(table);
+    }
+    // A migration may omit the schema the model names, or the reverse; accept a unique match.
+    let bare = name.rsplit('.').next().unwrap_or(name);
+    let mut candidates = schema.tables.values().filter(|t| t.name == bare);
+    match (candidates.next(), candidates.next()) {
+        (Some(only), None) => Some(only),
+        _ => None,
+    }
+}
+
+fn model_key<'t>(table: &'t Table, key: KeyRef) -> Option<&'t ModelForeignKey> {
+    let referent = key.referent_table.rsplit('.').next().unwrap_or(key.referent_table);
+    table
+        .foreign_keys
+        .iter()
+        .filter(|fk| same_set(&fk.columns, key.columns))
+        .find(|fk| fk.referent_table.rsplit('.').next() == Some(referent))
+        .or_else(|| table.foreign_keys.iter().find(|fk| same_set(&fk.columns, key.columns)))
+}
+
+type RuleHit = (Action, String);
+
+/// The first config rule for this key: `rules` by `table.column` (composite keys: every column
+/// must match the same rule), then `referents` by referent table.
+fn config_rule(config: &Config, key: KeyRef) -> Option<(Option<RuleHit>, Option<RuleHit>)> {
+    let bare_table = key.table.rsplit('.').next().unwrap_or(key.table);
+    let by_column = config.rules.iter().find(|rule| {
+        key.columns.iter().all(|c| {
+            rule.matches(&format!("{}.{c}", key.table)) || rule.matches(&format!("{bare_table}.{c}"))
+        })
+    });
+    let bare_referent = key.referent_table.rsplit('.').next().unwrap_or(key.referent_table);
+    let by_referent =
+        || config.referents.iter().find(|r| r.matches(key.referent_table) || r.matches(bare_referent));
+    let rule = by_column.or_else(by_referent)?;
+    Some((
+        rule.ondelete.map(|a| (a, rule.key.clone())),
+        rule.onupdate.map(|a| (a, rule.key.clone())),
+    ))
+}
+
+/// A relationship that deletes the child rows of `key` when the parent goes: declared on the
+/// parent class towards the child, or as a backref declared on the child. Returns its reason.
+fn deleting_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<String> {
+    let parent = find_table(schema, key.referent_table)?;
+    let table_of = |class: &str| schema.classes.get(class).and_then(|t| find_table(schema, t));
+    let is = |a: Option<&Table>, b: &Table| a.is_some_and(|a| a.name == b.name && a.schema == b.schema);
+    let keys_to_parent = child
+        .foreign_keys
+        .iter()
+        .filter(|fk| find_table(schema, &fk.referent_table).is_some_and(|t| is(Some(t), parent)))
+        .count();
+    let covers = |rel: &Relationship| {
+        // Several keys to the same parent: only `foreign_keys=` says which one is meant.
+        if rel.foreign_keys.is_empty() {
+            keys_to_parent <= 1
+        } else {
+            key.columns.iter().any(|c| rel.foreign_keys.contains(c))
+        }
+    };
+    let self_referential = is(Some(child), parent);
+    for table in schema.tables.values() {
+        for rel in &table.relationships {
+            if rel.secondary.is_some() {
+                continue;
+            }
+            let declared_on = table_of(&rel.declared_on);
+            let target = table_of(&rel.target);
+            // Parent-side (one-to-many) relationship: parent -> child.
+            let one_to_many = is(declared_on, parent) && is(target, child) && !(self_referential && rel.has_remote_side);
+            if one_to_many && covers(rel) {
+                if let Some(why) = deletes(rel.cascade.as_deref(), rel.passive_deletes, rel.cascade_delete) {
+                    return Some(format!("relationship {}.{} {why}", rel.declared_on, rel.attribute));
+                }
+            }
+            // A backref declared on the child configures the parent's one-to-many side.
+            let many_to_one = is(declared_on, child) && is(target, parent) && (!self_referential || rel.has_remote_side);
+            if many_to_one && covers(rel) {
+                if let Some(backref) = &rel.backref {
+                    if let Some(why) = deletes(backref.cascade.as_deref(), backref.passive_deletes, false) {
+                        return Some(format!(
+                            "backref {}.{} of {}.{} {why}",
+                            rel.target, backref.name, rel.declared_on, rel.attribute
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+fn deletes(cascade: Option<&str>, passive_deletes: bool, cascade_delete: bool) -> Option<String> {
+    if cascade_delete {
+        return Some("cascade_delete=True".to_string());
+    }
+    if let Some(cascade) = cascade {
+        let deleting = cascade
+            .split(',')
+            .map(str::trim)
+            .any(|part| matches!(part, "all" | "delete" | "delete-orphan"));
+        if deleting {
+            return Some(format!("cascade=\"{cascade}\""));
+        }
+    }
+    passive_deletes.then(|| "passive_deletes=True".to_string())
+}
+
+fn matching<'c>(patterns: &'c [(String, globset::GlobMatcher)], name: &str) -> Option<&'c str> {
+    patterns.iter().find(|(_, m)| m.is_match(name)).map(|(p, _)| p.as_str())
+}
+
+fn single(columns: &[String]) -> Option<&str> {
+    match columns {
+        [only] => Some(only.as_str()),
+        _ => None,
+    }
+}
+
+fn same_set(a: &[String], b: &[String]) -> bool {
+    a.len() == b.len() && a.iter().all(|x| b.contains(x))
+}
+
+fn origin(fk: &ModelForeignKey) -> String {
+    let file = fk.origin.file.file_name().map_or_else(|| fk.origin.file.display().to_string(), |f| f.to_string_lossy().into_owned());
+    format!("{file}:{}", fk.origin.line)
+}
