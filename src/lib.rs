@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod discover;
+pub mod fix;
 pub mod migrations;
 pub mod models;
 pub mod parse;

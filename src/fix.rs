@@ -1,0 +1,616 @@
+//! Step 6: decisions -> edits. A fix is a list of `Edit { range, content }`; edits are sorted and
+//! applied in one pass, any that overlaps an applied one is skipped, the result is re-parsed and
+//! refused if it no longer parses, and the write is atomic.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::migrations::{ConstraintName, DropSite, FkSite, Migration, Section, SiteKind, StatementId, line_end};
+use crate::models::Schema;
+use crate::parse::{SourceFile, parses_cleanly};
+use crate::policy::{self, Action, Finding, KeyRef, Rule};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    pub range: Range<usize>,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// The call gets (or got) new ondelete/onupdate.
+    Fixed,
+    /// Already right.
+    Ok,
+    /// The tool can't read the call safely; left alone.
+    Skipped,
+    /// Needs a human; left alone.
+    Finding,
+    /// An autogenerate revert pair that would undo an earlier fix; removed.
+    RevertRemoved,
+}
+
+/// One foreign key of a migration's upgrade(), as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyReport {
+    pub line: usize,
+    pub function: Section,
+    pub kind: SiteKind,
+    pub table: Option<String>,
+    pub columns: Vec<String>,
+    pub referent_table: Option<String>,
+    pub referent_columns: Vec<String>,
+    pub ondelete: Option<Action>,
+    pub onupdate: Option<Action>,
+    pub rule: Option<Rule>,
+    pub reason: String,
+    pub status: Status,
+    pub message: Option<String>,
+    #[serde(skip)]
+    pub trail: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileFinding {
+    pub line: usize,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Everything decided for one migration file.
+#[derive(Debug, Default)]
+pub struct FilePlan {
+    pub edits: Vec<Edit>,
+    pub keys: Vec<KeyReport>,
+    pub findings: Vec<FileFinding>,
+    /// One line each for constraint names given and statements removed.
+    pub notes: Vec<String>,
+}
+
+pub fn plan(file: &SourceFile, migration: &Migration, schema: &Schema, config: &Config) -> FilePlan {
+    let mut plan = FilePlan::default();
+    let mut removed: HashSet<StatementId> = HashSet::new();
+    let reverts = revert_pairs(migration, schema, config);
+    for pair in &reverts {
+        removed.extend(pair.statements);
+    }
+
+    for (index, site) in migration.sites.iter().enumerate() {
+        if site.section != Section::Upgrade {
+            if site.section == Section::Other {
+                plan.keys.push(report(file, site, Status::Skipped, "not inside upgrade()".into()));
+            }
+            continue;
+        }
+        if let Some(pair) = reverts.iter().find(|p| p.create == index) {
+            let mut key = report(file, site, Status::RevertRemoved, pair.reason.clone());
+            key.ondelete = Some(pair.ondelete);
+            plan.keys.push(key);
+            continue;
+        }
+        plan_key(&mut plan, file, migration, site, schema, config);
+    }
+
+    name_unnamed(&mut plan, file, migration, schema, &removed);
+    plan.edits.extend(removal_edits(file, migration, &removed));
+    plan
+}
+
+fn report(file: &SourceFile, site: &FkSite, status: Status, reason: String) -> KeyReport {
+    let _ = file;
+    KeyReport {
+        line: site.line,
+        function: site.section,
+        kind: site.kind,
+        table: site.table.clone(),
+        columns: site.columns.clone(),
+        referent_table: site.referent_table.clone(),
+        referent_columns: site.referent_columns.clone(),
+        ondelete: site.ondelete.as_ref().and_then(|k| k.value.as_deref()).and_then(Action::parse),
+        onupdate: site.onupdate.as_ref().and_then(|k| k.value.as_deref()).and_then(Action::parse),
+        rule: None,
+        message: (status == Status::Skipped).then(|| reason.clone()),
+        reason,
+        status,
+        trail: vec![],
+    }
+}
+
+fn key_ref(site: &FkSite) -> Option<KeyRef<'_>> {
+    Some(KeyRef {
+        table: site.table.as_deref()?,
+        columns: &site.columns,
+        referent_table: site.referent_table.as_deref()?,
+        referent_columns: &site.referent_columns,
+    })
+}
+
+fn plan_key(plan: &mut FilePlan, file: &SourceFile, migration: &Migration, site: &FkSite, schema: &Schema, config: &Config) {
+    let key = match (&site.skip, key_ref(site)) {
+        (Some(why), _) => {
+            plan.keys.push(report(file, site, Status::Skipped, why.clone()));
+            return;
+        }
+        (None, None) => {
+            plan.keys.push(report(file, site, Status::Skipped, "table or referent unknown".into()));
+            return;
+        }
+        (None, Some(key)) => key,
+    };
+    let existing_ondelete = site.ondelete.as_ref().and_then(|k| k.value.as_deref());
+    let existing_onupdate = site.onupdate.as_ref().and_then(|k| k.value.as_deref());
+    let judgement = match policy::judge(schema, config, key, existing_ondelete, existing_onupdate) {
+        Ok(j) => j,
+        Err(policy::UnknownTable(table)) => {
+            let message = format!("table {table} is in no model file; {} left as it is", key.label());
+            plan.findings.push(FileFinding { line: site.line, code: "unknown-table", message: message.clone() });
+            let mut key = report(file, site, Status::Finding, message.clone());
+            key.message = Some(message);
+            plan.keys.push(key);
+            return;
+        }
+    };
+    let decision = &judgement.decision;
+    let mut key = report(file, site, Status::Ok, decision.reason.clone());
+    key.rule = Some(decision.rule);
+    key.trail = decision.trail.clone();
+    key.ondelete = Some(decision.ondelete);
+    key.onupdate = judgement.write_onupdate.or(key.onupdate);
+    if !judgement.findings.is_empty() {
+        key.status = Status::Finding;
+        key.message = Some(judgement.findings.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; "));
+        for Finding { code, message } in &judgement.findings {
+            plan.findings.push(FileFinding { line: site.line, code, message: message.clone() });
+        }
+        plan.keys.push(key);
+        return;
+    }
+    let edits = keyword_edits(file, migration, site, judgement.write_onupdate, judgement.write_ondelete);
+    if !edits.is_empty() {
+        key.status = Status::Fixed;
+        plan.edits.extend(edits);
+    }
+    plan.keys.push(key);
+}
+
+/// Replace existing values in place; append missing keywords in Alembic's order (onupdate,
+/// ondelete) in the call's own layout.
+fn keyword_edits(
+    file: &SourceFile,
+    migration: &Migration,
+    site: &FkSite,
+    onupdate: Option<Action>,
+    ondelete: Option<Action>,
+) -> Vec<Edit> {
+    let quote = site.quote;
+    let spell = |action: Action| {
+        let text = if migration.lowercase_actions { action.sql().to_lowercase() } else { action.sql().to_string() };
+        format!("{quote}{text}{quote}")
+    };
+    let mut edits = Vec::new();
+    let mut appended = Vec::new();
+    for (name, wanted, existing) in [("onupdate", onupdate, &site.onupdate), ("ondelete", ondelete, &site.ondelete)] {
+        let Some(action) = wanted else { continue };
+        match existing {
+            Some(keyword) => edits.push(Edit { range: keyword.value_range.clone(), content: spell(action) }),
+            None => appended.push(format!("{name}={}", spell(action))),
+        }
+    }
+    if !appended.is_empty() {
+        edits.push(append_keywords(file, site, &appended));
+    }
+    edits
+}
+
+fn append_keywords(file: &SourceFile, site: &FkSite, keywords: &[String]) -> Edit {
+    let layout = &site.layout;
+    let nl = file.newline();
+    match (layout.close_on_own_line, layout.trailing_comma) {
+        // black's shape: one argument per line, magic trailing comma. New lines go after the
+        // last argument's line, past any comment on it.
+        (true, Some(comma)) => {
+            let end = line_end(&file.text, comma);
+            let at = end - if file.text[..end].ends_with("\r\n") { 2 } else { usize::from(file.text[..end].ends_with('\n')) };
+            let content: String = keywords.iter().map(|k| format!("{nl}{}{k},", layout.arg_indent)).collect();
+            Edit { range: at..at, content }
+        }
+        (true, None) => {
+            let content: String = keywords.iter().map(|k| format!(",{nl}{}{k}", layout.arg_indent)).collect();
+            Edit { range: layout.last_arg_end..layout.last_arg_end, content }
+        }
+        // Alembic's `['users.id'], )`: reuse its trailing comma.
+        (false, Some(comma)) => Edit { range: comma + 1..layout.close, content: format!(" {}", keywords.join(", ")) },
+        (false, None) => Edit {
+            range: layout.last_arg_end..layout.last_arg_end,
+            content: keywords.iter().map(|k| format!(", {k}")).collect(),
+        },
+    }
+}
+
+/// An autogenerate revert pair found in upgrade() and its downgrade() mirror.
+struct RevertPair {
+    create: usize,
+    statements: [StatementId; 4],
+    ondelete: Action,
+    reason: String,
+}
+
+/// Once a migration was fixed but the model still says nothing, autogenerate emits a drop +
+/// create in upgrade() that puts the key back without its ondelete, and the mirror in
+/// downgrade(). When the policy's answer equals the rules the mirror restores (the database's
+/// current rules), the pair only undoes the fix: remove all four statements.
+fn revert_pairs(migration: &Migration, schema: &Schema, config: &Config) -> Vec<RevertPair> {
+    let creates = |section: Section| {
+        migration.sites.iter().enumerate().filter(move |(_, s)| {
+            s.section == section
+                && matches!(s.kind, SiteKind::CreateForeignKey | SiteKind::BatchCreateForeignKey)
+                && s.skip.is_none()
+                && s.statement.is_some()
+        })
+    };
+    let mut used_drops: HashSet<usize> = HashSet::new();
+    let mut used_mirrors: HashSet<usize> = HashSet::new();
+    let mut pairs = Vec::new();
+    for (index, create) in creates(Section::Upgrade) {
+        let Some(key) = key_ref(create) else { continue };
+        let mirror = creates(Section::Downgrade).find(|(i, m)| {
+            !used_mirrors.contains(i)
+                && m.table == create.table
+                && m.columns == create.columns
+                && m.referent_table == create.referent_table
+                && m.referent_columns == create.referent_columns
+        });
+        let Some((mirror_index, mirror)) = mirror else { continue };
+        let current_delete = match mirror.ondelete.as_ref().and_then(|k| k.value.as_deref()) {
+            None => Action::NoAction,
+            Some(text) => match Action::parse(text) {
+                Some(a) => a,
+                None => continue,
+            },
+        };
+        let current_update = mirror.onupdate.as_ref().and_then(|k| k.value.as_deref()).map(Action::parse);
+        let Ok(decision) = policy::decide(schema, config, key) else { continue };
+        let update_agrees = match (decision.onupdate, current_update) {
+            (None, _) => true,
+            (Some(wanted), Some(Some(current))) => wanted == current,
+            _ => false,
+        };
+        if decision.ondelete != current_delete || !update_agrees {
+            continue;
+        }
+        let drop_in = |section: Section, wanted_name: Option<&ConstraintName>, used: &HashSet<usize>| {
+            let candidates = || {
+                migration
+                    .drops
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, d)| d.section == section && d.table == create.table && !used.contains(i))
+            };
+            wanted_name
+                .and_then(|name| candidates().find(|(_, d)| &d.name == name))
+                .or_else(|| candidates().find(|(_, d)| matches!(d.name, ConstraintName::Unnamed(_))))
+                .map(|(i, _)| i)
+        };
+        let mirror_name = match &mirror.name {
+            ConstraintName::Known(n) => Some(ConstraintName::Known(n.clone())),
+            _ => None,
+        };
+        let Some(up_drop) = drop_in(Section::Upgrade, mirror_name.as_ref(), &used_drops) else { continue };
+        let create_name = match &create.name {
+            ConstraintName::Known(n) => Some(ConstraintName::Known(n.clone())),
+            _ => None,
+        };
+        let mut used_now = used_drops.clone();
+        used_now.insert(up_drop);
+        let Some(down_drop) = drop_in(Section::Downgrade, create_name.as_ref(), &used_now) else { continue };
+        let statements = [
+            create.statement.expect("filtered"),
+            migration.drops[up_drop].statement,
+            mirror.statement.expect("filtered"),
+            migration.drops[down_drop].statement,
+        ];
+        if !statements.iter().all(|s| migration.statements[*s].removable) {
+            continue;
+        }
+        used_drops.insert(up_drop);
+        used_drops.insert(down_drop);
+        used_mirrors.insert(mirror_index);
+        pairs.push(RevertPair {
+            create: index,
+            statements,
+            ondelete: decision.ondelete,
+            reason: format!(
+                "revert pair removed: the database already has ON DELETE {} (downgrade() restores it) and the policy agrees ({})",
+                decision.ondelete, decision.reason
+            ),
+        });
+    }
+    pairs
+}
+
+/// Statement removals; a `with` block left empty goes whole, a function left empty keeps a `pass`.
+fn removal_edits(file: &SourceFile, migration: &Migration, removed: &HashSet<StatementId>) -> Vec<Edit> {
+    let mut emptied: BTreeMap<usize, usize> = BTreeMap::new();
+    for id in removed {
+        *emptied.entry(migration.statements[*id].block).or_default() += 1;
+    }
+    // Blocks are registered parents first, so walking ids downward settles children first.
+    let mut removed_blocks: HashSet<usize> = HashSet::new();
+    let mut pass_blocks: HashSet<usize> = HashSet::new();
+    for block_id in (0..migration.blocks.len()).rev() {
+        let block = &migration.blocks[block_id];
+        let count = emptied.get(&block_id).copied().unwrap_or(0);
+        if count == 0 || count < block.statement_count {
+            continue;
+        }
+        match (&block.with_lines, block.parent) {
+            (Some(_), Some(parent)) => {
+                removed_blocks.insert(block_id);
+                *emptied.entry(parent).or_default() += 1;
+            }
+            _ => {
+                pass_blocks.insert(block_id);
+            }
+        }
+    }
+    let inside_removed = |mut block: usize| loop {
+        if removed_blocks.contains(&block) {
+            return true;
+        }
+        match migration.blocks[block].parent {
+            Some(parent) => block = parent,
+            None => return false,
+        }
+    };
+    let mut edits = Vec::new();
+    let mut passed: HashSet<usize> = HashSet::new();
+    let nl = file.newline();
+    let mut pass_edit = |block: usize, range: Range<usize>, edits: &mut Vec<Edit>| {
+        if pass_blocks.contains(&block) && passed.insert(block) {
+            let indent = &migration.blocks[block].indent;
+            edits.push(Edit { range, content: format!("{indent}pass{nl}") });
+        } else {
+            edits.push(Edit { range, content: String::new() });
+        }
+    };
+    let mut ids: Vec<&StatementId> = removed.iter().collect();
+    ids.sort();
+    for id in ids {
+        let statement = &migration.statements[*id];
+        if !inside_removed(statement.block) {
+            pass_edit(statement.block, statement.lines.clone(), &mut edits);
+        }
+    }
+    for block_id in &removed_blocks {
+        let block = &migration.blocks[*block_id];
+        let parent = block.parent.expect("with blocks have a parent");
+        if !inside_removed(parent) {
+            let lines = block.with_lines.clone().expect("with block");
+            pass_edit(parent, lines, &mut edits);
+        }
+    }
+    edits
+}
+
+/// Unnamed `create_foreign_key(None, ...)` fails in SQLite batch mode and leaves downgrade()'s
+/// `drop_constraint(None, ...)` unable to run. Name each from the models' naming convention or
+/// PostgreSQL's default, and give the matching unnamed drop in downgrade() the same name.
+fn name_unnamed(plan: &mut FilePlan, file: &SourceFile, migration: &Migration, schema: &Schema, removed: &HashSet<StatementId>) {
+    let alive = |statement: Option<StatementId>| statement.is_none_or(|s| !removed.contains(&s));
+    let mut downgrade_drops: HashMap<Option<String>, Vec<&DropSite>> = HashMap::new();
+    for drop in migration.drops.iter().filter(|d| d.section == Section::Downgrade && alive(Some(d.statement))) {
+        if matches!(drop.name, ConstraintName::Unnamed(_)) {
+            downgrade_drops.entry(drop.table.clone()).or_default().push(drop);
+        }
+    }
+    // Alembic writes downgrade() in reverse: the last unnamed create on a table in upgrade()
+    // is undone by the first unnamed drop on that table in downgrade().
+    let mut upgrade_creates: HashMap<Option<String>, Vec<(&FkSite, String)>> = HashMap::new();
+    for site in &migration.sites {
+        let ConstraintName::Unnamed(range) = &site.name else { continue };
+        if !matches!(site.kind, SiteKind::CreateForeignKey | SiteKind::BatchCreateForeignKey)
+            || !alive(site.statement)
+            || site.table.is_none()
+        {
+            continue;
+        }
+        let name = constraint_name(schema, site);
+        let literal = name_literal(schema, site, &name);
+        plan.edits.push(Edit { range: range.clone(), content: literal });
+        plan.notes.push(format!("line {}: named the unnamed foreign key {name}", site.line));
+        if site.section == Section::Upgrade {
+            upgrade_creates.entry(site.table.clone()).or_default().push((site, name));
+        }
+    }
+    for (table, creates) in upgrade_creates {
+        let drops = downgrade_drops.remove(&table).unwrap_or_default();
+        if drops.len() != creates.len() {
+            for drop in &drops {
+                plan.findings.push(FileFinding {
+                    line: drop.line,
+                    code: "unnamed-drop",
+                    message: "drop_constraint(None, ...) cannot run: which unnamed key it drops is ambiguous; name it by hand".into(),
+                });
+            }
+            continue;
+        }
+        for (drop, (site, name)) in drops.iter().zip(creates.iter().rev()) {
+            let ConstraintName::Unnamed(range) = &drop.name else { continue };
+            plan.edits.push(Edit { range: range.clone(), content: name_literal(schema, site, name) });
+            let statement = &migration.statements[drop.statement];
+            let drop_line_start = file.line_start(range.start);
+            if statement.lines.start < drop_line_start {
+                // Alembic's "constraint name is None" warning no longer applies.
+                plan.edits.push(Edit { range: statement.lines.start..drop_line_start, content: String::new() });
+            }
+            plan.notes.push(format!("line {}: named the matching drop_constraint {name}", drop.line));
+        }
+    }
+    for drops in downgrade_drops.into_values() {
+        for drop in drops {
+            plan.findings.push(FileFinding {
+                line: drop.line,
+                code: "unnamed-drop",
+                message: "drop_constraint(None, ...) cannot run (\"Constraint must have a name\"): no unnamed create_foreign_key in upgrade() matches it".into(),
+            });
+        }
+    }
+    for drop in migration.drops.iter().filter(|d| d.section == Section::Upgrade && alive(Some(d.statement))) {
+        if matches!(drop.name, ConstraintName::Unnamed(_)) {
+            plan.findings.push(FileFinding {
+                line: drop.line,
+                code: "unnamed-drop",
+                message: format!(
+                    "drop_constraint(None, ...) on {} cannot run (\"Constraint must have a name\"); on SQLite pass a naming_convention to batch_alter_table",
+                    drop.table.as_deref().unwrap_or("?")
+                ),
+            });
+        }
+    }
+}
+
+/// The name the database will know the key by.
+pub fn constraint_name(schema: &Schema, site: &FkSite) -> String {
+    let table = site.table.as_deref().unwrap_or_default();
+    let bare = table.rsplit('.').next().unwrap_or(table);
+    if let Some(template) = &schema.fk_naming_convention
+        && let Some(name) = render_convention(template, bare, &site.columns, site.referent_table.as_deref().unwrap_or(""), &site.referent_columns)
+    {
+        return name;
+    }
+    // PostgreSQL's own choice for an unnamed key; identifiers stop at 63 bytes.
+    let mut name = format!("{bare}_{}_fkey", site.columns.join("_"));
+    if name.len() > 63 {
+        let keep = (0..=63 - 5).rev().find(|i| name.is_char_boundary(*i)).unwrap_or(0);
+        name = format!("{}_fkey", &name[..keep]);
+    }
+    name
+}
+
+/// `fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s` -> the name. None when the
+/// template uses a token that can't be known here.
+pub fn render_convention(template: &str, table: &str, columns: &[String], referent: &str, referent_columns: &[String]) -> Option<String> {
+    let referent = referent.rsplit('.').next().unwrap_or(referent);
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("%(") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find(")s")?;
+        let token = &after[..end];
+        let value = match token {
+            "table_name" => table.to_string(),
+            "column_0_name" => columns.first()?.clone(),
+            "column_0N_name" => columns.concat(),
+            "column_0_N_name" => columns.join("_"),
+            "column_0_label" => format!("{table}_{}", columns.first()?),
+            "column_0N_label" => columns.iter().map(|c| format!("{table}_{c}")).collect(),
+            "column_0_N_label" => columns.iter().map(|c| format!("{table}_{c}")).collect::<Vec<_>>().join("_"),
+            "column_0_key" => columns.first()?.clone(),
+            "referred_table_name" => referent.to_string(),
+            "referred_column_0_name" => referent_columns.first()?.clone(),
+            "referred_column_0N_name" => referent_columns.concat(),
+            "referred_column_0_N_name" => referent_columns.join("_"),
+            _ => return None,
+        };
+        out.push_str(&value);
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+fn name_literal(schema: &Schema, site: &FkSite, name: &str) -> String {
+    let q = site.quote;
+    // With a naming convention, op.f() marks the name as final so SQLAlchemy does not apply
+    // the convention to it a second time.
+    if schema.fk_naming_convention.is_some() { format!("op.f({q}{name}{q})") } else { format!("{q}{name}{q}") }
+}
+
+/// Apply sorted, non-overlapping edits in one pass. Returns the new text and the edits that
+/// were skipped because they overlapped one already applied.
+pub fn apply(text: &str, mut edits: Vec<Edit>) -> (String, Vec<Edit>) {
+    edits.sort_by_key(|e| (e.range.start, e.range.end));
+    edits.dedup();
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut cursor = 0;
+    let mut skipped = Vec::new();
+    for edit in edits {
+        if edit.range.start < cursor {
+            skipped.push(edit);
+            continue;
+        }
+        out.push_str(&text[cursor..edit.range.start]);
+        out.push_str(&edit.content);
+        cursor = edit.range.end;
+    }
+    out.push_str(&text[cursor..]);
+    (out, skipped)
+}
+
+/// The fixed text, or an error when the edits would break the file's syntax.
+pub fn fixed_text(file: &SourceFile, edits: Vec<Edit>) -> Result<String> {
+    let (text, skipped) = apply(&file.text, edits);
+    if !skipped.is_empty() {
+        bail!("{}: {} overlapping edits; refusing to write a partial fix", file.path.display(), skipped.len());
+    }
+    if !parses_cleanly(&text) {
+        bail!("{}: the fixed file would not parse; nothing written (please report this)", file.path.display());
+    }
+    Ok(text)
+}
+
+/// Write through a temp file in the same directory and a rename, so a crash leaves the old file
+/// or the new one, never half of one. A symlink is followed: its target is replaced, the link kept.
+pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let target: PathBuf = std::fs::canonicalize(path).with_context(|| format!("{}: cannot resolve", path.display()))?;
+    let dir = target.parent().context("a file has a parent directory")?;
+    let permissions = std::fs::metadata(&target).with_context(|| format!("{}: cannot stat", path.display()))?.permissions();
+    let mut temp = tempfile::Builder::new()
+        .prefix(".fix-migrations-")
+        .tempfile_in(dir)
+        .with_context(|| format!("{}: cannot create a temporary file beside it", path.display()))?;
+    temp.write_all(text.as_bytes()).with_context(|| format!("{}: cannot write", path.display()))?;
+    temp.as_file().sync_all().with_context(|| format!("{}: cannot sync", path.display()))?;
+    std::fs::set_permissions(temp.path(), permissions).with_context(|| format!("{}: cannot keep permissions", path.display()))?;
+    temp.persist(&target).map_err(|e| anyhow::anyhow!("{}: cannot replace: {}", path.display(), e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlapping_edits_are_skipped() {
+        let edits = vec![
+            Edit { range: 0..3, content: "A".into() },
+            Edit { range: 2..4, content: "B".into() },
+            Edit { range: 5..5, content: "C".into() },
+        ];
+        let (text, skipped) = apply("abcdef", edits);
+        assert_eq!(text, "AdeCf");
+        assert_eq!(skipped.len(), 1);
+    }
+
+    #[test]
+    fn naming_convention_tokens() {
+        let cols = vec!["order_id".to_string()];
+        let name = render_convention(
+            "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "order_line",
+            &cols,
+            "sales.order",
+            &["id".to_string()],
+        );
+        assert_eq!(name.as_deref(), Some("fk_order_line_order_id_order"));
+        assert_eq!(render_convention("fk_%(constraint_name)s", "t", &cols, "p", &cols), None);
+    }
+}
