@@ -155,7 +155,7 @@ fn project_in(dir: &Path) -> Result<Option<Project>> {
         && let Some(raw) = ini.get("alembic", "script_location")
     {
         let value = ini_value(ini, &ini_path, "script_location", raw, &here)?;
-        let script_location = resolve(dir, &value);
+        let script_location = resolve_script_location(dir, &value);
         let version_dirs = match ini.get("alembic", "version_locations") {
             Some(raw) => {
                 let value = ini_value(ini, &ini_path, "version_locations", raw, &here)?;
@@ -195,7 +195,7 @@ fn project_in(dir: &Path) -> Result<Option<Project>> {
                 pyproject_path.display()
             )
         })?;
-        let script_location = resolve(dir, &substitute_here(script, &here));
+        let script_location = resolve_script_location(dir, &substitute_here(script, &here));
         let version_dirs = match table.get("version_locations") {
             None => vec![script_location.join("versions")],
             Some(toml::Value::String(one)) => vec![resolve(dir, &substitute_here(one, &here))],
@@ -292,6 +292,31 @@ fn resolve(dir: &Path, value: &str) -> PathBuf {
         dir.join(path)
     };
     normalize(&joined)
+}
+
+/// `script_location` may also be a package resource, `myapp:migrations`: taken as
+/// `<dir>/myapp/migrations` (or under `src/`) when that directory exists and the literal path
+/// does not.
+fn resolve_script_location(dir: &Path, value: &str) -> PathBuf {
+    let literal = resolve(dir, value);
+    if literal.exists() {
+        return literal;
+    }
+    if let Some((package, sub)) = value.trim().split_once(':')
+        && !package.is_empty()
+        && package
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
+    {
+        let package_dir = package.replace('.', "/");
+        for base in [dir.to_path_buf(), dir.join("src")] {
+            let candidate = normalize(&base.join(&package_dir).join(sub));
+            if candidate.is_dir() {
+                return candidate;
+            }
+        }
+    }
+    literal
 }
 
 fn normalize(path: &Path) -> PathBuf {
