@@ -4,6 +4,7 @@
 //! The data flows one way, one module per step:
 //! discover -> parse -> models -> migrations -> policy -> fix -> report.
 
+pub mod cli;
 pub mod config;
 pub mod discover;
 pub mod fix;
@@ -11,3 +12,4 @@ pub mod migrations;
 pub mod models;
 pub mod parse;
 pub mod policy;
+pub mod report;

@@ -1,3 +1,3 @@
-fn main() {
-    println!("fix-migrations");
+fn main() -> std::process::ExitCode {
+    fix_migrations::cli::main()
 }

@@ -1,0 +1,202 @@
+//! The command line and the run that strings the steps together:
+//! discover -> parse -> models -> migrations -> policy -> fix -> report.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, ValueEnum};
+use rayon::prelude::*;
+
+use crate::config::Config;
+use crate::discover::{self, Project};
+use crate::fix::{self, FilePlan};
+use crate::migrations;
+use crate::models::{self, Schema};
+use crate::parse::{self, SourceFile};
+use crate::report::{self, FileOutcome, Output};
+
+const AFTER_HELP: &str = "\
+Exit status:
+  0  nothing to change, or every change written
+  1  changes pending (dry run), or findings that need a human
+  2  usage, configuration, I/O or parse error
+
+Examples:
+  fix-migrations                       show the fix for the head revision(s) as a diff
+  fix-migrations --write               apply it
+  fix-migrations --all --format json   every revision, machine-readable
+  fix-migrations migrations/versions/abc123_add_notes.py --write";
+
+#[derive(Debug, Parser)]
+#[command(name = "fix-migrations", version, about = "Give every foreign key in your Alembic migrations the ON DELETE action your models mean.", after_help = AFTER_HELP)]
+pub struct Args {
+    /// Migration files or directories (processed whole). Default: the head revision(s) of the
+    /// Alembic project found from the current directory upward.
+    pub paths: Vec<PathBuf>,
+
+    /// Run as if started in DIR.
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+
+    /// Process every revision, not only the head(s).
+    #[arg(long)]
+    pub all: bool,
+
+    /// Print unified diffs and write nothing (the default).
+    #[arg(long, conflicts_with = "write")]
+    pub dry_run: bool,
+
+    /// Apply the edits in place.
+    #[arg(long)]
+    pub write: bool,
+
+    /// Model files (glob, repeatable). Default: every .py under the project root that defines
+    /// SQLAlchemy/SQLModel tables.
+    #[arg(long = "models", value_name = "GLOB")]
+    pub models: Vec<String>,
+
+    /// Settings file. Default: [tool.fix-migrations] in pyproject.toml, or fix-migrations.toml.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Color diffs and messages. `auto` colors a terminal only and honours NO_COLOR.
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+
+    /// Print only diffs and findings.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Print the decision trail for every foreign key.
+    #[arg(long)]
+    pub explain: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Github,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {}", report::one_line(&format!("{err:#}")));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// What the run works on: the migration files, the model schema, the settings.
+struct Inputs {
+    root: PathBuf,
+    migrations: Vec<PathBuf>,
+    schema: Schema,
+    config: Config,
+}
+
+pub fn run(args: &Args) -> Result<ExitCode> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let inputs = gather(args, &cwd)?;
+    let outcomes: Vec<FileOutcome> = inputs
+        .migrations
+        .par_iter()
+        .map(|path| process(path, &inputs.schema, &inputs.config, args.write))
+        .collect();
+    let output = Output { outcomes, root: inputs.root.clone(), cwd, write: args.write };
+    let code = report::print(&output, args)?;
+    Ok(ExitCode::from(code))
+}
+
+fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
+    // Explicit PATHS that are Alembic project directories mean "run as if started there".
+    let (project_dirs, files): (Vec<PathBuf>, Vec<PathBuf>) =
+        args.paths.iter().cloned().partition(|p| p.is_dir() && discover::project_start(None, std::slice::from_ref(p), cwd) == *p);
+    let start = args
+        .project
+        .clone()
+        .or_else(|| project_dirs.first().cloned())
+        .or_else(|| files.first().map(|f| if f.is_dir() { f.clone() } else { f.parent().map(Path::to_path_buf).unwrap_or_default() }))
+        .map(|p| if p.as_os_str().is_empty() { cwd.to_path_buf() } else { p })
+        .unwrap_or_else(|| cwd.to_path_buf());
+    let project = if files.is_empty() { Some(discover::find_project(&start)?) } else { discover::find_project(&start).ok() };
+    let root = project.as_ref().map_or_else(|| start.clone(), |p| p.root.clone());
+    let config = Config::load(args.config.as_deref(), &root)?;
+
+    let migrations = match (&project, files.is_empty()) {
+        (_, false) => discover::expand_paths(&files)?,
+        (Some(project), true) => revisions_to_process(project, args.all)?,
+        (None, true) => unreachable!("a project is required without explicit paths"),
+    };
+
+    let globs: Vec<String> = if args.models.is_empty() { config.models.clone() } else { args.models.clone() };
+    let exclude: Vec<PathBuf> = project.as_ref().map(|p| p.version_dirs.clone()).unwrap_or_default();
+    let model_paths = discover::model_files(&root, &globs, &exclude)?;
+    let model_sources = model_paths.par_iter().map(|p| read_python(p)).collect::<Result<Vec<SourceFile>>>()?;
+    let schema = models::read_models(&model_sources);
+    Ok(Inputs { root, migrations, schema, config })
+}
+
+fn revisions_to_process(project: &Project, all: bool) -> Result<Vec<PathBuf>> {
+    let revisions = discover::read_revisions(project)?;
+    let mut paths: Vec<PathBuf> = if all {
+        revisions.iter().map(|r| r.path.clone()).collect()
+    } else {
+        discover::heads(&revisions).into_iter().map(|r| r.path.clone()).collect()
+    };
+    paths.sort();
+    Ok(paths)
+}
+
+pub fn read_python(path: &Path) -> Result<SourceFile> {
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), io_reason(&e)))?;
+    parse::parse_source(path, bytes)
+}
+
+fn io_reason(err: &std::io::Error) -> String {
+    match err.kind() {
+        std::io::ErrorKind::NotFound => "No such file or directory".into(),
+        std::io::ErrorKind::PermissionDenied => "Permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "is a directory".into(),
+        _ => err.to_string(),
+    }
+}
+
+/// One migration file through the pipeline. Errors stay with the file so the others still run.
+fn process(path: &Path, schema: &Schema, config: &Config, write: bool) -> FileOutcome {
+    let result = (|| -> Result<(SourceFile, FilePlan, Option<String>)> {
+        let file = read_python(path)?;
+        let migration = migrations::scan(&file);
+        let plan = fix::plan(&file, &migration, schema, config);
+        let fixed = if plan.edits.is_empty() { None } else { Some(fix::fixed_text(&file, plan.edits.clone())?) };
+        let fixed = fixed.filter(|text| *text != file.text);
+        if write && let Some(text) = &fixed {
+            fix::write_atomically(path, text)?;
+        }
+        Ok((file, plan, fixed))
+    })();
+    match result {
+        Ok((file, plan, fixed)) => FileOutcome { path: path.to_path_buf(), original: Some(file.text), fixed, plan, error: None },
+        Err(err) => FileOutcome {
+            path: path.to_path_buf(),
+            original: None,
+            fixed: None,
+            plan: FilePlan::default(),
+            error: Some(report::one_line(&format!("{err:#}"))),
+        },
+    }
+}

@@ -1,0 +1,363 @@
+//! Step 7: what the user sees. Text (unified diffs on stdout so they can be piped into
+//! `git apply`; one reason line per foreign key, findings and the summary on stderr), JSON with
+//! a versioned schema, or GitHub Actions annotations.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anstyle::{AnsiColor, Style};
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::cli::{Args, ColorWhen, Format};
+use crate::fix::{FilePlan, KeyReport, Status};
+
+/// The JSON output's schema version; bumped on any incompatible change.
+pub const JSON_SCHEMA_VERSION: u32 = 1;
+
+pub struct FileOutcome {
+    pub path: PathBuf,
+    pub original: Option<String>,
+    /// The fixed text, when it differs from the original.
+    pub fixed: Option<String>,
+    pub plan: FilePlan,
+    pub error: Option<String>,
+}
+
+pub struct Output {
+    pub outcomes: Vec<FileOutcome>,
+    pub root: PathBuf,
+    pub cwd: PathBuf,
+    pub write: bool,
+}
+
+impl Output {
+    fn display_path(&self, path: &Path) -> String {
+        path.strip_prefix(&self.cwd).unwrap_or(path).display().to_string()
+    }
+
+    fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for o in &self.outcomes {
+            c.files += 1;
+            c.changed += usize::from(o.fixed.is_some());
+            c.errors += usize::from(o.error.is_some());
+            c.findings += o.plan.findings.len();
+            for k in &o.plan.keys {
+                match k.status {
+                    Status::Fixed => c.fixed += 1,
+                    Status::Ok => c.ok += 1,
+                    Status::Skipped => c.skipped += 1,
+                    Status::Finding => {}
+                    Status::RevertRemoved => c.reverts += 1,
+                }
+            }
+        }
+        c
+    }
+
+    /// 2 on any error, 1 on findings or (dry run) pending changes, else 0.
+    pub fn exit_code(&self) -> u8 {
+        let c = self.counts();
+        if c.errors > 0 {
+            2
+        } else if c.findings > 0 || (!self.write && c.changed > 0) {
+            1
+        } else {
+            0
+        }
+    }
+}
+
+#[derive(Debug, Default, Serialize)]
+struct Counts {
+    files: usize,
+    changed: usize,
+    fixed: usize,
+    ok: usize,
+    skipped: usize,
+    reverts: usize,
+    findings: usize,
+    errors: usize,
+}
+
+pub fn print(output: &Output, args: &Args) -> Result<u8> {
+    match args.format {
+        Format::Json => print_json(output)?,
+        Format::Github => print_github(output),
+        Format::Text => print_text(output, args)?,
+    }
+    Ok(output.exit_code())
+}
+
+pub fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+// ---- text ------------------------------------------------------------------------------------
+
+struct Palette {
+    on: bool,
+}
+
+impl Palette {
+    fn paint(&self, style: Style, text: &str) -> String {
+        if self.on { format!("{style}{text}{style:#}") } else { text.to_string() }
+    }
+}
+
+fn color_choice(when: ColorWhen) -> anstream::ColorChoice {
+    match when {
+        ColorWhen::Always => anstream::ColorChoice::Always,
+        ColorWhen::Never => anstream::ColorChoice::Never,
+        ColorWhen::Auto => anstream::ColorChoice::Auto,
+    }
+}
+
+fn print_text(output: &Output, args: &Args) -> Result<()> {
+    let choice = color_choice(args.color);
+    let mut out = anstream::AutoStream::new(std::io::stdout().lock(), choice);
+    let mut err = anstream::AutoStream::new(std::io::stderr().lock(), choice);
+    // AutoStream strips the escapes when the stream must stay plain (a pipe, NO_COLOR).
+    let palette = Palette { on: true };
+    let red = Style::new().fg_color(Some(AnsiColor::Red.into()));
+    let green = Style::new().fg_color(Some(AnsiColor::Green.into()));
+    let cyan = Style::new().fg_color(Some(AnsiColor::Cyan.into()));
+    let bold = Style::new().bold();
+    let yellow = Style::new().fg_color(Some(AnsiColor::Yellow.into()));
+
+    for outcome in &output.outcomes {
+        let shown = output.display_path(&outcome.path);
+        if let Some(error) = &outcome.error {
+            out.flush()?;
+            writeln!(err, "{}: {error}", palette.paint(red.bold(), "error"))?;
+            continue;
+        }
+        if let (Some(original), Some(fixed)) = (&outcome.original, &outcome.fixed) {
+            let diff = unified_diff(original, fixed, &shown);
+            for line in diff.split_inclusive('\n') {
+                let styled = if line.starts_with("+++") || line.starts_with("---") {
+                    palette.paint(bold, line.trim_end_matches('\n'))
+                } else if line.starts_with('+') {
+                    palette.paint(green, line.trim_end_matches('\n'))
+                } else if line.starts_with('-') {
+                    palette.paint(red, line.trim_end_matches('\n'))
+                } else if line.starts_with("@@") {
+                    palette.paint(cyan, line.trim_end_matches('\n'))
+                } else {
+                    line.trim_end_matches('\n').to_string()
+                };
+                writeln!(out, "{styled}")?;
+            }
+        }
+        out.flush()?;
+        if !args.quiet {
+            for key in &outcome.plan.keys {
+                writeln!(err, "{}", key_line(&shown, key, &palette))?;
+                if args.explain {
+                    for step in &key.trail {
+                        writeln!(err, "    {step}")?;
+                    }
+                }
+            }
+            for note in &outcome.plan.notes {
+                writeln!(err, "{shown}: {note}")?;
+            }
+        }
+        for finding in &outcome.plan.findings {
+            writeln!(
+                err,
+                "{}:{}: {} {}",
+                shown,
+                finding.line,
+                palette.paint(yellow.bold(), &format!("finding[{}]", finding.code)),
+                finding.message
+            )?;
+        }
+    }
+    if !args.quiet {
+        writeln!(err, "{}", summary(output))?;
+    }
+    Ok(())
+}
+
+fn key_line(shown: &str, key: &KeyReport, palette: &Palette) -> String {
+    let label = format!(
+        "{}.{} -> {}.{}",
+        key.table.as_deref().unwrap_or("?"),
+        key.columns.join(","),
+        key.referent_table.as_deref().unwrap_or("?"),
+        key.referent_columns.join(",")
+    );
+    let action = |key: &KeyReport| {
+        let mut text = key.ondelete.map(|a| format!("ondelete {a}")).unwrap_or_else(|| "ondelete ?".into());
+        if let Some(update) = key.onupdate {
+            text.push_str(&format!(", onupdate {update}"));
+        }
+        text
+    };
+    let green = Style::new().fg_color(Some(AnsiColor::Green.into()));
+    let dim = Style::new().dimmed();
+    match key.status {
+        Status::Fixed => format!("{shown}:{}: {label}: {} ({})", key.line, palette.paint(green, &action(key)), key.reason),
+        Status::Ok => format!("{shown}:{}: {label}: {} ({}) {}", key.line, action(key), key.reason, palette.paint(dim, "already right")),
+        Status::RevertRemoved => format!("{shown}:{}: {label}: {}", key.line, key.reason),
+        Status::Skipped => format!("{shown}:{}: {label}: skipped: {}", key.line, key.reason),
+        Status::Finding => format!("{shown}:{}: {label}: left as it is (needs a human, see below)", key.line),
+    }
+}
+
+fn summary(output: &Output) -> String {
+    let c = output.counts();
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let mut parts = vec![];
+    if c.fixed > 0 {
+        parts.push(format!("{} {}", plural(c.fixed, "foreign key"), if output.write { "fixed" } else { "to fix" }));
+    }
+    if c.reverts > 0 {
+        parts.push(format!("{} {}", plural(c.reverts, "revert pair"), if output.write { "removed" } else { "to remove" }));
+    }
+    if c.ok > 0 {
+        parts.push(format!("{} already right", c.ok));
+    }
+    if c.skipped > 0 {
+        parts.push(format!("{} skipped", c.skipped));
+    }
+    if c.findings > 0 {
+        parts.push(plural(c.findings, "finding"));
+    }
+    if c.errors > 0 {
+        parts.push(plural(c.errors, "error"));
+    }
+    let head = if parts.is_empty() { "No foreign keys found".to_string() } else { parts.join(", ") };
+    let tail = if c.changed == 0 {
+        format!("{} checked, nothing to change.", plural(c.files, "file"))
+    } else if output.write {
+        format!("{} written.", plural(c.changed, "file"))
+    } else {
+        format!("{} would change (dry run; --write applies).", plural(c.changed, "file"))
+    };
+    format!("{head}; {tail}")
+}
+
+pub fn unified_diff(original: &str, fixed: &str, shown: &str) -> String {
+    similar::TextDiff::from_lines(original, fixed)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{shown}"), &format!("b/{shown}"))
+        .to_string()
+}
+
+// ---- json ------------------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct JsonOutput<'a> {
+    schema_version: u32,
+    files: Vec<JsonFile>,
+    foreign_keys: Vec<JsonKey<'a>>,
+    findings: Vec<JsonFinding<'a>>,
+    errors: Vec<JsonError<'a>>,
+    summary: Counts,
+}
+
+#[derive(Serialize)]
+struct JsonFile {
+    path: String,
+    changed: bool,
+    written: bool,
+    diff: Option<String>,
+}
+
+#[derive(Serialize)]
+struct JsonKey<'a> {
+    file: String,
+    #[serde(flatten)]
+    key: &'a KeyReport,
+}
+
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    file: String,
+    line: usize,
+    code: &'a str,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct JsonError<'a> {
+    file: String,
+    message: &'a str,
+}
+
+fn print_json(output: &Output) -> Result<()> {
+    let mut json = JsonOutput {
+        schema_version: JSON_SCHEMA_VERSION,
+        files: vec![],
+        foreign_keys: vec![],
+        findings: vec![],
+        errors: vec![],
+        summary: output.counts(),
+    };
+    for outcome in &output.outcomes {
+        let shown = output.display_path(&outcome.path);
+        if let Some(message) = &outcome.error {
+            json.errors.push(JsonError { file: shown.clone(), message });
+        }
+        json.files.push(JsonFile {
+            path: shown.clone(),
+            changed: outcome.fixed.is_some(),
+            written: output.write && outcome.fixed.is_some(),
+            diff: match (&outcome.original, &outcome.fixed) {
+                (Some(a), Some(b)) => Some(unified_diff(a, b, &shown)),
+                _ => None,
+            },
+        });
+        for key in &outcome.plan.keys {
+            json.foreign_keys.push(JsonKey { file: shown.clone(), key });
+        }
+        for f in &outcome.plan.findings {
+            json.findings.push(JsonFinding { file: shown.clone(), line: f.line, code: f.code, message: &f.message });
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, &json)?;
+    writeln!(stdout)?;
+    Ok(())
+}
+
+// ---- github ----------------------------------------------------------------------------------
+
+/// GitHub workflow commands: `%`, CR and LF must be escaped in the message.
+fn escape_github(text: &str) -> String {
+    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+
+fn print_github(output: &Output) {
+    for outcome in &output.outcomes {
+        let shown = output.display_path(&outcome.path);
+        if let Some(error) = &outcome.error {
+            println!("::error file={shown}::{}", escape_github(error));
+        }
+        for key in &outcome.plan.keys {
+            if key.status == Status::Fixed || key.status == Status::RevertRemoved {
+                let verb = if output.write { "fixed" } else { "needs" };
+                let action = key.ondelete.map(|a| a.sql()).unwrap_or("?");
+                let message = match key.status {
+                    Status::RevertRemoved => key.reason.clone(),
+                    _ => format!(
+                        "{verb} ondelete={action} on {}.{} -> {} ({})",
+                        key.table.as_deref().unwrap_or("?"),
+                        key.columns.join(","),
+                        key.referent_table.as_deref().unwrap_or("?"),
+                        key.reason
+                    ),
+                };
+                println!("::warning file={shown},line={}::{}", key.line, escape_github(&message));
+            }
+        }
+        for f in &outcome.plan.findings {
+            println!("::error file={shown},line={},title=fix-migrations {}::{}", f.line, f.code, escape_github(&f.message));
+        }
+    }
+    println!("{}", summary(output));
+}
