@@ -2,12 +2,15 @@
 //! style the models are written in: declarative `Column`, typed `Mapped`/`mapped_column`,
 //! Flask-SQLAlchemy `db.Model`, SQLModel `table=True`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
 use serde::Serialize;
+use tree_sitter::Node;
 
-use crate::parse::SourceFile;
+use crate::parse::{
+    CallArgs, Imports, SourceFile, callee_from, descendants, dotted_name, string_list, string_value,
+};
 
 /// Where something was declared, for the reason lines users read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -124,9 +127,1416 @@ impl Schema {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Reading. Phase 0 collects cross-file facts (SQLAlchemy() instances, string constants, naming
+// convention dicts); phase 1 reads each file into owned facts; phase 2 resolves inheritance,
+// table names and `Model.id` targets once every class is known.
+// ---------------------------------------------------------------------------------------------
+
+/// Module roots whose exports are SQLAlchemy's (or re-export it). `sa` counts even when not
+/// imported because snippets and hand-written code rely on the convention.
+const SA_MODULES: &[&str] = &["sqlalchemy", "sqlmodel", "flask_sqlalchemy", "sa"];
+
+/// Names in a relationship annotation that wrap the target class rather than name it.
+const TYPE_WRAPPERS: &[&str] = &[
+    "Mapped",
+    "WriteOnlyMapped",
+    "DynamicMapped",
+    "Optional",
+    "Union",
+    "List",
+    "list",
+    "Set",
+    "set",
+    "FrozenSet",
+    "frozenset",
+    "Sequence",
+    "MutableSequence",
+    "Collection",
+    "Iterable",
+    "Dict",
+    "dict",
+    "Tuple",
+    "tuple",
+    "Annotated",
+    "None",
+    "typing",
+    "str",
+    "int",
+    "Any",
+    "AppenderQuery",
+    "Query",
+    "InstrumentedList",
+];
+
+/// Bases that say nothing about being mapped.
+const NEUTRAL_BASES: &[&str] = &["object", "ABC", "Generic", "Protocol"];
+
+#[derive(Default)]
+struct Globals {
+    /// Variables holding `SQLAlchemy(...)` (Flask-SQLAlchemy's `db`).
+    sa_instances: HashSet<String>,
+    /// `Model = db.Model`-style aliases of Flask-SQLAlchemy's model base.
+    flask_model_aliases: HashSet<String>,
+    /// Module-level `NAME = "literal"`, for `ForeignKey(USERS_ID)` and `__tablename__ = NAME`.
+    constants: HashMap<String, String>,
+    /// `convention = {"fk": "..."}` dicts, by variable name.
+    conventions: HashMap<String, String>,
+}
+
+/// Where a foreign key points before every class is known.
+#[derive(Debug, Clone)]
+enum Referent {
+    /// Written as a string: already a (qualified) table name.
+    Table(String),
+    /// Written as an expression (`User.id`, `users_table.c.id`): a class or Table variable.
+    Name(String),
+}
+
+#[derive(Debug, Clone)]
+struct PendingFk {
+    columns: Vec<String>,
+    referent: Referent,
+    referent_columns: Vec<String>,
+    ondelete: Option<String>,
+    onupdate: Option<String>,
+    origin: Origin,
+    misplaced_ondelete: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct PendingColumn {
+    column: Column,
+    fks: Vec<PendingFk>,
+    /// A bare annotated attribute: a column only in SQLModel classes.
+    sqlmodel_only: bool,
+}
+
+#[derive(Debug, Clone)]
+struct PendingRel {
+    rel: Relationship,
+    /// `secondary=` written as a variable: resolved to that Table's name when one was assigned.
+    secondary_var: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+enum MemberKind {
+    Column(PendingColumn),
+    Relationship(PendingRel),
+}
+
+#[derive(Debug, Clone)]
+struct Member {
+    attr: String,
+    kind: MemberKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TablenameRule {
+    Lower,
+    Snake,
+}
+
+#[derive(Debug, Default, Clone)]
+struct TableArgs {
+    schema: Option<String>,
+    fks: Vec<PendingFk>,
+}
+
+#[derive(Debug, Clone)]
+struct ClassInfo {
+    name: String,
+    origin: Origin,
+    /// Last segment of each base as written, to find local classes by name.
+    bases: Vec<String>,
+    flask_base: bool,
+    sqlmodel_base: bool,
+    table_true: bool,
+    tablename: Option<String>,
+    tablename_unreadable: bool,
+    tablename_rule: Option<TablenameRule>,
+    is_abstract: bool,
+    has_table_object: bool,
+    table_args: Option<TableArgs>,
+    members: Vec<Member>,
+}
+
+#[derive(Debug, Clone)]
+struct PendingTable {
+    var: Option<String>,
+    class_name: Option<String>,
+    name: String,
+    schema: Option<String>,
+    origin: Origin,
+    columns: Vec<PendingColumn>,
+    fks: Vec<PendingFk>,
+}
+
+#[derive(Debug, Clone)]
+enum NamingRef {
+    Literal(String),
+    Var(String),
+}
+
+#[derive(Default)]
+struct FileFacts {
+    classes: Vec<ClassInfo>,
+    tables: Vec<PendingTable>,
+    naming: Option<NamingRef>,
+}
+
 /// Read all parsed model files into one Schema. They are read together because a mixin or
 /// abstract base in one file contributes columns to classes in another. Files that define no
 /// tables contribute nothing.
-pub fn read_models(_files: &[SourceFile]) -> Schema {
-    Schema::default()
+pub fn read_models(files: &[SourceFile]) -> Schema {
+    let globals = Globals::collect(files);
+    let facts: Vec<FileFacts> = files
+        .iter()
+        .map(|f| FileReader::new(f, &globals).read())
+        .collect();
+    build(facts, &globals)
+}
+
+fn unwrap_parens(mut node: Node) -> Node {
+    while node.kind() == "parenthesized_expression" {
+        match node.named_child(0) {
+            Some(inner) => node = inner,
+            None => break,
+        }
+    }
+    node
+}
+
+fn last_segment(dotted: &str) -> &str {
+    dotted.rsplit('.').next().unwrap_or(dotted)
+}
+
+fn is_true(node: Node, src: &str) -> bool {
+    &src[node.byte_range()] == "True"
+}
+
+fn bool_literal(node: Node, src: &str) -> Option<bool> {
+    match &src[node.byte_range()] {
+        "True" => Some(true),
+        "False" => Some(false),
+        _ => None,
+    }
+}
+
+fn is_module_level(assignment: Node) -> bool {
+    assignment
+        .parent()
+        .filter(|p| p.kind() == "expression_statement")
+        .and_then(|p| p.parent())
+        .is_some_and(|p| p.kind() == "module")
+}
+
+/// Identifier-ish tokens of a type annotation, quotes ignored, so `Mapped["int | None"]`,
+/// `Mapped[Optional[int]]` and `Mapped[Union[int, None]]` read alike.
+fn type_tokens(text: &str) -> Vec<&str> {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+fn annotation_optional(tokens: &[&str]) -> bool {
+    tokens
+        .iter()
+        .any(|t| matches!(last_segment(t), "Optional" | "None"))
+}
+
+fn annotation_is(tokens: &[&str], wrapper: &str) -> bool {
+    tokens.first().is_some_and(|t| last_segment(t) == wrapper)
+}
+
+fn annotation_target(tokens: &[&str]) -> Option<String> {
+    tokens
+        .iter()
+        .map(|t| last_segment(t))
+        .find(|t| !TYPE_WRAPPERS.contains(t) && !t.is_empty())
+        .map(str::to_string)
+}
+
+/// Flask-SQLAlchemy's implicit table name: `HTTPLogEntry` -> `http_log_entry`.
+pub fn camel_to_snake(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            if prev.is_lowercase() || prev.is_ascii_digit() || next_lower {
+                out.push('_');
+            }
+        }
+        out.extend(c.to_lowercase());
+    }
+    out.trim_start_matches('_').to_string()
+}
+
+/// `"users.id"` -> ("users", "id"); `"sales.order.id"` -> ("sales.order", "id").
+fn split_target(target: &str) -> Option<(String, String)> {
+    let (table, column) = target.trim().rsplit_once('.')?;
+    (!table.is_empty() && !column.is_empty()).then(|| (table.to_string(), column.to_string()))
+}
+
+/// `User.id`, `models.User.id`, `users.c.id`, `User.__table__.c.id` -> (owner, column).
+fn split_attribute_target(dotted: &str) -> Option<(String, String)> {
+    let mut segments: Vec<&str> = dotted.split('.').collect();
+    let column = segments.pop()?;
+    if matches!(segments.last(), Some(&"c") | Some(&"columns")) {
+        segments.pop();
+    }
+    if segments.last() == Some(&"__table__") {
+        segments.pop();
+    }
+    let owner = segments.last()?;
+    Some((owner.to_string(), column.to_string()))
+}
+
+/// Local column names from `foreign_keys=`: `[Note.author_id]`, `"[Note.a, Note.b]"`,
+/// `Note.author_id`, `author_id`.
+fn foreign_key_names(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(|part| part.trim_matches(|c: char| c.is_whitespace() || "[]()'\"".contains(c)))
+        .map(last_segment)
+        .filter(|name| !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_'))
+        .map(str::to_string)
+        .collect()
+}
+
+fn qualified(schema: Option<&str>, name: &str) -> String {
+    match schema {
+        Some(schema) => format!("{schema}.{name}"),
+        None => name.to_string(),
+    }
+}
+
+/// The `fk` template of a naming-convention dict literal.
+fn fk_template(dict: Node, src: &str) -> Option<String> {
+    let dict = unwrap_parens(dict);
+    let mut cursor = dict.walk();
+    match dict.kind() {
+        "dictionary" => dict.named_children(&mut cursor).find_map(|pair| {
+            let key = pair.child_by_field_name("key")?;
+            let is_fk = string_value(key, src).as_deref() == Some("fk")
+                || src[key.byte_range()].ends_with("ForeignKeyConstraint");
+            is_fk
+                .then(|| string_value(pair.child_by_field_name("value")?, src))
+                .flatten()
+        }),
+        "call"
+            if dotted_name(dict.child_by_field_name("function")?, src).as_deref()
+                == Some("dict") =>
+        {
+            let args = CallArgs::of(dict, src)?;
+            string_value(args.keyword("fk")?, src)
+        }
+        _ => None,
+    }
+}
+
+impl Globals {
+    fn collect(files: &[SourceFile]) -> Globals {
+        let mut globals = Globals::default();
+        globals.sa_instances.insert("db".to_string());
+        let mut model_aliases = Vec::new();
+        for file in files {
+            let src = file.text.as_str();
+            for node in descendants(file.tree.root_node()) {
+                if node.kind() != "assignment" {
+                    continue;
+                }
+                let (Some(left), Some(right)) = (
+                    node.child_by_field_name("left"),
+                    node.child_by_field_name("right"),
+                ) else {
+                    continue;
+                };
+                if left.kind() != "identifier" {
+                    continue;
+                }
+                let name = src[left.byte_range()].to_string();
+                let right = unwrap_parens(right);
+                match right.kind() {
+                    "call" => {
+                        let callee = right.child_by_field_name("function");
+                        let callee = callee.and_then(|c| dotted_name(c, src));
+                        if callee.as_deref().map(last_segment) == Some("SQLAlchemy") {
+                            globals.sa_instances.insert(name);
+                        }
+                    }
+                    "string" | "concatenated_string" if is_module_level(node) => {
+                        if let Some(value) = string_value(right, src) {
+                            globals.constants.insert(name, value);
+                        }
+                    }
+                    "dictionary" => {
+                        if let Some(template) = fk_template(right, src) {
+                            globals.conventions.insert(name, template);
+                        }
+                    }
+                    "attribute" => {
+                        if let Some(dotted) = dotted_name(right, src) {
+                            model_aliases.push((name, dotted));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for (name, dotted) in model_aliases {
+            if let Some((root, "Model")) = dotted.rsplit_once('.')
+                && globals.sa_instances.contains(last_segment(root))
+            {
+                globals.flask_model_aliases.insert(name);
+            }
+        }
+        globals
+    }
+}
+
+struct FileReader<'a> {
+    file: &'a SourceFile,
+    src: &'a str,
+    imports: Imports,
+    globals: &'a Globals,
+    /// Module-level classes and functions: a local `ForeignKey` is not SQLAlchemy's.
+    local_defs: HashSet<String>,
+}
+
+impl<'a> FileReader<'a> {
+    fn new(file: &'a SourceFile, globals: &'a Globals) -> FileReader<'a> {
+        let src = file.text.as_str();
+        let root = file.tree.root_node();
+        let mut cursor = root.walk();
+        let local_defs = root
+            .named_children(&mut cursor)
+            .map(|n| {
+                if n.kind() == "decorated_definition" {
+                    n.child_by_field_name("definition").unwrap_or(n)
+                } else {
+                    n
+                }
+            })
+            .filter(|n| matches!(n.kind(), "class_definition" | "function_definition"))
+            .filter_map(|n| n.child_by_field_name("name"))
+            .map(|n| src[n.byte_range()].to_string())
+            .collect();
+        FileReader {
+            file,
+            src,
+            imports: Imports::read(file),
+            globals,
+            local_defs,
+        }
+    }
+
+    fn origin(&self, node: Node) -> Origin {
+        Origin {
+            file: self.file.path.clone(),
+            line: self.file.line_of(node.start_byte()),
+        }
+    }
+
+    fn text(&self, node: Node) -> &'a str {
+        &self.src[node.byte_range()]
+    }
+
+    /// SQLAlchemy's name for a callee (`Column`, `relationship`, ...) when it is SQLAlchemy's
+    /// (or SQLModel's, or Flask-SQLAlchemy `db.`'s); None for project-local look-alikes.
+    fn sa_name(&self, callee: Node) -> Option<String> {
+        let written = dotted_name(callee, self.src)?;
+        let last = last_segment(&written).to_string();
+        let Some((root, _)) = written.split_once('.') else {
+            if self.imports.is_bound(&written) {
+                let resolved = self.imports.resolve(&written);
+                return callee_from(&resolved, SA_MODULES).map(str::to_string);
+            }
+            return (!self.local_defs.contains(&written)).then_some(last);
+        };
+        if self.globals.sa_instances.contains(root) {
+            return Some(last);
+        }
+        let resolved = self.imports.resolve(&written);
+        if let Some(name) = callee_from(&resolved, SA_MODULES) {
+            return Some(name.to_string());
+        }
+        // `from app.extensions import db` makes `db.Column` resolve to `app.extensions.db.Column`.
+        let (head, _) = resolved.rsplit_once('.')?;
+        self.globals
+            .sa_instances
+            .contains(last_segment(head))
+            .then_some(last)
+    }
+
+    fn call_name(&self, node: Node) -> Option<String> {
+        let node = unwrap_parens(node);
+        if node.kind() != "call" {
+            return None;
+        }
+        self.sa_name(node.child_by_field_name("function")?)
+    }
+
+    /// A string literal, or a module-level string constant named by an identifier.
+    fn string(&self, node: Node) -> Option<String> {
+        let node = unwrap_parens(node);
+        if node.kind() == "identifier" {
+            return self.globals.constants.get(self.text(node)).cloned();
+        }
+        string_value(node, self.src)
+    }
+
+    fn read(&self) -> FileFacts {
+        let mut facts = FileFacts::default();
+        for node in descendants(self.file.tree.root_node()) {
+            match node.kind() {
+                "class_definition" => {
+                    if let Some(class) = self.read_class(node) {
+                        facts.classes.push(class);
+                    }
+                }
+                "call" => match self.call_name(node).as_deref() {
+                    Some("Table") => {
+                        if let Some(table) = self.read_table_call(node) {
+                            facts.tables.push(table);
+                        }
+                    }
+                    Some("MetaData") if facts.naming.is_none() => {
+                        facts.naming = self.naming_from_metadata(node);
+                    }
+                    _ => {}
+                },
+                // `SQLModel.metadata.naming_convention = {...}`
+                "assignment" if facts.naming.is_none() => {
+                    let left = node.child_by_field_name("left");
+                    let right = node.child_by_field_name("right");
+                    if let (Some(left), Some(right)) = (left, right)
+                        && left.kind() == "attribute"
+                        && self.text(left).ends_with(".naming_convention")
+                    {
+                        facts.naming = self.naming_value(right);
+                    }
+                }
+                _ => {}
+            }
+        }
+        facts
+    }
+
+    fn naming_from_metadata(&self, call: Node) -> Option<NamingRef> {
+        let args = CallArgs::of(call, self.src)?;
+        self.naming_value(args.keyword("naming_convention")?)
+    }
+
+    fn naming_value(&self, value: Node) -> Option<NamingRef> {
+        let value = unwrap_parens(value);
+        if value.kind() == "identifier" {
+            return Some(NamingRef::Var(self.text(value).to_string()));
+        }
+        fk_template(value, self.src).map(NamingRef::Literal)
+    }
+
+    fn read_table_call(&self, call: Node) -> Option<PendingTable> {
+        let args = CallArgs::of(call, self.src)?;
+        let name = self.string(args.arg(0, "name")?)?;
+        let schema = args.keyword("schema").and_then(|s| self.string(s));
+        let mut table = PendingTable {
+            var: None,
+            class_name: None,
+            name,
+            schema,
+            origin: self.origin(call),
+            columns: vec![],
+            fks: vec![],
+        };
+        // `x = Table(...)` names a secondary; `__table__ = Table(...)` maps a class onto it.
+        if let Some(assignment) = call.parent().filter(|p| p.kind() == "assignment")
+            && let Some(left) = assignment.child_by_field_name("left")
+            && left.kind() == "identifier"
+        {
+            let var = self.text(left);
+            if var == "__table__" {
+                table.class_name = enclosing_class(assignment)
+                    .and_then(|c| c.child_by_field_name("name"))
+                    .map(|n| self.text(n).to_string());
+            } else {
+                table.var = Some(var.to_string());
+            }
+        }
+        for arg in args.positional.iter().skip(1) {
+            match self.call_name(*arg).as_deref() {
+                Some("Column") => {
+                    if let Some(column) = self.read_column("", None, unwrap_parens(*arg), false) {
+                        table.columns.push(column);
+                    }
+                }
+                Some("ForeignKeyConstraint") => {
+                    table
+                        .fks
+                        .extend(self.read_fk_constraint(unwrap_parens(*arg)));
+                }
+                _ => {}
+            }
+        }
+        Some(table)
+    }
+
+    fn read_class(&self, class: Node) -> Option<ClassInfo> {
+        let name = self.text(class.child_by_field_name("name")?).to_string();
+        let mut info = ClassInfo {
+            name,
+            origin: self.origin(class),
+            bases: vec![],
+            flask_base: false,
+            sqlmodel_base: false,
+            table_true: false,
+            tablename: None,
+            tablename_unreadable: false,
+            tablename_rule: None,
+            is_abstract: false,
+            has_table_object: false,
+            table_args: None,
+            members: vec![],
+        };
+        if let Some(superclasses) = class.child_by_field_name("superclasses") {
+            let mut cursor = superclasses.walk();
+            for base in superclasses.named_children(&mut cursor) {
+                if base.kind() == "keyword_argument" {
+                    let key = base.child_by_field_name("name").map(|n| self.text(n));
+                    let value = base.child_by_field_name("value");
+                    if key == Some("table") && value.is_some_and(|v| is_true(v, self.src)) {
+                        info.table_true = true;
+                    }
+                    continue;
+                }
+                let Some(written) = dotted_name(base, self.src) else {
+                    continue;
+                };
+                self.classify_base(&written, &mut info);
+                info.bases.push(last_segment(&written).to_string());
+            }
+        }
+        let body = class.child_by_field_name("body")?;
+        let mut cursor = body.walk();
+        for stmt in body.named_children(&mut cursor) {
+            match stmt.kind() {
+                "expression_statement" => {
+                    if let Some(assignment) =
+                        stmt.named_child(0).filter(|n| n.kind() == "assignment")
+                    {
+                        self.read_class_assignment(assignment, &mut info);
+                    }
+                }
+                "decorated_definition" => self.read_declared_attr(stmt, &mut info),
+                _ => {}
+            }
+        }
+        Some(info)
+    }
+
+    fn classify_base(&self, written: &str, info: &mut ClassInfo) {
+        let resolved = self.imports.resolve(written);
+        if last_segment(&resolved) == "SQLModel" {
+            info.sqlmodel_base = true;
+        }
+        let flask_model = match written.rsplit_once('.') {
+            Some((root, "Model")) => {
+                self.globals.sa_instances.contains(last_segment(root))
+                    || resolved.starts_with("flask_sqlalchemy")
+            }
+            _ => self.globals.flask_model_aliases.contains(written),
+        };
+        if flask_model {
+            info.flask_base = true;
+        }
+    }
+
+    fn read_class_assignment(&self, assignment: Node, info: &mut ClassInfo) {
+        let Some(left) = assignment.child_by_field_name("left") else {
+            return;
+        };
+        if left.kind() != "identifier" {
+            return;
+        }
+        let attr = self.text(left);
+        let right = assignment.child_by_field_name("right").map(unwrap_parens);
+        match attr {
+            "__tablename__" => match right.and_then(|r| self.string(r)) {
+                Some(name) => info.tablename = Some(name),
+                None => info.tablename_unreadable = true,
+            },
+            "__abstract__" => info.is_abstract = right.is_some_and(|r| is_true(r, self.src)),
+            "__table_args__" => info.table_args = right.map(|r| self.read_table_args(r)),
+            "__table__" => info.has_table_object = true,
+            _ if attr.starts_with("__") => {}
+            _ => {
+                let annotation = assignment.child_by_field_name("type");
+                if let Some(member) = self.read_member(attr, annotation, right, assignment) {
+                    info.members.push(member);
+                }
+            }
+        }
+    }
+
+    /// `@declared_attr` methods: mixins' way to contribute FK columns and relationships.
+    fn read_declared_attr(&self, decorated: Node, info: &mut ClassInfo) {
+        let mut cursor = decorated.walk();
+        let is_declared_attr = decorated
+            .named_children(&mut cursor)
+            .any(|n| n.kind() == "decorator" && self.text(n).contains("declared_attr"));
+        let Some(function) = decorated.child_by_field_name("definition") else {
+            return;
+        };
+        if !is_declared_attr || function.kind() != "function_definition" {
+            return;
+        }
+        let Some(name) = function.child_by_field_name("name").map(|n| self.text(n)) else {
+            return;
+        };
+        let Some(body) = function.child_by_field_name("body") else {
+            return;
+        };
+        let Some(returned) = descendants(body)
+            .into_iter()
+            .find(|n| n.kind() == "return_statement")
+            .and_then(|r| r.named_child(0))
+        else {
+            return;
+        };
+        if name == "__tablename__" {
+            let text = self.text(returned);
+            info.tablename_rule = if text.contains("__name__") && text.contains(".lower()") {
+                Some(TablenameRule::Lower)
+            } else if text.contains("__name__") {
+                Some(TablenameRule::Snake)
+            } else {
+                None
+            };
+            return;
+        }
+        let annotation = function.child_by_field_name("return_type");
+        if let Some(member) =
+            self.read_member(name, annotation, Some(unwrap_parens(returned)), function)
+        {
+            info.members.push(member);
+        }
+    }
+
+    fn read_member(
+        &self,
+        attr: &str,
+        annotation: Option<Node>,
+        value: Option<Node>,
+        at: Node,
+    ) -> Option<Member> {
+        let ann_text = annotation.map(|a| self.text(a)).unwrap_or("");
+        let tokens = type_tokens(ann_text);
+        if annotation_is(&tokens, "ClassVar") {
+            return None;
+        }
+        let member = |kind| {
+            Some(Member {
+                attr: attr.to_string(),
+                kind,
+            })
+        };
+        if let Some(call) = value.filter(|v| v.kind() == "call") {
+            return match self.call_name(call).as_deref() {
+                Some("Column") => member(MemberKind::Column(self.read_column(
+                    attr,
+                    Some(&tokens),
+                    call,
+                    false,
+                )?)),
+                Some("mapped_column") => member(MemberKind::Column(self.read_column(
+                    attr,
+                    Some(&tokens),
+                    call,
+                    true,
+                )?)),
+                Some("Field") => member(MemberKind::Column(self.read_field(attr, &tokens, call)?)),
+                Some("relationship") | Some("Relationship") => member(MemberKind::Relationship(
+                    self.read_relationship(attr, &tokens, call, at)?,
+                )),
+                _ if !tokens.is_empty() && !annotation_is(&tokens, "Mapped") => member(
+                    MemberKind::Column(self.plain_column(attr, &tokens, at, true)),
+                ),
+                _ => None,
+            };
+        }
+        if tokens.is_empty() {
+            return None;
+        }
+        let typed = annotation_is(&tokens, "Mapped");
+        member(MemberKind::Column(
+            self.plain_column(attr, &tokens, at, !typed),
+        ))
+    }
+
+    fn plain_column(
+        &self,
+        attr: &str,
+        tokens: &[&str],
+        at: Node,
+        sqlmodel_only: bool,
+    ) -> PendingColumn {
+        PendingColumn {
+            column: Column {
+                name: attr.to_string(),
+                nullable: annotation_optional(tokens),
+                primary_key: false,
+                origin: self.origin(at),
+            },
+            fks: vec![],
+            sqlmodel_only,
+        }
+    }
+
+    /// `Column(...)` / `mapped_column(...)`. `annotation` is None for `Table(...)` columns.
+    fn read_column(
+        &self,
+        attr: &str,
+        annotation: Option<&[&str]>,
+        call: Node,
+        typed: bool,
+    ) -> Option<PendingColumn> {
+        let args = CallArgs::of(call, self.src)?;
+        let name = args
+            .positional
+            .first()
+            .and_then(|n| string_value(*n, self.src))
+            .or_else(|| args.keyword("name").and_then(|n| self.string(n)))
+            .unwrap_or_else(|| attr.to_string());
+        if name.is_empty() {
+            return None;
+        }
+        let primary_key = args
+            .keyword("primary_key")
+            .is_some_and(|v| is_true(v, self.src));
+        let explicit = args
+            .keyword("nullable")
+            .and_then(|v| bool_literal(v, self.src));
+        let from_annotation = match annotation {
+            Some(tokens) if typed && annotation_is(tokens, "Mapped") => annotation_optional(tokens),
+            _ => true,
+        };
+        let nullable = explicit.unwrap_or(!primary_key && from_annotation);
+        let misplaced = args.keyword("ondelete").and_then(|v| self.string(v));
+        let fks = args
+            .positional
+            .iter()
+            .filter(|arg| self.call_name(**arg).as_deref() == Some("ForeignKey"))
+            .filter_map(|arg| self.read_foreign_key(unwrap_parens(*arg), &name))
+            .map(|fk| PendingFk {
+                misplaced_ondelete: misplaced.clone(),
+                ..fk
+            })
+            .collect();
+        let column = Column {
+            name,
+            nullable,
+            primary_key,
+            origin: self.origin(call),
+        };
+        Some(PendingColumn {
+            column,
+            fks,
+            sqlmodel_only: false,
+        })
+    }
+
+    fn read_foreign_key(&self, call: Node, column: &str) -> Option<PendingFk> {
+        let args = CallArgs::of(call, self.src)?;
+        let (referent, referent_column) = self.read_target(args.arg(0, "column")?)?;
+        Some(PendingFk {
+            columns: vec![column.to_string()],
+            referent,
+            referent_columns: vec![referent_column],
+            ondelete: args.keyword("ondelete").and_then(|v| self.string(v)),
+            onupdate: args.keyword("onupdate").and_then(|v| self.string(v)),
+            origin: self.origin(call),
+            misplaced_ondelete: None,
+        })
+    }
+
+    fn read_target(&self, node: Node) -> Option<(Referent, String)> {
+        let node = unwrap_parens(node);
+        if let Some(text) = self.string(node) {
+            let (table, column) = split_target(&text)?;
+            return Some((Referent::Table(table), column));
+        }
+        let dotted = dotted_name(node, self.src)?;
+        let (owner, column) = split_attribute_target(&dotted)?;
+        Some((Referent::Name(owner), column))
+    }
+
+    /// SQLModel `Field(foreign_key="team.id", ondelete=..., nullable=..., sa_column=Column(...))`.
+    fn read_field(&self, attr: &str, tokens: &[&str], call: Node) -> Option<PendingColumn> {
+        let args = CallArgs::of(call, self.src)?;
+        if let Some(sa_column) = args.keyword("sa_column")
+            && self.call_name(sa_column).as_deref() == Some("Column")
+        {
+            return self.read_column(attr, None, unwrap_parens(sa_column), false);
+        }
+        let primary_key = args
+            .keyword("primary_key")
+            .is_some_and(|v| is_true(v, self.src));
+        let explicit = args
+            .keyword("nullable")
+            .and_then(|v| bool_literal(v, self.src));
+        let nullable = explicit.unwrap_or(!primary_key && annotation_optional(tokens));
+        let mut fks = vec![];
+        if let Some(target) = args.keyword("foreign_key")
+            && let Some((referent, column)) = self.read_target(target)
+        {
+            fks.push(PendingFk {
+                columns: vec![attr.to_string()],
+                referent,
+                referent_columns: vec![column],
+                ondelete: args.keyword("ondelete").and_then(|v| self.string(v)),
+                onupdate: None,
+                origin: self.origin(target),
+                misplaced_ondelete: None,
+            });
+        }
+        let column = Column {
+            name: attr.to_string(),
+            nullable,
+            primary_key,
+            origin: self.origin(call),
+        };
+        Some(PendingColumn {
+            column,
+            fks,
+            sqlmodel_only: false,
+        })
+    }
+
+    fn read_fk_constraint(&self, call: Node) -> Option<PendingFk> {
+        let args = CallArgs::of(call, self.src)?;
+        let columns = string_list(args.arg(0, "columns")?, self.src)?;
+        let refs = unwrap_parens(args.arg(1, "refcolumns")?);
+        let targets: Vec<(Referent, String)> = match refs.kind() {
+            "list" | "tuple" => {
+                let mut cursor = refs.walk();
+                let items: Vec<Node> = refs.named_children(&mut cursor).collect();
+                items
+                    .into_iter()
+                    .filter_map(|n| self.read_target(n))
+                    .collect()
+            }
+            _ => vec![self.read_target(refs)?],
+        };
+        let (referent, _) = targets.first()?.clone();
+        Some(PendingFk {
+            columns,
+            referent,
+            referent_columns: targets.into_iter().map(|(_, c)| c).collect(),
+            ondelete: args.keyword("ondelete").and_then(|v| self.string(v)),
+            onupdate: args.keyword("onupdate").and_then(|v| self.string(v)),
+            origin: self.origin(call),
+            misplaced_ondelete: None,
+        })
+    }
+
+    /// `__table_args__`: a tuple of constraints, a dict, or a tuple ending in a dict.
+    fn read_table_args(&self, value: Node) -> TableArgs {
+        let mut args = TableArgs::default();
+        let items: Vec<Node> = match value.kind() {
+            "tuple" | "list" => {
+                let mut cursor = value.walk();
+                value
+                    .named_children(&mut cursor)
+                    .map(unwrap_parens)
+                    .collect()
+            }
+            _ => vec![value],
+        };
+        for item in items {
+            if item.kind() == "dictionary" {
+                let mut cursor = item.walk();
+                for pair in item.named_children(&mut cursor) {
+                    let key = pair
+                        .child_by_field_name("key")
+                        .and_then(|k| string_value(k, self.src));
+                    if key.as_deref() == Some("schema") {
+                        args.schema = pair
+                            .child_by_field_name("value")
+                            .and_then(|v| self.string(v));
+                    }
+                }
+            } else if self.call_name(item).as_deref() == Some("ForeignKeyConstraint") {
+                args.fks.extend(self.read_fk_constraint(item));
+            }
+        }
+        args
+    }
+
+    fn read_relationship(
+        &self,
+        attr: &str,
+        tokens: &[&str],
+        call: Node,
+        at: Node,
+    ) -> Option<PendingRel> {
+        let args = CallArgs::of(call, self.src)?;
+        let target = args
+            .arg(0, "argument")
+            .and_then(|t| self.relationship_target(t))
+            .or_else(|| annotation_target(tokens))
+            .unwrap_or_default();
+        let mut pending = PendingRel {
+            rel: Relationship {
+                declared_on: String::new(),
+                attribute: attr.to_string(),
+                target,
+                cascade: None,
+                passive_deletes: false,
+                cascade_delete: false,
+                foreign_keys: vec![],
+                has_remote_side: false,
+                back_populates: None,
+                backref: None,
+                secondary: None,
+                origin: self.origin(at),
+            },
+            secondary_var: None,
+        };
+        for (key, _, value) in &args.keywords {
+            if key == "sa_relationship_kwargs" {
+                self.read_relationship_kwargs(*value, &mut pending);
+            } else {
+                self.apply_relationship_option(key, *value, &mut pending);
+            }
+        }
+        Some(pending)
+    }
+
+    fn relationship_target(&self, node: Node) -> Option<String> {
+        let node = unwrap_parens(node);
+        let text = match node.kind() {
+            "lambda" => self.text(node.child_by_field_name("body")?),
+            _ => self.text(node),
+        };
+        let tokens = type_tokens(text);
+        annotation_target(&tokens)
+    }
+
+    /// SQLModel passes relationship() options through a dict (or `dict(...)`).
+    fn read_relationship_kwargs(&self, value: Node, pending: &mut PendingRel) {
+        let value = unwrap_parens(value);
+        match value.kind() {
+            "dictionary" => {
+                let mut cursor = value.walk();
+                for pair in value.named_children(&mut cursor) {
+                    let key = pair
+                        .child_by_field_name("key")
+                        .and_then(|k| string_value(k, self.src));
+                    if let (Some(key), Some(v)) = (key, pair.child_by_field_name("value")) {
+                        self.apply_relationship_option(&key, v, pending);
+                    }
+                }
+            }
+            "call" => {
+                if let Some(args) = CallArgs::of(value, self.src) {
+                    for (key, _, v) in &args.keywords {
+                        self.apply_relationship_option(key, *v, pending);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn apply_relationship_option(&self, key: &str, value: Node, pending: &mut PendingRel) {
+        let value = unwrap_parens(value);
+        let rel = &mut pending.rel;
+        match key {
+            "cascade" => rel.cascade = self.string(value),
+            "passive_deletes" => rel.passive_deletes = self.passive(value),
+            "cascade_delete" => rel.cascade_delete = is_true(value, self.src),
+            "back_populates" => rel.back_populates = self.string(value),
+            "remote_side" => rel.has_remote_side = true,
+            "foreign_keys" => {
+                let text =
+                    string_value(value, self.src).unwrap_or_else(|| self.text(value).to_string());
+                rel.foreign_keys = foreign_key_names(&text);
+            }
+            "backref" => rel.backref = self.read_backref(value),
+            "secondary" => match value.kind() {
+                "identifier" | "attribute" => {
+                    let written = self.text(value);
+                    rel.secondary = Some(last_segment(written).to_string());
+                    pending.secondary_var = Some(last_segment(written).to_string());
+                }
+                _ => rel.secondary = string_value(value, self.src),
+            },
+            _ => {}
+        }
+    }
+
+    fn passive(&self, value: Node) -> bool {
+        is_true(value, self.src) || string_value(value, self.src).as_deref() == Some("all")
+    }
+
+    fn read_backref(&self, value: Node) -> Option<Backref> {
+        if let Some(name) = string_value(value, self.src) {
+            return Some(Backref {
+                name,
+                cascade: None,
+                passive_deletes: false,
+            });
+        }
+        if value.kind() != "call" {
+            return None;
+        }
+        let callee = dotted_name(value.child_by_field_name("function")?, self.src)?;
+        if last_segment(&callee) != "backref" {
+            return None;
+        }
+        let args = CallArgs::of(value, self.src)?;
+        Some(Backref {
+            name: self.string(args.arg(0, "name")?)?,
+            cascade: args.keyword("cascade").and_then(|v| self.string(v)),
+            passive_deletes: args
+                .keyword("passive_deletes")
+                .is_some_and(|v| self.passive(v)),
+        })
+    }
+}
+
+fn enclosing_class(node: Node) -> Option<Node> {
+    let mut current = node.parent();
+    while let Some(n) = current {
+        if n.kind() == "class_definition" {
+            return Some(n);
+        }
+        current = n.parent();
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phase 2: inheritance, table names, target resolution.
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mapping {
+    NotTable,
+    /// Its own table: (schema, name).
+    Table(Option<String>, String),
+    /// Single-table inheritance: its columns live in an ancestor's table.
+    Inherits(String),
+}
+
+struct Hierarchy<'a> {
+    classes: HashMap<&'a str, &'a ClassInfo>,
+}
+
+impl<'a> Hierarchy<'a> {
+    /// Ancestors in depth-first, left-to-right order (close to Python's MRO for mixins), each
+    /// once; iterative so that odd (even cyclic) hierarchies cannot loop or overflow.
+    fn ancestors(&self, class: &ClassInfo, stop: impl Fn(&str) -> bool) -> Vec<&'a ClassInfo> {
+        let mut out = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::from([class.name.as_str()]);
+        let mut stack: Vec<&str> = class.bases.iter().rev().map(String::as_str).collect();
+        while let Some(name) = stack.pop() {
+            let Some(info) = self.classes.get(name).copied() else {
+                continue;
+            };
+            if !seen.insert(info.name.as_str()) {
+                continue;
+            }
+            out.push(info);
+            if !stop(name) {
+                stack.extend(info.bases.iter().rev().map(String::as_str));
+            }
+        }
+        out
+    }
+
+    fn rooted(&self, class: &ClassInfo, ancestors: &[&ClassInfo]) -> bool {
+        std::iter::once(class)
+            .chain(ancestors.iter().copied())
+            .any(|c| {
+                c.flask_base
+                    || c.sqlmodel_base
+                    || c.bases.iter().any(|b| {
+                        !self.classes.contains_key(b.as_str())
+                            && !NEUTRAL_BASES.contains(&b.as_str())
+                    })
+            })
+    }
+}
+
+fn has_primary_key(members: &[&Member]) -> bool {
+    members
+        .iter()
+        .any(|m| matches!(&m.kind, MemberKind::Column(c) if c.column.primary_key))
+}
+
+fn decide(class: &ClassInfo, hierarchy: &Hierarchy, decided: &HashMap<String, Mapping>) -> Mapping {
+    let is_table = |name: &str| matches!(decided.get(name), Some(Mapping::Table(..)));
+    let ancestors = hierarchy.ancestors(class, is_table);
+    let sqlmodel = class.sqlmodel_base || ancestors.iter().any(|a| a.sqlmodel_base);
+    let flask = class.flask_base || ancestors.iter().any(|a| a.flask_base);
+    let table_args = class.table_args.as_ref().or_else(|| {
+        ancestors
+            .iter()
+            .filter(|a| !is_table(&a.name))
+            .find_map(|a| a.table_args.as_ref())
+    });
+    let schema = table_args.and_then(|a| a.schema.as_deref());
+    let own_table = |name: &str| Mapping::Table(schema.map(str::to_string), name.to_string());
+    if class.is_abstract || class.has_table_object {
+        return Mapping::NotTable;
+    }
+    if sqlmodel {
+        return match (class.table_true, &class.tablename) {
+            (false, _) => Mapping::NotTable,
+            (true, Some(name)) => own_table(name),
+            (true, None) => own_table(&class.name.to_lowercase()),
+        };
+    }
+    if let Some(name) = &class.tablename {
+        return own_table(name);
+    }
+    if class.tablename_unreadable {
+        return Mapping::NotTable;
+    }
+    let own_members: Vec<&Member> = class.members.iter().collect();
+    let table_parent = ancestors.iter().find_map(|a| match decided.get(&a.name) {
+        Some(Mapping::Table(schema, name)) => Some(qualified(schema.as_deref(), name)),
+        _ => None,
+    });
+    if let Some(parent) = table_parent
+        && !has_primary_key(&own_members)
+    {
+        return Mapping::Inherits(parent);
+    }
+    if flask {
+        return own_table(&camel_to_snake(&class.name));
+    }
+    let rule = ancestors.iter().find_map(|a| a.tablename_rule);
+    let mixin_members: Vec<&Member> = std::iter::once(class)
+        .chain(ancestors.iter().copied().filter(|a| !is_table(&a.name)))
+        .flat_map(|c| c.members.iter())
+        .collect();
+    match rule {
+        Some(rule) if hierarchy.rooted(class, &ancestors) && has_primary_key(&mixin_members) => {
+            own_table(&match rule {
+                TablenameRule::Lower => class.name.to_lowercase(),
+                TablenameRule::Snake => camel_to_snake(&class.name),
+            })
+        }
+        _ => Mapping::NotTable,
+    }
+}
+
+struct Resolver<'a> {
+    classes: &'a BTreeMap<String, String>,
+    table_vars: &'a HashMap<String, String>,
+}
+
+impl Resolver<'_> {
+    fn name(&self, name: &str) -> String {
+        self.classes
+            .get(name)
+            .or_else(|| self.table_vars.get(name))
+            .cloned()
+            .unwrap_or_else(|| name.to_string())
+    }
+
+    fn fk(&self, fk: &PendingFk) -> ModelForeignKey {
+        ModelForeignKey {
+            columns: fk.columns.clone(),
+            referent_table: match &fk.referent {
+                Referent::Table(table) => table.clone(),
+                Referent::Name(name) => self.name(name),
+            },
+            referent_columns: fk.referent_columns.clone(),
+            ondelete: fk.ondelete.clone(),
+            onupdate: fk.onupdate.clone(),
+            origin: fk.origin.clone(),
+            misplaced_ondelete: fk.misplaced_ondelete.clone(),
+        }
+    }
+
+    fn relationship(&self, pending: &PendingRel, declared_on: &str) -> Relationship {
+        let mut rel = pending.rel.clone();
+        rel.declared_on = declared_on.to_string();
+        if let Some(var) = &pending.secondary_var
+            && let Some(table) = self.table_vars.get(var)
+        {
+            rel.secondary = Some(table.clone());
+        }
+        rel
+    }
+}
+
+fn add_members<'m>(
+    table: &mut Table,
+    members: impl Iterator<Item = &'m Member>,
+    declared_on: &str,
+    sqlmodel: bool,
+    resolver: &Resolver,
+) {
+    let mut seen = HashSet::new();
+    for member in members {
+        if !seen.insert(member.attr.as_str()) {
+            continue;
+        }
+        match &member.kind {
+            MemberKind::Column(pending) => {
+                if pending.sqlmodel_only && !sqlmodel {
+                    continue;
+                }
+                add_column(table, pending, resolver);
+            }
+            MemberKind::Relationship(pending) => {
+                table
+                    .relationships
+                    .push(resolver.relationship(pending, declared_on));
+            }
+        }
+    }
+}
+
+fn add_column(table: &mut Table, pending: &PendingColumn, resolver: &Resolver) {
+    table
+        .columns
+        .entry(pending.column.name.clone())
+        .or_insert_with(|| pending.column.clone());
+    table
+        .foreign_keys
+        .extend(pending.fks.iter().map(|fk| resolver.fk(fk)));
+}
+
+fn build(facts: Vec<FileFacts>, globals: &Globals) -> Schema {
+    let all_classes: Vec<&ClassInfo> = facts.iter().flat_map(|f| f.classes.iter()).collect();
+    let mut by_name: HashMap<&str, &ClassInfo> = HashMap::new();
+    for class in &all_classes {
+        by_name.entry(class.name.as_str()).or_insert(class);
+    }
+    let hierarchy = Hierarchy { classes: by_name };
+
+    // A parent's ancestor set is a strict subset of its child's, so deciding in order of
+    // ancestor count decides every parent before its children.
+    let mut order: Vec<(&ClassInfo, usize)> = hierarchy
+        .classes
+        .values()
+        .map(|c| (*c, hierarchy.ancestors(c, |_| false).len()))
+        .collect();
+    order.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.name.cmp(&b.0.name)));
+    let mut decided: HashMap<String, Mapping> = HashMap::new();
+    for (class, _) in &order {
+        let mapping = decide(class, &hierarchy, &decided);
+        decided.insert(class.name.clone(), mapping);
+    }
+
+    let mut schema = Schema::default();
+    for (name, mapping) in &decided {
+        match mapping {
+            Mapping::Table(schema_name, table) => {
+                schema
+                    .classes
+                    .insert(name.clone(), qualified(schema_name.as_deref(), table));
+            }
+            Mapping::Inherits(key) => {
+                schema.classes.insert(name.clone(), key.clone());
+            }
+            Mapping::NotTable => {}
+        }
+    }
+    let tables: Vec<&PendingTable> = facts.iter().flat_map(|f| f.tables.iter()).collect();
+    let mut table_vars = HashMap::new();
+    for table in &tables {
+        let key = qualified(table.schema.as_deref(), &table.name);
+        if let Some(var) = &table.var {
+            table_vars.entry(var.clone()).or_insert_with(|| key.clone());
+        }
+        if let Some(class) = &table.class_name {
+            schema.classes.entry(class.clone()).or_insert(key);
+        }
+    }
+    let resolver = Resolver {
+        classes: &schema.classes.clone(),
+        table_vars: &table_vars,
+    };
+
+    for (class, _) in &order {
+        let Some(Mapping::Table(schema_name, name)) = decided.get(&class.name) else {
+            continue;
+        };
+        let is_table = |name: &str| matches!(decided.get(name), Some(Mapping::Table(..)));
+        let ancestors = hierarchy.ancestors(class, is_table);
+        let sqlmodel = class.sqlmodel_base || ancestors.iter().any(|a| a.sqlmodel_base);
+        let mixins: Vec<&ClassInfo> = std::iter::once(*class)
+            .chain(ancestors.iter().copied().filter(|a| !is_table(&a.name)))
+            .collect();
+        let key = qualified(schema_name.as_deref(), name);
+        let table = schema.tables.entry(key).or_insert_with(|| Table {
+            name: name.clone(),
+            schema: schema_name.clone(),
+            class_name: Some(class.name.clone()),
+            is_association: false,
+            origin: class.origin.clone(),
+            columns: BTreeMap::new(),
+            foreign_keys: vec![],
+            relationships: vec![],
+        });
+        add_members(
+            table,
+            mixins.iter().flat_map(|m| m.members.iter()),
+            &class.name,
+            sqlmodel,
+            &resolver,
+        );
+        if let Some(args) = mixins.iter().find_map(|m| m.table_args.as_ref()) {
+            table
+                .foreign_keys
+                .extend(args.fks.iter().map(|fk| resolver.fk(fk)));
+        }
+    }
+    for (class, _) in &order {
+        let Some(Mapping::Inherits(key)) = decided.get(&class.name) else {
+            continue;
+        };
+        let Some(table) = schema.tables.get_mut(key) else {
+            continue;
+        };
+        let sqlmodel = class.sqlmodel_base;
+        add_members(
+            table,
+            class.members.iter(),
+            &class.name,
+            sqlmodel,
+            &resolver,
+        );
+    }
+    for pending in tables {
+        let key = qualified(pending.schema.as_deref(), &pending.name);
+        let table = schema.tables.entry(key).or_insert_with(|| Table {
+            name: pending.name.clone(),
+            schema: pending.schema.clone(),
+            class_name: pending.class_name.clone(),
+            is_association: pending.class_name.is_none(),
+            origin: pending.origin.clone(),
+            columns: BTreeMap::new(),
+            foreign_keys: vec![],
+            relationships: vec![],
+        });
+        for column in &pending.columns {
+            add_column(table, column, &resolver);
+        }
+        table
+            .foreign_keys
+            .extend(pending.fks.iter().map(|fk| resolver.fk(fk)));
+    }
+    schema.fk_naming_convention = facts.iter().find_map(|f| match f.naming.as_ref()? {
+        NamingRef::Literal(template) => Some(template.clone()),
+        NamingRef::Var(var) => globals.conventions.get(var).cloned(),
+    });
+    schema
 }
