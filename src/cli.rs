@@ -117,7 +117,12 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         .par_iter()
         .map(|path| process(path, &inputs.schema, &inputs.config, args.write))
         .collect();
-    let output = Output { outcomes, root: inputs.root.clone(), cwd, write: args.write };
+    let output = Output {
+        outcomes,
+        root: inputs.root.clone(),
+        cwd,
+        write: args.write,
+    };
     let code = report::print(&output, args)?;
     Ok(ExitCode::from(code))
 }
@@ -125,16 +130,38 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
     // Explicit PATHS that are Alembic project directories mean "run as if started there".
     let (project_dirs, files): (Vec<PathBuf>, Vec<PathBuf>) =
-        args.paths.iter().cloned().partition(|p| p.is_dir() && discover::project_start(None, std::slice::from_ref(p), cwd) == *p);
+        args.paths.iter().cloned().partition(|p| {
+            p.is_dir() && discover::project_start(None, std::slice::from_ref(p), cwd) == *p
+        });
     let start = args
         .project
         .clone()
         .or_else(|| project_dirs.first().cloned())
-        .or_else(|| files.first().map(|f| if f.is_dir() { f.clone() } else { f.parent().map(Path::to_path_buf).unwrap_or_default() }))
-        .map(|p| if p.as_os_str().is_empty() { cwd.to_path_buf() } else { p })
+        .or_else(|| {
+            files.first().map(|f| {
+                if f.is_dir() {
+                    f.clone()
+                } else {
+                    f.parent().map(Path::to_path_buf).unwrap_or_default()
+                }
+            })
+        })
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                cwd.to_path_buf()
+            } else {
+                p
+            }
+        })
         .unwrap_or_else(|| cwd.to_path_buf());
-    let project = if files.is_empty() { Some(discover::find_project(&start)?) } else { discover::find_project(&start).ok() };
-    let root = project.as_ref().map_or_else(|| start.clone(), |p| p.root.clone());
+    let project = if files.is_empty() {
+        Some(discover::find_project(&start)?)
+    } else {
+        discover::find_project(&start).ok()
+    };
+    let root = project
+        .as_ref()
+        .map_or_else(|| start.clone(), |p| p.root.clone());
     let config = Config::load(args.config.as_deref(), &root)?;
 
     let migrations = match (&project, files.is_empty()) {
@@ -143,12 +170,37 @@ fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
         (None, true) => unreachable!("a project is required without explicit paths"),
     };
 
-    let globs: Vec<String> = if args.models.is_empty() { config.models.clone() } else { args.models.clone() };
-    let exclude: Vec<PathBuf> = project.as_ref().map(|p| p.version_dirs.clone()).unwrap_or_default();
+    // Globs on the command line are relative to where the user stands; config ones to the root.
+    let globs: Vec<String> = if args.models.is_empty() {
+        config.models.clone()
+    } else {
+        args.models
+            .iter()
+            .map(|g| {
+                if Path::new(g).is_absolute() {
+                    g.clone()
+                } else {
+                    cwd.join(g).to_string_lossy().into_owned()
+                }
+            })
+            .collect()
+    };
+    let exclude: Vec<PathBuf> = project
+        .as_ref()
+        .map(|p| p.version_dirs.clone())
+        .unwrap_or_default();
     let model_paths = discover::model_files(&root, &globs, &exclude)?;
-    let model_sources = model_paths.par_iter().map(|p| read_python(p)).collect::<Result<Vec<SourceFile>>>()?;
+    let model_sources = model_paths
+        .par_iter()
+        .map(|p| read_python(p))
+        .collect::<Result<Vec<SourceFile>>>()?;
     let schema = models::read_models(&model_sources);
-    Ok(Inputs { root, migrations, schema, config })
+    Ok(Inputs {
+        root,
+        migrations,
+        schema,
+        config,
+    })
 }
 
 fn revisions_to_process(project: &Project, all: bool) -> Result<Vec<PathBuf>> {
@@ -156,14 +208,18 @@ fn revisions_to_process(project: &Project, all: bool) -> Result<Vec<PathBuf>> {
     let mut paths: Vec<PathBuf> = if all {
         revisions.iter().map(|r| r.path.clone()).collect()
     } else {
-        discover::heads(&revisions).into_iter().map(|r| r.path.clone()).collect()
+        discover::heads(&revisions)
+            .into_iter()
+            .map(|r| r.path.clone())
+            .collect()
     };
     paths.sort();
     Ok(paths)
 }
 
 pub fn read_python(path: &Path) -> Result<SourceFile> {
-    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), io_reason(&e)))?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), io_reason(&e)))?;
     parse::parse_source(path, bytes)
 }
 
@@ -182,7 +238,11 @@ fn process(path: &Path, schema: &Schema, config: &Config, write: bool) -> FileOu
         let file = read_python(path)?;
         let migration = migrations::scan(&file);
         let plan = fix::plan(&file, &migration, schema, config);
-        let fixed = if plan.edits.is_empty() { None } else { Some(fix::fixed_text(&file, plan.edits.clone())?) };
+        let fixed = if plan.edits.is_empty() {
+            None
+        } else {
+            Some(fix::fixed_text(&file, plan.edits.clone())?)
+        };
         let fixed = fixed.filter(|text| *text != file.text);
         if write && let Some(text) = &fixed {
             fix::write_atomically(path, text)?;
@@ -190,7 +250,13 @@ fn process(path: &Path, schema: &Schema, config: &Config, write: bool) -> FileOu
         Ok((file, plan, fixed))
     })();
     match result {
-        Ok((file, plan, fixed)) => FileOutcome { path: path.to_path_buf(), original: Some(file.text), fixed, plan, error: None },
+        Ok((file, plan, fixed)) => FileOutcome {
+            path: path.to_path_buf(),
+            original: Some(file.text),
+            fixed,
+            plan,
+            error: None,
+        },
         Err(err) => FileOutcome {
             path: path.to_path_buf(),
             original: None,

@@ -70,9 +70,21 @@ pub struct Config {
     pub models: Vec<String>,
 }
 
-pub const DEFAULT_LOOKUP_TABLES: &[&str] =
-    &["statuses", "roles", "*_status", "*_statuses", "*_types", "*_roles"];
-pub const DEFAULT_LOOKUP_COLUMNS: &[&str] = &["status_id", "role_id", "type_id", "*_status_id", "*_type_id"];
+pub const DEFAULT_LOOKUP_TABLES: &[&str] = &[
+    "statuses",
+    "roles",
+    "*_status",
+    "*_statuses",
+    "*_types",
+    "*_roles",
+];
+pub const DEFAULT_LOOKUP_COLUMNS: &[&str] = &[
+    "status_id",
+    "role_id",
+    "type_id",
+    "*_status_id",
+    "*_type_id",
+];
 pub const DEFAULT_AUDIT_COLUMNS: &[&str] = &[
     "created_by",
     "updated_by",
@@ -95,30 +107,30 @@ impl Config {
     /// else `root`/fix-migrations.toml, else the defaults.
     pub fn load(explicit: Option<&Path>, root: &Path) -> Result<Config> {
         if let Some(path) = explicit {
-            return Config::from_file(path)?.with_context(|| {
-                format!("{}: no [tool.fix-migrations] table", path.display())
-            });
+            return Config::from_file(path)?
+                .with_context(|| format!("{}: no [tool.fix-migrations] table", path.display()));
         }
         let pyproject = root.join("pyproject.toml");
-        if pyproject.is_file() {
-            if let Some(config) = Config::from_file(&pyproject)? {
-                return Ok(config);
-            }
+        if pyproject.is_file()
+            && let Some(config) = Config::from_file(&pyproject)?
+        {
+            return Ok(config);
         }
         let own = root.join("fix-migrations.toml");
-        if own.is_file() {
-            if let Some(config) = Config::from_file(&own)? {
-                return Ok(config);
-            }
+        if own.is_file()
+            && let Some(config) = Config::from_file(&own)?
+        {
+            return Ok(config);
         }
         Ok(Config::default())
     }
 
     /// None when a pyproject.toml has no `[tool.fix-migrations]` table.
     fn from_file(path: &Path) -> Result<Option<Config>> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read", path.display()))?;
-        let value: toml::Table =
-            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), one_line(&e.to_string())))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+        let value: toml::Table = toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), one_line(&e.to_string())))?;
         let is_pyproject = path.file_name().is_some_and(|n| n == "pyproject.toml");
         let table = if is_pyproject {
             match value.get("tool").and_then(|t| t.get("fix-migrations")) {
@@ -128,14 +140,15 @@ impl Config {
         } else {
             toml::Value::Table(value)
         };
-        let raw: RawConfig = table
-            .try_into()
-            .map_err(|e: toml::de::Error| anyhow::anyhow!("{}: {}", path.display(), one_line(&e.to_string())))?;
+        let raw: RawConfig = table.try_into().map_err(|e: toml::de::Error| {
+            anyhow::anyhow!("{}: {}", path.display(), one_line(&e.to_string()))
+        })?;
         Config::from_raw(raw, Some(path)).map(Some)
     }
 
     pub fn from_toml_str(text: &str) -> Result<Config> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", one_line(&e.to_string())))?;
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{}", one_line(&e.to_string())))?;
         Config::from_raw(raw, None)
     }
 
@@ -143,8 +156,12 @@ impl Config {
         let action = |key: &str, value: &Option<String>| -> Result<Option<Action>> {
             value.as_deref().map(|v| parse_action(key, v)).transpose()
         };
-        let globs = |key: &str, given: Option<Vec<String>>, defaults: &[&str]| -> Result<Vec<(String, GlobMatcher)>> {
-            let patterns = given.unwrap_or_else(|| defaults.iter().map(|s| s.to_string()).collect());
+        let globs = |key: &str,
+                     given: Option<Vec<String>>,
+                     defaults: &[&str]|
+         -> Result<Vec<(String, GlobMatcher)>> {
+            let patterns =
+                given.unwrap_or_else(|| defaults.iter().map(|s| s.to_string()).collect());
             patterns
                 .into_iter()
                 .map(|p| Ok((p.clone(), glob(key, &p)?)))
@@ -161,18 +178,30 @@ impl Config {
                             (action(&at, &ondelete)?, action(&at, &onupdate)?)
                         }
                     };
-                    Ok(ConfigRule { matcher: glob(&at, &key)?, key: at, ondelete, onupdate })
+                    Ok(ConfigRule {
+                        matcher: glob(&at, &key)?,
+                        key: at,
+                        ondelete,
+                        onupdate,
+                    })
                 })
                 .collect::<Result<_>>()?;
             // Exact keys beat patterns; among patterns, the longer (more specific) one wins.
-            rules.sort_by_key(|r| (r.key.contains('*') || r.key.contains('?'), std::cmp::Reverse(r.key.len())));
+            rules.sort_by_key(|r| {
+                (
+                    r.key.contains('*') || r.key.contains('?'),
+                    std::cmp::Reverse(r.key.len()),
+                )
+            });
             Ok(rules)
         };
         Ok(Config {
             source: source.map(Path::to_path_buf),
             default_onupdate: action("default-onupdate", &raw.default_onupdate)?,
-            nullable_ondelete: action("nullable-ondelete", &raw.nullable_ondelete)?.unwrap_or(Action::SetNull),
-            not_null_ondelete: action("not-null-ondelete", &raw.not_null_ondelete)?.unwrap_or(Action::Cascade),
+            nullable_ondelete: action("nullable-ondelete", &raw.nullable_ondelete)?
+                .unwrap_or(Action::SetNull),
+            not_null_ondelete: action("not-null-ondelete", &raw.not_null_ondelete)?
+                .unwrap_or(Action::Cascade),
             lookup_tables: globs("lookup-tables", raw.lookup_tables, DEFAULT_LOOKUP_TABLES)?,
             lookup_columns: globs("lookup-columns", raw.lookup_columns, DEFAULT_LOOKUP_COLUMNS)?,
             audit_columns: globs("audit-columns", raw.audit_columns, DEFAULT_AUDIT_COLUMNS)?,
@@ -208,13 +237,17 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_errors_that_name_the_key() {
-        let err = Config::from_toml_str("lookup-table = ['x']").unwrap_err().to_string();
+        let err = Config::from_toml_str("lookup-table = ['x']")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown field `lookup-table`"), "{err}");
     }
 
     #[test]
     fn bad_actions_name_the_key() {
-        let err = Config::from_toml_str("[rules]\n\"notes.author_id\" = \"CASCADES\"").unwrap_err().to_string();
+        let err = Config::from_toml_str("[rules]\n\"notes.author_id\" = \"CASCADES\"")
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "rules.\"notes.author_id\": invalid action \"CASCADES\": expected one of CASCADE, SET NULL, SET DEFAULT, RESTRICT, NO ACTION"
@@ -227,7 +260,11 @@ mod tests {
             "[rules]\n\"*.author_id\" = \"RESTRICT\"\n\"notes.author_id\" = { ondelete = \"cascade\", onupdate = \"CASCADE\" }",
         )
         .unwrap();
-        let first = config.rules.iter().find(|r| r.matches("notes.author_id")).unwrap();
+        let first = config
+            .rules
+            .iter()
+            .find(|r| r.matches("notes.author_id"))
+            .unwrap();
         assert_eq!(first.key, "rules.\"notes.author_id\"");
         assert_eq!(first.ondelete, Some(Action::Cascade));
         assert_eq!(first.onupdate, Some(Action::Cascade));

@@ -10,7 +10,9 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::migrations::{ConstraintName, DropSite, FkSite, Migration, Section, SiteKind, StatementId, line_end};
+use crate::migrations::{
+    ConstraintName, DropSite, FkSite, Migration, Section, SiteKind, StatementId, line_end,
+};
 use crate::models::Schema;
 use crate::parse::{SourceFile, parses_cleanly};
 use crate::policy::{self, Action, Finding, KeyRef, Rule};
@@ -69,11 +71,16 @@ pub struct FilePlan {
     pub edits: Vec<Edit>,
     pub keys: Vec<KeyReport>,
     pub findings: Vec<FileFinding>,
-    /// One line each for constraint names given and statements removed.
-    pub notes: Vec<String>,
+    /// (line, what was done) for constraint names given.
+    pub notes: Vec<(usize, String)>,
 }
 
-pub fn plan(file: &SourceFile, migration: &Migration, schema: &Schema, config: &Config) -> FilePlan {
+pub fn plan(
+    file: &SourceFile,
+    migration: &Migration,
+    schema: &Schema,
+    config: &Config,
+) -> FilePlan {
     let mut plan = FilePlan::default();
     let mut removed: HashSet<StatementId> = HashSet::new();
     let reverts = revert_pairs(migration, schema, config);
@@ -84,7 +91,11 @@ pub fn plan(file: &SourceFile, migration: &Migration, schema: &Schema, config: &
     for (index, site) in migration.sites.iter().enumerate() {
         if site.section != Section::Upgrade {
             if site.section == Section::Other {
-                plan.keys.push(report(file, site, Status::Skipped, "not inside upgrade()".into()));
+                let why = site
+                    .skip
+                    .clone()
+                    .unwrap_or_else(|| "not inside upgrade()".into());
+                plan.keys.push(report(file, site, Status::Skipped, why));
             }
             continue;
         }
@@ -99,6 +110,7 @@ pub fn plan(file: &SourceFile, migration: &Migration, schema: &Schema, config: &
 
     name_unnamed(&mut plan, file, migration, schema, &removed);
     plan.edits.extend(removal_edits(file, migration, &removed));
+    plan.notes.sort_by_key(|(line, _)| *line);
     plan
 }
 
@@ -112,8 +124,16 @@ fn report(file: &SourceFile, site: &FkSite, status: Status, reason: String) -> K
         columns: site.columns.clone(),
         referent_table: site.referent_table.clone(),
         referent_columns: site.referent_columns.clone(),
-        ondelete: site.ondelete.as_ref().and_then(|k| k.value.as_deref()).and_then(Action::parse),
-        onupdate: site.onupdate.as_ref().and_then(|k| k.value.as_deref()).and_then(Action::parse),
+        ondelete: site
+            .ondelete
+            .as_ref()
+            .and_then(|k| k.value.as_deref())
+            .and_then(Action::parse),
+        onupdate: site
+            .onupdate
+            .as_ref()
+            .and_then(|k| k.value.as_deref())
+            .and_then(Action::parse),
         rule: None,
         message: (status == Status::Skipped).then(|| reason.clone()),
         reason,
@@ -131,14 +151,27 @@ fn key_ref(site: &FkSite) -> Option<KeyRef<'_>> {
     })
 }
 
-fn plan_key(plan: &mut FilePlan, file: &SourceFile, migration: &Migration, site: &FkSite, schema: &Schema, config: &Config) {
+fn plan_key(
+    plan: &mut FilePlan,
+    file: &SourceFile,
+    migration: &Migration,
+    site: &FkSite,
+    schema: &Schema,
+    config: &Config,
+) {
     let key = match (&site.skip, key_ref(site)) {
         (Some(why), _) => {
-            plan.keys.push(report(file, site, Status::Skipped, why.clone()));
+            plan.keys
+                .push(report(file, site, Status::Skipped, why.clone()));
             return;
         }
         (None, None) => {
-            plan.keys.push(report(file, site, Status::Skipped, "table or referent unknown".into()));
+            plan.keys.push(report(
+                file,
+                site,
+                Status::Skipped,
+                "table or referent unknown".into(),
+            ));
             return;
         }
         (None, Some(key)) => key,
@@ -148,8 +181,15 @@ fn plan_key(plan: &mut FilePlan, file: &SourceFile, migration: &Migration, site:
     let judgement = match policy::judge(schema, config, key, existing_ondelete, existing_onupdate) {
         Ok(j) => j,
         Err(policy::UnknownTable(table)) => {
-            let message = format!("table {table} is in no model file; {} left as it is", key.label());
-            plan.findings.push(FileFinding { line: site.line, code: "unknown-table", message: message.clone() });
+            let message = format!(
+                "table {table} is in no model file; {} left as it is",
+                key.label()
+            );
+            plan.findings.push(FileFinding {
+                line: site.line,
+                code: "unknown-table",
+                message: message.clone(),
+            });
             let mut key = report(file, site, Status::Finding, message.clone());
             key.message = Some(message);
             plan.keys.push(key);
@@ -164,14 +204,31 @@ fn plan_key(plan: &mut FilePlan, file: &SourceFile, migration: &Migration, site:
     key.onupdate = judgement.write_onupdate.or(key.onupdate);
     if !judgement.findings.is_empty() {
         key.status = Status::Finding;
-        key.message = Some(judgement.findings.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; "));
+        key.message = Some(
+            judgement
+                .findings
+                .iter()
+                .map(|f| f.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
         for Finding { code, message } in &judgement.findings {
-            plan.findings.push(FileFinding { line: site.line, code, message: message.clone() });
+            plan.findings.push(FileFinding {
+                line: site.line,
+                code,
+                message: message.clone(),
+            });
         }
         plan.keys.push(key);
         return;
     }
-    let edits = keyword_edits(file, migration, site, judgement.write_onupdate, judgement.write_ondelete);
+    let edits = keyword_edits(
+        file,
+        migration,
+        site,
+        judgement.write_onupdate,
+        judgement.write_ondelete,
+    );
     if !edits.is_empty() {
         key.status = Status::Fixed;
         plan.edits.extend(edits);
@@ -190,15 +247,25 @@ fn keyword_edits(
 ) -> Vec<Edit> {
     let quote = site.quote;
     let spell = |action: Action| {
-        let text = if migration.lowercase_actions { action.sql().to_lowercase() } else { action.sql().to_string() };
+        let text = if migration.lowercase_actions {
+            action.sql().to_lowercase()
+        } else {
+            action.sql().to_string()
+        };
         format!("{quote}{text}{quote}")
     };
     let mut edits = Vec::new();
     let mut appended = Vec::new();
-    for (name, wanted, existing) in [("onupdate", onupdate, &site.onupdate), ("ondelete", ondelete, &site.ondelete)] {
+    for (name, wanted, existing) in [
+        ("onupdate", onupdate, &site.onupdate),
+        ("ondelete", ondelete, &site.ondelete),
+    ] {
         let Some(action) = wanted else { continue };
         match existing {
-            Some(keyword) => edits.push(Edit { range: keyword.value_range.clone(), content: spell(action) }),
+            Some(keyword) => edits.push(Edit {
+                range: keyword.value_range.clone(),
+                content: spell(action),
+            }),
             None => appended.push(format!("{name}={}", spell(action))),
         }
     }
@@ -216,16 +283,36 @@ fn append_keywords(file: &SourceFile, site: &FkSite, keywords: &[String]) -> Edi
         // last argument's line, past any comment on it.
         (true, Some(comma)) => {
             let end = line_end(&file.text, comma);
-            let at = end - if file.text[..end].ends_with("\r\n") { 2 } else { usize::from(file.text[..end].ends_with('\n')) };
-            let content: String = keywords.iter().map(|k| format!("{nl}{}{k},", layout.arg_indent)).collect();
-            Edit { range: at..at, content }
+            let at = end
+                - if file.text[..end].ends_with("\r\n") {
+                    2
+                } else {
+                    usize::from(file.text[..end].ends_with('\n'))
+                };
+            let content: String = keywords
+                .iter()
+                .map(|k| format!("{nl}{}{k},", layout.arg_indent))
+                .collect();
+            Edit {
+                range: at..at,
+                content,
+            }
         }
         (true, None) => {
-            let content: String = keywords.iter().map(|k| format!(",{nl}{}{k}", layout.arg_indent)).collect();
-            Edit { range: layout.last_arg_end..layout.last_arg_end, content }
+            let content: String = keywords
+                .iter()
+                .map(|k| format!(",{nl}{}{k}", layout.arg_indent))
+                .collect();
+            Edit {
+                range: layout.last_arg_end..layout.last_arg_end,
+                content,
+            }
         }
         // Alembic's `['users.id'], )`: reuse its trailing comma.
-        (false, Some(comma)) => Edit { range: comma + 1..layout.close, content: format!(" {}", keywords.join(", ")) },
+        (false, Some(comma)) => Edit {
+            range: comma + 1..layout.close,
+            content: format!(" {}", keywords.join(", ")),
+        },
         (false, None) => Edit {
             range: layout.last_arg_end..layout.last_arg_end,
             content: keywords.iter().map(|k| format!(", {k}")).collect(),
@@ -249,7 +336,10 @@ fn revert_pairs(migration: &Migration, schema: &Schema, config: &Config) -> Vec<
     let creates = |section: Section| {
         migration.sites.iter().enumerate().filter(move |(_, s)| {
             s.section == section
-                && matches!(s.kind, SiteKind::CreateForeignKey | SiteKind::BatchCreateForeignKey)
+                && matches!(
+                    s.kind,
+                    SiteKind::CreateForeignKey | SiteKind::BatchCreateForeignKey
+                )
                 && s.skip.is_none()
                 && s.statement.is_some()
         })
@@ -266,7 +356,9 @@ fn revert_pairs(migration: &Migration, schema: &Schema, config: &Config) -> Vec<
                 && m.referent_table == create.referent_table
                 && m.referent_columns == create.referent_columns
         });
-        let Some((mirror_index, mirror)) = mirror else { continue };
+        let Some((mirror_index, mirror)) = mirror else {
+            continue;
+        };
         let current_delete = match mirror.ondelete.as_ref().and_then(|k| k.value.as_deref()) {
             None => Action::NoAction,
             Some(text) => match Action::parse(text) {
@@ -274,8 +366,14 @@ fn revert_pairs(migration: &Migration, schema: &Schema, config: &Config) -> Vec<
                 None => continue,
             },
         };
-        let current_update = mirror.onupdate.as_ref().and_then(|k| k.value.as_deref()).map(Action::parse);
-        let Ok(decision) = policy::decide(schema, config, key) else { continue };
+        let current_update = mirror
+            .onupdate
+            .as_ref()
+            .and_then(|k| k.value.as_deref())
+            .map(Action::parse);
+        let Ok(decision) = policy::decide(schema, config, key) else {
+            continue;
+        };
         let update_agrees = match (decision.onupdate, current_update) {
             (None, _) => true,
             (Some(wanted), Some(Some(current))) => wanted == current,
@@ -284,38 +382,46 @@ fn revert_pairs(migration: &Migration, schema: &Schema, config: &Config) -> Vec<
         if decision.ondelete != current_delete || !update_agrees {
             continue;
         }
-        let drop_in = |section: Section, wanted_name: Option<&ConstraintName>, used: &HashSet<usize>| {
-            let candidates = || {
-                migration
-                    .drops
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, d)| d.section == section && d.table == create.table && !used.contains(i))
+        let drop_in =
+            |section: Section, wanted_name: Option<&ConstraintName>, used: &HashSet<usize>| {
+                let candidates = || {
+                    migration.drops.iter().enumerate().filter(|(i, d)| {
+                        d.section == section && d.table == create.table && !used.contains(i)
+                    })
+                };
+                wanted_name
+                    .and_then(|name| candidates().find(|(_, d)| &d.name == name))
+                    .or_else(|| {
+                        candidates().find(|(_, d)| matches!(d.name, ConstraintName::Unnamed(_)))
+                    })
+                    .map(|(i, _)| i)
             };
-            wanted_name
-                .and_then(|name| candidates().find(|(_, d)| &d.name == name))
-                .or_else(|| candidates().find(|(_, d)| matches!(d.name, ConstraintName::Unnamed(_))))
-                .map(|(i, _)| i)
-        };
         let mirror_name = match &mirror.name {
             ConstraintName::Known(n) => Some(ConstraintName::Known(n.clone())),
             _ => None,
         };
-        let Some(up_drop) = drop_in(Section::Upgrade, mirror_name.as_ref(), &used_drops) else { continue };
+        let Some(up_drop) = drop_in(Section::Upgrade, mirror_name.as_ref(), &used_drops) else {
+            continue;
+        };
         let create_name = match &create.name {
             ConstraintName::Known(n) => Some(ConstraintName::Known(n.clone())),
             _ => None,
         };
         let mut used_now = used_drops.clone();
         used_now.insert(up_drop);
-        let Some(down_drop) = drop_in(Section::Downgrade, create_name.as_ref(), &used_now) else { continue };
+        let Some(down_drop) = drop_in(Section::Downgrade, create_name.as_ref(), &used_now) else {
+            continue;
+        };
         let statements = [
             create.statement.expect("filtered"),
             migration.drops[up_drop].statement,
             mirror.statement.expect("filtered"),
             migration.drops[down_drop].statement,
         ];
-        if !statements.iter().all(|s| migration.statements[*s].removable) {
+        if !statements
+            .iter()
+            .all(|s| migration.statements[*s].removable)
+        {
             continue;
         }
         used_drops.insert(up_drop);
@@ -335,7 +441,11 @@ fn revert_pairs(migration: &Migration, schema: &Schema, config: &Config) -> Vec<
 }
 
 /// Statement removals; a `with` block left empty goes whole, a function left empty keeps a `pass`.
-fn removal_edits(file: &SourceFile, migration: &Migration, removed: &HashSet<StatementId>) -> Vec<Edit> {
+fn removal_edits(
+    file: &SourceFile,
+    migration: &Migration,
+    removed: &HashSet<StatementId>,
+) -> Vec<Edit> {
     let mut emptied: BTreeMap<usize, usize> = BTreeMap::new();
     for id in removed {
         *emptied.entry(migration.statements[*id].block).or_default() += 1;
@@ -374,9 +484,15 @@ fn removal_edits(file: &SourceFile, migration: &Migration, removed: &HashSet<Sta
     let mut pass_edit = |block: usize, range: Range<usize>, edits: &mut Vec<Edit>| {
         if pass_blocks.contains(&block) && passed.insert(block) {
             let indent = &migration.blocks[block].indent;
-            edits.push(Edit { range, content: format!("{indent}pass{nl}") });
+            edits.push(Edit {
+                range,
+                content: format!("{indent}pass{nl}"),
+            });
         } else {
-            edits.push(Edit { range, content: String::new() });
+            edits.push(Edit {
+                range,
+                content: String::new(),
+            });
         }
     };
     let mut ids: Vec<&StatementId> = removed.iter().collect();
@@ -391,7 +507,12 @@ fn removal_edits(file: &SourceFile, migration: &Migration, removed: &HashSet<Sta
         let block = &migration.blocks[*block_id];
         let parent = block.parent.expect("with blocks have a parent");
         if !inside_removed(parent) {
-            let lines = block.with_lines.clone().expect("with block");
+            let mut lines = block.with_lines.clone().expect("with block");
+            // Alembic follows each batch block with a blank line; it goes with the block.
+            let next = line_end(&file.text, lines.end.min(file.text.len().saturating_sub(1)));
+            if lines.end < file.text.len() && file.text[lines.end..next].trim().is_empty() {
+                lines.end = next;
+            }
             pass_edit(parent, lines, &mut edits);
         }
     }
@@ -401,31 +522,55 @@ fn removal_edits(file: &SourceFile, migration: &Migration, removed: &HashSet<Sta
 /// Unnamed `create_foreign_key(None, ...)` fails in SQLite batch mode and leaves downgrade()'s
 /// `drop_constraint(None, ...)` unable to run. Name each from the models' naming convention or
 /// PostgreSQL's default, and give the matching unnamed drop in downgrade() the same name.
-fn name_unnamed(plan: &mut FilePlan, file: &SourceFile, migration: &Migration, schema: &Schema, removed: &HashSet<StatementId>) {
+fn name_unnamed(
+    plan: &mut FilePlan,
+    file: &SourceFile,
+    migration: &Migration,
+    schema: &Schema,
+    removed: &HashSet<StatementId>,
+) {
     let alive = |statement: Option<StatementId>| statement.is_none_or(|s| !removed.contains(&s));
     let mut downgrade_drops: HashMap<Option<String>, Vec<&DropSite>> = HashMap::new();
-    for drop in migration.drops.iter().filter(|d| d.section == Section::Downgrade && alive(Some(d.statement))) {
+    for drop in migration
+        .drops
+        .iter()
+        .filter(|d| d.section == Section::Downgrade && alive(Some(d.statement)))
+    {
         if matches!(drop.name, ConstraintName::Unnamed(_)) {
-            downgrade_drops.entry(drop.table.clone()).or_default().push(drop);
+            downgrade_drops
+                .entry(drop.table.clone())
+                .or_default()
+                .push(drop);
         }
     }
     // Alembic writes downgrade() in reverse: the last unnamed create on a table in upgrade()
     // is undone by the first unnamed drop on that table in downgrade().
     let mut upgrade_creates: HashMap<Option<String>, Vec<(&FkSite, String)>> = HashMap::new();
     for site in &migration.sites {
-        let ConstraintName::Unnamed(range) = &site.name else { continue };
-        if !matches!(site.kind, SiteKind::CreateForeignKey | SiteKind::BatchCreateForeignKey)
-            || !alive(site.statement)
+        let ConstraintName::Unnamed(range) = &site.name else {
+            continue;
+        };
+        if !matches!(
+            site.kind,
+            SiteKind::CreateForeignKey | SiteKind::BatchCreateForeignKey
+        ) || !alive(site.statement)
             || site.table.is_none()
         {
             continue;
         }
         let name = constraint_name(schema, site);
         let literal = name_literal(schema, site, &name);
-        plan.edits.push(Edit { range: range.clone(), content: literal });
-        plan.notes.push(format!("line {}: named the unnamed foreign key {name}", site.line));
+        plan.edits.push(Edit {
+            range: range.clone(),
+            content: literal,
+        });
+        plan.notes
+            .push((site.line, format!("named the unnamed foreign key {name}")));
         if site.section == Section::Upgrade {
-            upgrade_creates.entry(site.table.clone()).or_default().push((site, name));
+            upgrade_creates
+                .entry(site.table.clone())
+                .or_default()
+                .push((site, name));
         }
     }
     for (table, creates) in upgrade_creates {
@@ -441,15 +586,26 @@ fn name_unnamed(plan: &mut FilePlan, file: &SourceFile, migration: &Migration, s
             continue;
         }
         for (drop, (site, name)) in drops.iter().zip(creates.iter().rev()) {
-            let ConstraintName::Unnamed(range) = &drop.name else { continue };
-            plan.edits.push(Edit { range: range.clone(), content: name_literal(schema, site, name) });
+            let ConstraintName::Unnamed(range) = &drop.name else {
+                continue;
+            };
+            plan.edits.push(Edit {
+                range: range.clone(),
+                content: name_literal(schema, site, name),
+            });
             let statement = &migration.statements[drop.statement];
             let drop_line_start = file.line_start(range.start);
             if statement.lines.start < drop_line_start {
                 // Alembic's "constraint name is None" warning no longer applies.
-                plan.edits.push(Edit { range: statement.lines.start..drop_line_start, content: String::new() });
+                plan.edits.push(Edit {
+                    range: statement.lines.start..drop_line_start,
+                    content: String::new(),
+                });
             }
-            plan.notes.push(format!("line {}: named the matching drop_constraint {name}", drop.line));
+            plan.notes.push((
+                drop.line,
+                format!("named the matching drop_constraint {name}"),
+            ));
         }
     }
     for drops in downgrade_drops.into_values() {
@@ -461,7 +617,11 @@ fn name_unnamed(plan: &mut FilePlan, file: &SourceFile, migration: &Migration, s
             });
         }
     }
-    for drop in migration.drops.iter().filter(|d| d.section == Section::Upgrade && alive(Some(d.statement))) {
+    for drop in migration
+        .drops
+        .iter()
+        .filter(|d| d.section == Section::Upgrade && alive(Some(d.statement)))
+    {
         if matches!(drop.name, ConstraintName::Unnamed(_)) {
             plan.findings.push(FileFinding {
                 line: drop.line,
@@ -480,14 +640,23 @@ pub fn constraint_name(schema: &Schema, site: &FkSite) -> String {
     let table = site.table.as_deref().unwrap_or_default();
     let bare = table.rsplit('.').next().unwrap_or(table);
     if let Some(template) = &schema.fk_naming_convention
-        && let Some(name) = render_convention(template, bare, &site.columns, site.referent_table.as_deref().unwrap_or(""), &site.referent_columns)
+        && let Some(name) = render_convention(
+            template,
+            bare,
+            &site.columns,
+            site.referent_table.as_deref().unwrap_or(""),
+            &site.referent_columns,
+        )
     {
         return name;
     }
     // PostgreSQL's own choice for an unnamed key; identifiers stop at 63 bytes.
     let mut name = format!("{bare}_{}_fkey", site.columns.join("_"));
     if name.len() > 63 {
-        let keep = (0..=63 - 5).rev().find(|i| name.is_char_boundary(*i)).unwrap_or(0);
+        let keep = (0..=63 - 5)
+            .rev()
+            .find(|i| name.is_char_boundary(*i))
+            .unwrap_or(0);
         name = format!("{}_fkey", &name[..keep]);
     }
     name
@@ -495,7 +664,13 @@ pub fn constraint_name(schema: &Schema, site: &FkSite) -> String {
 
 /// `fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s` -> the name. None when the
 /// template uses a token that can't be known here.
-pub fn render_convention(template: &str, table: &str, columns: &[String], referent: &str, referent_columns: &[String]) -> Option<String> {
+pub fn render_convention(
+    template: &str,
+    table: &str,
+    columns: &[String],
+    referent: &str,
+    referent_columns: &[String],
+) -> Option<String> {
     let referent = referent.rsplit('.').next().unwrap_or(referent);
     let mut out = String::new();
     let mut rest = template;
@@ -511,7 +686,11 @@ pub fn render_convention(template: &str, table: &str, columns: &[String], refere
             "column_0_N_name" => columns.join("_"),
             "column_0_label" => format!("{table}_{}", columns.first()?),
             "column_0N_label" => columns.iter().map(|c| format!("{table}_{c}")).collect(),
-            "column_0_N_label" => columns.iter().map(|c| format!("{table}_{c}")).collect::<Vec<_>>().join("_"),
+            "column_0_N_label" => columns
+                .iter()
+                .map(|c| format!("{table}_{c}"))
+                .collect::<Vec<_>>()
+                .join("_"),
             "column_0_key" => columns.first()?.clone(),
             "referred_table_name" => referent.to_string(),
             "referred_column_0_name" => referent_columns.first()?.clone(),
@@ -530,7 +709,11 @@ fn name_literal(schema: &Schema, site: &FkSite, name: &str) -> String {
     let q = site.quote;
     // With a naming convention, op.f() marks the name as final so SQLAlchemy does not apply
     // the convention to it a second time.
-    if schema.fk_naming_convention.is_some() { format!("op.f({q}{name}{q})") } else { format!("{q}{name}{q}") }
+    if schema.fk_naming_convention.is_some() {
+        format!("op.f({q}{name}{q})")
+    } else {
+        format!("{q}{name}{q}")
+    }
 }
 
 /// Apply sorted, non-overlapping edits in one pass. Returns the new text and the edits that
@@ -558,10 +741,17 @@ pub fn apply(text: &str, mut edits: Vec<Edit>) -> (String, Vec<Edit>) {
 pub fn fixed_text(file: &SourceFile, edits: Vec<Edit>) -> Result<String> {
     let (text, skipped) = apply(&file.text, edits);
     if !skipped.is_empty() {
-        bail!("{}: {} overlapping edits; refusing to write a partial fix", file.path.display(), skipped.len());
+        bail!(
+            "{}: {} overlapping edits; refusing to write a partial fix",
+            file.path.display(),
+            skipped.len()
+        );
     }
     if !parses_cleanly(&text) {
-        bail!("{}: the fixed file would not parse; nothing written (please report this)", file.path.display());
+        bail!(
+            "{}: the fixed file would not parse; nothing written (please report this)",
+            file.path.display()
+        );
     }
     Ok(text)
 }
@@ -570,17 +760,30 @@ pub fn fixed_text(file: &SourceFile, edits: Vec<Edit>) -> Result<String> {
 /// or the new one, never half of one. A symlink is followed: its target is replaced, the link kept.
 pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
-    let target: PathBuf = std::fs::canonicalize(path).with_context(|| format!("{}: cannot resolve", path.display()))?;
+    let target: PathBuf = std::fs::canonicalize(path)
+        .with_context(|| format!("{}: cannot resolve", path.display()))?;
     let dir = target.parent().context("a file has a parent directory")?;
-    let permissions = std::fs::metadata(&target).with_context(|| format!("{}: cannot stat", path.display()))?.permissions();
+    let permissions = std::fs::metadata(&target)
+        .with_context(|| format!("{}: cannot stat", path.display()))?
+        .permissions();
     let mut temp = tempfile::Builder::new()
         .prefix(".fix-migrations-")
         .tempfile_in(dir)
-        .with_context(|| format!("{}: cannot create a temporary file beside it", path.display()))?;
-    temp.write_all(text.as_bytes()).with_context(|| format!("{}: cannot write", path.display()))?;
-    temp.as_file().sync_all().with_context(|| format!("{}: cannot sync", path.display()))?;
-    std::fs::set_permissions(temp.path(), permissions).with_context(|| format!("{}: cannot keep permissions", path.display()))?;
-    temp.persist(&target).map_err(|e| anyhow::anyhow!("{}: cannot replace: {}", path.display(), e.error))?;
+        .with_context(|| {
+            format!(
+                "{}: cannot create a temporary file beside it",
+                path.display()
+            )
+        })?;
+    temp.write_all(text.as_bytes())
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    temp.as_file()
+        .sync_all()
+        .with_context(|| format!("{}: cannot sync", path.display()))?;
+    std::fs::set_permissions(temp.path(), permissions)
+        .with_context(|| format!("{}: cannot keep permissions", path.display()))?;
+    temp.persist(&target)
+        .map_err(|e| anyhow::anyhow!("{}: cannot replace: {}", path.display(), e.error))?;
     Ok(())
 }
 
@@ -591,9 +794,18 @@ mod tests {
     #[test]
     fn overlapping_edits_are_skipped() {
         let edits = vec![
-            Edit { range: 0..3, content: "A".into() },
-            Edit { range: 2..4, content: "B".into() },
-            Edit { range: 5..5, content: "C".into() },
+            Edit {
+                range: 0..3,
+                content: "A".into(),
+            },
+            Edit {
+                range: 2..4,
+                content: "B".into(),
+            },
+            Edit {
+                range: 5..5,
+                content: "C".into(),
+            },
         ];
         let (text, skipped) = apply("abcdef", edits);
         assert_eq!(text, "AdeCf");
@@ -611,6 +823,9 @@ mod tests {
             &["id".to_string()],
         );
         assert_eq!(name.as_deref(), Some("fk_order_line_order_id_order"));
-        assert_eq!(render_convention("fk_%(constraint_name)s", "t", &cols, "p", &cols), None);
+        assert_eq!(
+            render_convention("fk_%(constraint_name)s", "t", &cols, "p", &cols),
+            None
+        );
     }
 }

@@ -9,7 +9,9 @@ use std::ops::Range;
 use serde::Serialize;
 use tree_sitter::Node;
 
-use crate::parse::{CallArgs, Imports, SourceFile, descendants, dotted_name, string_list, string_value};
+use crate::parse::{
+    CallArgs, Imports, SourceFile, descendants, dotted_name, string_list, string_value,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -149,7 +151,10 @@ pub fn scan(file: &SourceFile) -> Migration {
         src: file.text.as_str(),
         file,
         imports: Imports::read(file),
-        migration: Migration { default_quote: dominant_quote(&file.text), ..Migration::default() },
+        migration: Migration {
+            default_quote: dominant_quote(&file.text),
+            ..Migration::default()
+        },
         block_ids: HashMap::new(),
     };
     for node in descendants(file.tree.root_node()) {
@@ -190,20 +195,26 @@ impl<'a> Scanner<'a> {
     }
 
     fn callee<'t>(&self, call: Node<'t>) -> Callee<'t> {
-        let Some(function) = call.child_by_field_name("function") else { return Callee::Other };
-        let Some(dotted) = dotted_name(function, self.src) else { return Callee::Other };
+        let Some(function) = call.child_by_field_name("function") else {
+            return Callee::Other;
+        };
+        let Some(dotted) = dotted_name(function, self.src) else {
+            return Callee::Other;
+        };
         let resolved = self.imports.resolve(&dotted);
         if let Some(last) = crate::parse::callee_from(&resolved, SA_MODULES) {
             return Callee::Sa(last.to_string());
         }
-        let Some((object_path, method)) = dotted.rsplit_once('.') else { return Callee::Other };
+        let Some((object_path, method)) = dotted.rsplit_once('.') else {
+            return Callee::Other;
+        };
         if self.imports.resolve(object_path) == "alembic.op" || object_path == "op" {
             return Callee::Op(method.to_string());
         }
-        if !object_path.contains('.') {
-            if let Some(with_call) = batch_with_for(object_path, call, self.src) {
-                return Callee::Batch(method.to_string(), with_call);
-            }
+        if !object_path.contains('.')
+            && let Some(with_call) = batch_with_for(object_path, call, self.src)
+        {
+            return Callee::Batch(method.to_string(), with_call);
         }
         Callee::OtherObject(object_path.to_string(), method.to_string())
     }
@@ -212,7 +223,9 @@ impl<'a> Scanner<'a> {
         match self.callee(call) {
             Callee::Sa(name) if name == "ForeignKeyConstraint" => self.table_constraint(call),
             Callee::Sa(name) if name == "ForeignKey" => self.inline_key(call),
-            Callee::Op(method) if method == "create_foreign_key" => self.create_foreign_key(call, None),
+            Callee::Op(method) if method == "create_foreign_key" => {
+                self.create_foreign_key(call, None)
+            }
             Callee::Batch(method, with_call) if method == "create_foreign_key" => {
                 self.create_foreign_key(call, Some(with_call))
             }
@@ -254,11 +267,20 @@ impl<'a> Scanner<'a> {
     /// `sa.ForeignKeyConstraint(['author_id'], ['users.id'], ondelete=...)` in `op.create_table`.
     fn table_constraint(&mut self, call: Node) {
         let mut site = self.new_site(call, SiteKind::CreateTable);
-        let Some(args) = CallArgs::of(call, self.src) else { return };
+        let Some(args) = CallArgs::of(call, self.src) else {
+            return;
+        };
         self.read_options(&mut site, &args);
-        site.name = args.keyword("name").map_or(ConstraintName::Absent, |n| self.constraint_name(n));
-        site.columns = args.arg(0, "columns").and_then(|n| string_list(n, self.src)).unwrap_or_default();
-        let targets = args.arg(1, "refcolumns").and_then(|n| string_list(n, self.src));
+        site.name = args
+            .keyword("name")
+            .map_or(ConstraintName::Absent, |n| self.constraint_name(n));
+        site.columns = args
+            .arg(0, "columns")
+            .and_then(|n| string_list(n, self.src))
+            .unwrap_or_default();
+        let targets = args
+            .arg(1, "refcolumns")
+            .and_then(|n| string_list(n, self.src));
         match targets.as_deref().and_then(split_targets) {
             Some((table, cols)) => {
                 site.referent_table = Some(table);
@@ -272,11 +294,13 @@ impl<'a> Scanner<'a> {
         match self.enclosing_op_call(call, &["create_table"]) {
             Some(table) => site.table = table,
             None => {
-                site.skip.get_or_insert_with(|| "not inside `op.create_table(...)`".into());
+                site.skip
+                    .get_or_insert_with(|| "not inside `op.create_table(...)`".into());
             }
         }
         if site.table.is_none() {
-            site.skip.get_or_insert_with(|| "the table name is not a string literal".into());
+            site.skip
+                .get_or_insert_with(|| "the table name is not a string literal".into());
         }
         self.migration.sites.push(site);
     }
@@ -285,11 +309,20 @@ impl<'a> Scanner<'a> {
     /// or `add_column`.
     fn inline_key(&mut self, call: Node) {
         let mut site = self.new_site(call, SiteKind::Inline);
-        let Some(args) = CallArgs::of(call, self.src) else { return };
+        let Some(args) = CallArgs::of(call, self.src) else {
+            return;
+        };
         self.read_options(&mut site, &args);
-        site.name = args.keyword("name").map_or(ConstraintName::Absent, |n| self.constraint_name(n));
-        let target = args.arg(0, "column").and_then(|n| string_value(n, self.src));
-        match target.as_deref().and_then(|t| split_targets(&[t.to_string()])) {
+        site.name = args
+            .keyword("name")
+            .map_or(ConstraintName::Absent, |n| self.constraint_name(n));
+        let target = args
+            .arg(0, "column")
+            .and_then(|n| string_value(n, self.src));
+        match target
+            .as_deref()
+            .and_then(|t| split_targets(&[t.to_string()]))
+        {
             Some((table, cols)) => {
                 site.referent_table = Some(table);
                 site.referent_columns = cols;
@@ -300,7 +333,9 @@ impl<'a> Scanner<'a> {
             .parent()
             .filter(|p| p.kind() == "argument_list")
             .and_then(|p| p.parent())
-            .filter(|c| c.kind() == "call" && matches!(self.callee(*c), Callee::Sa(ref n) if n == "Column"));
+            .filter(|c| {
+                c.kind() == "call" && matches!(self.callee(*c), Callee::Sa(ref n) if n == "Column")
+            });
         let Some(column_call) = column_call else {
             // A ForeignKey outside a Column: not something a migration applies.
             return;
@@ -311,7 +346,8 @@ impl<'a> Scanner<'a> {
         match column {
             Some(column) => site.columns = vec![column],
             None => {
-                site.skip.get_or_insert_with(|| "the column name is not a string literal".into());
+                site.skip
+                    .get_or_insert_with(|| "the column name is not a string literal".into());
             }
         }
         match self.enclosing_op_call(column_call, &["create_table", "add_column"]) {
@@ -319,7 +355,8 @@ impl<'a> Scanner<'a> {
             None => return,
         }
         if site.table.is_none() {
-            site.skip.get_or_insert_with(|| "the table name is not a string literal".into());
+            site.skip
+                .get_or_insert_with(|| "the table name is not a string literal".into());
         }
         self.migration.sites.push(site);
     }
@@ -327,20 +364,36 @@ impl<'a> Scanner<'a> {
     /// `op.create_foreign_key(name, source, referent, local_cols, remote_cols, ...)` or, in a
     /// batch block, `batch_op.create_foreign_key(name, referent, local_cols, remote_cols, ...)`.
     fn create_foreign_key(&mut self, call: Node, batch: Option<Node>) {
-        let kind = if batch.is_some() { SiteKind::BatchCreateForeignKey } else { SiteKind::CreateForeignKey };
+        let kind = if batch.is_some() {
+            SiteKind::BatchCreateForeignKey
+        } else {
+            SiteKind::CreateForeignKey
+        };
         let mut site = self.new_site(call, kind);
-        let Some(args) = CallArgs::of(call, self.src) else { return };
+        let Some(args) = CallArgs::of(call, self.src) else {
+            return;
+        };
         self.read_options(&mut site, &args);
         let shift = usize::from(batch.is_none());
-        site.name = args.arg(0, "constraint_name").map_or(ConstraintName::Absent, |n| self.constraint_name(n));
+        site.name = args
+            .arg(0, "constraint_name")
+            .map_or(ConstraintName::Absent, |n| self.constraint_name(n));
         site.table = match batch {
             Some(with_call) => self.batch_table(with_call),
             None => self.qualified(args.arg(1, "source_table"), args.keyword("source_schema")),
         };
-        site.referent_table = self.qualified(args.arg(1 + shift, "referent_table"), args.keyword("referent_schema"));
-        site.columns = args.arg(2 + shift, "local_cols").and_then(|n| string_list(n, self.src)).unwrap_or_default();
-        site.referent_columns =
-            args.arg(3 + shift, "remote_cols").and_then(|n| string_list(n, self.src)).unwrap_or_default();
+        site.referent_table = self.qualified(
+            args.arg(1 + shift, "referent_table"),
+            args.keyword("referent_schema"),
+        );
+        site.columns = args
+            .arg(2 + shift, "local_cols")
+            .and_then(|n| string_list(n, self.src))
+            .unwrap_or_default();
+        site.referent_columns = args
+            .arg(3 + shift, "remote_cols")
+            .and_then(|n| string_list(n, self.src))
+            .unwrap_or_default();
         if site.skip.is_none() {
             site.skip = if site.table.is_none() {
                 Some("the source table is not a string literal".into())
@@ -358,7 +411,9 @@ impl<'a> Scanner<'a> {
 
     /// `op.drop_constraint(name, table, type_='foreignkey')`, or the batch form without a table.
     fn drop_constraint(&mut self, call: Node, batch: Option<Node>) {
-        let Some(args) = CallArgs::of(call, self.src) else { return };
+        let Some(args) = CallArgs::of(call, self.src) else {
+            return;
+        };
         let is_fk = args
             .arg(if batch.is_some() { 1 } else { 2 }, "type_")
             .and_then(|n| string_value(n, self.src))
@@ -366,12 +421,16 @@ impl<'a> Scanner<'a> {
         if !is_fk {
             return;
         }
-        let Some(statement) = self.statement_of(call) else { return };
+        let Some(statement) = self.statement_of(call) else {
+            return;
+        };
         let table = match batch {
             Some(with_call) => self.batch_table(with_call),
             None => self.qualified(args.arg(1, "table_name"), args.keyword("schema")),
         };
-        let name = args.arg(0, "constraint_name").map_or(ConstraintName::Absent, |n| self.constraint_name(n));
+        let name = args
+            .arg(0, "constraint_name")
+            .map_or(ConstraintName::Absent, |n| self.constraint_name(n));
         self.migration.drops.push(DropSite {
             section: section_of(call, self.src),
             line: self.file.line_of(call.start_byte()),
@@ -411,14 +470,14 @@ impl<'a> Scanner<'a> {
         }
         // op.f('name') marks a name as final; the name is the literal inside.
         if node.kind() == "call"
-            && node.child_by_field_name("function").is_some_and(|f| self.text(f).ends_with(".f"))
-        {
-            if let Some(name) = CallArgs::of(node, self.src)
+            && node
+                .child_by_field_name("function")
+                .is_some_and(|f| self.text(f).ends_with(".f"))
+            && let Some(name) = CallArgs::of(node, self.src)
                 .and_then(|a| a.positional.first().copied())
                 .and_then(|n| string_value(n, self.src))
-            {
-                return ConstraintName::Known(name);
-            }
+        {
+            return ConstraintName::Known(name);
         }
         ConstraintName::Unknown
     }
@@ -446,9 +505,13 @@ impl<'a> Scanner<'a> {
                 match self.callee(n) {
                     Callee::Op(m) if methods.contains(&m.as_str()) => {
                         let args = CallArgs::of(n, self.src)?;
-                        return Some(self.qualified(args.arg(0, "table_name"), args.keyword("schema")));
+                        return Some(
+                            self.qualified(args.arg(0, "table_name"), args.keyword("schema")),
+                        );
                     }
-                    Callee::Batch(m, with_call) if m == "add_column" && methods.contains(&"add_column") => {
+                    Callee::Batch(m, with_call)
+                        if m == "add_column" && methods.contains(&"add_column") =>
+                    {
                         return Some(self.batch_table(with_call));
                     }
                     _ => return None,
@@ -461,16 +524,23 @@ impl<'a> Scanner<'a> {
 
     /// Register the expression statement holding `call` (and its block) for possible removal.
     fn statement_of(&mut self, call: Node) -> Option<StatementId> {
-        let statement = call.parent().filter(|p| p.kind() == "expression_statement")?;
+        let statement = call
+            .parent()
+            .filter(|p| p.kind() == "expression_statement")?;
         let block_node = statement.parent().filter(|p| p.kind() == "block")?;
         let block = self.block_id(block_node);
         let start = self.file.line_start(statement.start_byte());
         let end = line_end(&self.file.text, statement.end_byte());
         let before = &self.src[start..statement.start_byte()];
         let after = &self.src[statement.end_byte()..end];
-        let removable = before.trim().is_empty() && (after.trim().is_empty() || after.trim_start().starts_with('#'));
+        let removable = before.trim().is_empty()
+            && (after.trim().is_empty() || after.trim_start().starts_with('#'));
         let warning = warning_comment_above(&self.file.text, start);
-        self.migration.statements.push(Statement { lines: warning.unwrap_or(start)..end, removable, block });
+        self.migration.statements.push(Statement {
+            lines: warning.unwrap_or(start)..end,
+            removable,
+            block,
+        });
         Some(self.migration.statements.len() - 1)
     }
 
@@ -484,16 +554,24 @@ impl<'a> Scanner<'a> {
             .and_then(|gp| ancestor_block(gp))
             .map(|outer| self.block_id(outer));
         let mut cursor = block_node.walk();
-        let statements: Vec<Node> =
-            block_node.named_children(&mut cursor).filter(|c| c.kind() != "comment").collect();
+        let statements: Vec<Node> = block_node
+            .named_children(&mut cursor)
+            .filter(|c| c.kind() != "comment")
+            .collect();
         let indent = statements
             .first()
             .map(|s| self.src[self.file.line_start(s.start_byte())..s.start_byte()].to_string())
             .unwrap_or_default();
-        let with_lines = block_node.parent().filter(|p| p.kind() == "with_statement").map(|w| {
-            self.file.line_start(w.start_byte())..line_end(&self.file.text, w.end_byte())
+        let with_lines = block_node
+            .parent()
+            .filter(|p| p.kind() == "with_statement")
+            .map(|w| self.file.line_start(w.start_byte())..line_end(&self.file.text, w.end_byte()));
+        self.migration.blocks.push(Block {
+            statement_count: statements.len(),
+            with_lines,
+            parent,
+            indent,
         });
-        self.migration.blocks.push(Block { statement_count: statements.len(), with_lines, parent, indent });
         let id = self.migration.blocks.len() - 1;
         self.block_ids.insert(block_node.id(), id);
         id
@@ -521,11 +599,15 @@ fn batch_with_for<'t>(alias: &str, node: Node<'t>, src: &str) -> Option<Node<'t>
             if let Some(clause) = clause {
                 let mut items = clause.walk();
                 for item in clause.named_children(&mut items) {
-                    let Some(pattern) = item.child_by_field_name("value") else { continue };
+                    let Some(pattern) = item.child_by_field_name("value") else {
+                        continue;
+                    };
                     if pattern.kind() != "as_pattern" {
                         continue;
                     }
-                    let bound = pattern.child_by_field_name("alias").map(|a| src[a.byte_range()].trim());
+                    let bound = pattern
+                        .child_by_field_name("alias")
+                        .map(|a| src[a.byte_range()].trim());
                     let value = pattern.named_child(0);
                     if bound == Some(alias)
                         && let Some(value) = value.filter(|v| v.kind() == "call")
@@ -571,17 +653,26 @@ fn arg_layout(list: Node, file: &SourceFile) -> ArgLayout {
     let close = list.end_byte().saturating_sub(1);
     let mut cursor = list.walk();
     let children: Vec<Node> = list.children(&mut cursor).collect();
-    let last_arg = children.iter().rev().find(|c| c.is_named() && c.kind() != "comment");
+    let last_arg = children
+        .iter()
+        .rev()
+        .find(|c| c.is_named() && c.kind() != "comment");
     let Some(last_arg) = last_arg else {
-        return ArgLayout { close, last_arg_end: list.start_byte() + 1, ..ArgLayout::default() };
+        return ArgLayout {
+            close,
+            last_arg_end: list.start_byte() + 1,
+            ..ArgLayout::default()
+        };
     };
     let trailing_comma = children
         .iter()
         .find(|c| !c.is_named() && c.kind() == "," && c.start_byte() >= last_arg.end_byte())
         .map(|c| c.start_byte());
     let line_start = file.line_start(last_arg.start_byte());
-    let indent: String =
-        file.text[line_start..last_arg.start_byte()].chars().take_while(|c| c.is_whitespace()).collect();
+    let indent: String = file.text[line_start..last_arg.start_byte()]
+        .chars()
+        .take_while(|c| c.is_whitespace())
+        .collect();
     ArgLayout {
         close,
         last_arg_end: last_arg.end_byte(),
@@ -599,8 +690,11 @@ pub fn line_end(text: &str, byte: usize) -> usize {
 /// Alembic writes this three-line comment above every `drop_constraint(None, ...)`. Returns the
 /// start of its first line when the lines right above `line_start` are that comment.
 fn warning_comment_above(text: &str, line_start: usize) -> Option<usize> {
-    const MARKERS: [&str; 3] =
-        ["WARNING: constraint name is None", "Add a name, or use a naming convention", "naming.html"];
+    const MARKERS: [&str; 3] = [
+        "WARNING: constraint name is None",
+        "Add a name, or use a naming convention",
+        "naming.html",
+    ];
     let mut start = line_start;
     for marker in MARKERS.iter().rev() {
         if start == 0 {
@@ -624,7 +718,11 @@ fn first_quote(call: Node, src: &str) -> Option<char> {
 }
 
 fn dominant_quote(text: &str) -> char {
-    if text.matches('"').count() > text.matches('\'').count() { '"' } else { '\'' }
+    if text.matches('"').count() > text.matches('\'').count() {
+        '"'
+    } else {
+        '\''
+    }
 }
 
 fn lowercase_actions(sites: &[FkSite]) -> bool {

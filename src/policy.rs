@@ -35,7 +35,10 @@ pub enum Action {
 impl Action {
     /// Case-insensitive, tolerant of extra spaces: `'set  null'` is SET NULL.
     pub fn parse(text: &str) -> Option<Action> {
-        let words: Vec<String> = text.split_whitespace().map(|w| w.to_ascii_uppercase()).collect();
+        let words: Vec<String> = text
+            .split_whitespace()
+            .map(|w| w.to_ascii_uppercase())
+            .collect();
         match words.join(" ").as_str() {
             "CASCADE" => Some(Action::Cascade),
             "SET NULL" => Some(Action::SetNull),
@@ -143,7 +146,10 @@ pub fn decide(schema: &Schema, config: &Config, key: KeyRef) -> Result<Decision,
     let table = find_table(schema, key.table).ok_or_else(|| UnknownTable(key.table.to_string()))?;
     let mut trail = Vec::new();
     let model_fk = model_key(table, key);
-    let nullable = key.columns.iter().all(|c| table.columns.get(c).is_none_or(|col| col.nullable));
+    let nullable = key
+        .columns
+        .iter()
+        .all(|c| table.columns.get(c).is_none_or(|col| col.nullable));
     let nullability = if nullable { "nullable" } else { "NOT NULL" };
 
     // 1. The model says so.
@@ -151,12 +157,27 @@ pub fn decide(schema: &Schema, config: &Config, key: KeyRef) -> Result<Decision,
     let model_onupdate = model_fk.and_then(|fk| fk.onupdate.as_deref().and_then(Action::parse));
     let config_rule = config_rule(config, key);
     let onupdate = model_onupdate
-        .or(config_rule.as_ref().and_then(|(_, u)| u.as_ref().map(|u| u.0)))
+        .or(config_rule
+            .as_ref()
+            .and_then(|(_, u)| u.as_ref().map(|u| u.0)))
         .or(config.default_onupdate);
     if let (Some(action), Some(fk)) = (model_ondelete, model_fk) {
-        trail.push(format!("1 model: ForeignKey(ondelete='{}') -> {action}", fk.ondelete.as_deref().unwrap_or("")));
-        let reason = format!("model: ondelete='{}' at {}", fk.ondelete.as_deref().unwrap_or(""), origin(fk));
-        return Ok(Decision { ondelete: action, onupdate, rule: Rule::Model, reason, trail });
+        trail.push(format!(
+            "1 model: ForeignKey(ondelete='{}') -> {action}",
+            fk.ondelete.as_deref().unwrap_or("")
+        ));
+        let reason = format!(
+            "model: ondelete='{}' at {}",
+            fk.ondelete.as_deref().unwrap_or(""),
+            origin(fk)
+        );
+        return Ok(Decision {
+            ondelete: action,
+            onupdate,
+            rule: Rule::Model,
+            reason,
+            trail,
+        });
     }
     trail.push(match model_fk {
         Some(fk) => format!("1 model: no ondelete on the key at {}", origin(fk)),
@@ -179,21 +200,39 @@ pub fn decide(schema: &Schema, config: &Config, key: KeyRef) -> Result<Decision,
     // 3. An ORM relationship on the parent side deletes the children.
     if let Some(cover) = deleting_relationship(schema, table, key) {
         trail.push(format!("3 relationship: {cover} -> CASCADE"));
-        return Ok(Decision { ondelete: Action::Cascade, onupdate, rule: Rule::Relationship, reason: cover, trail });
+        return Ok(Decision {
+            ondelete: Action::Cascade,
+            onupdate,
+            rule: Rule::Relationship,
+            reason: cover,
+            trail,
+        });
     }
     trail.push("3 relationship: no parent-side relationship deletes these rows".to_string());
 
     // 4. Lookup tables must not lose rows that are still referenced.
-    let referent_name = key.referent_table.rsplit('.').next().unwrap_or(key.referent_table);
+    let referent_name = key
+        .referent_table
+        .rsplit('.')
+        .next()
+        .unwrap_or(key.referent_table);
     let lookup = matching(&config.lookup_tables, referent_name)
         .map(|p| format!("lookup table {} (matches {p:?})", key.referent_table))
         .or_else(|| {
-            single(key.columns)
-                .and_then(|c| matching(&config.lookup_columns, c).map(|p| format!("lookup column {c} (matches {p:?})")))
+            single(key.columns).and_then(|c| {
+                matching(&config.lookup_columns, c)
+                    .map(|p| format!("lookup column {c} (matches {p:?})"))
+            })
         });
     if let Some(reason) = lookup {
         trail.push(format!("4 lookup: {reason} -> RESTRICT"));
-        return Ok(Decision { ondelete: Action::Restrict, onupdate, rule: Rule::Lookup, reason, trail });
+        return Ok(Decision {
+            ondelete: Action::Restrict,
+            onupdate,
+            rule: Rule::Lookup,
+            reason,
+            trail,
+        });
     }
     trail.push("4 lookup: the referent is not a lookup table".to_string());
 
@@ -201,23 +240,54 @@ pub fn decide(schema: &Schema, config: &Config, key: KeyRef) -> Result<Decision,
     if let Some(column) = single(key.columns)
         && let Some(pattern) = matching(&config.audit_columns, column)
     {
-        let action = if nullable { Action::SetNull } else { Action::Restrict };
+        let action = if nullable {
+            Action::SetNull
+        } else {
+            Action::Restrict
+        };
         let reason = format!("audit column {column} (matches {pattern:?}), {nullability}");
         trail.push(format!("5 audit: {reason} -> {action}"));
-        return Ok(Decision { ondelete: action, onupdate, rule: Rule::Audit, reason, trail });
+        return Ok(Decision {
+            ondelete: action,
+            onupdate,
+            rule: Rule::Audit,
+            reason,
+            trail,
+        });
     }
     trail.push("5 audit: not an audit column".to_string());
 
     // 6 / 7. Nullability.
     let (action, rule, reason) = if table.is_association {
-        (Action::Cascade, Rule::Association, format!("association table {}", table.name))
+        (
+            Action::Cascade,
+            Rule::Association,
+            format!("association table {}", table.name),
+        )
     } else if nullable {
-        (config.nullable_ondelete, Rule::Nullable, "nullable column".to_string())
+        (
+            config.nullable_ondelete,
+            Rule::Nullable,
+            "nullable column".to_string(),
+        )
     } else {
-        (config.not_null_ondelete, Rule::NotNull, "NOT NULL column".to_string())
+        (
+            config.not_null_ondelete,
+            Rule::NotNull,
+            "NOT NULL column".to_string(),
+        )
     };
-    trail.push(format!("{} {reason} -> {action}", if nullable { "6" } else { "7" }));
-    Ok(Decision { ondelete: action, onupdate, rule, reason, trail })
+    trail.push(format!(
+        "{} {reason} -> {action}",
+        if nullable { "6" } else { "7" }
+    ));
+    Ok(Decision {
+        ondelete: action,
+        onupdate,
+        rule,
+        reason,
+        trail,
+    })
 }
 
 /// Judge the migration's existing values against the decision.
@@ -248,8 +318,14 @@ pub fn judge(
         Some((_, Some(_))) if decision.rule.is_explicit() => Some(decision.ondelete),
         Some((text, parsed)) => {
             // Heuristic evidence never overrides what someone wrote into the migration.
-            decision.trail.push(format!("kept the migration's ondelete={text:?} (evidence was only {:?})", decision.rule));
-            decision.reason = format!("kept existing ondelete; policy alone would say {} ({})", decision.ondelete, decision.reason);
+            decision.trail.push(format!(
+                "kept the migration's ondelete={text:?} (evidence was only {:?})",
+                decision.rule
+            ));
+            decision.reason = format!(
+                "kept existing ondelete; policy alone would say {} ({})",
+                decision.ondelete, decision.reason
+            );
             if let Some(current) = parsed {
                 decision.ondelete = current;
             }
@@ -265,7 +341,10 @@ pub fn judge(
     };
 
     let effective = decision.ondelete;
-    let nullable = key.columns.iter().all(|c| table.columns.get(c).is_none_or(|col| col.nullable));
+    let nullable = key
+        .columns
+        .iter()
+        .all(|c| table.columns.get(c).is_none_or(|col| col.nullable));
     if effective == Action::SetNull && !nullable {
         findings.push(Finding {
             code: "set-null-not-null",
@@ -276,7 +355,11 @@ pub fn judge(
             ),
         });
     }
-    let referent_name = key.referent_table.rsplit('.').next().unwrap_or(key.referent_table);
+    let referent_name = key
+        .referent_table
+        .rsplit('.')
+        .next()
+        .unwrap_or(key.referent_table);
     if effective == Action::Cascade && matching(&config.lookup_tables, referent_name).is_some() {
         findings.push(Finding {
             code: "cascade-on-lookup",
@@ -311,12 +394,20 @@ pub fn judge(
             {
                 findings.push(Finding {
                     code: "invalid-action",
-                    message: format!("{what}={text:?} in the model at {} is not a valid action", origin(fk)),
+                    message: format!(
+                        "{what}={text:?} in the model at {} is not a valid action",
+                        origin(fk)
+                    ),
                 });
             }
         }
     }
-    Ok(Judgement { decision, write_ondelete, write_onupdate, findings })
+    Ok(Judgement {
+        decision,
+        write_ondelete,
+        write_onupdate,
+        findings,
+    })
 }
 
 pub fn find_table<'s>(schema: &'s Schema, name: &str) -> Option<&'s Table> {
@@ -333,13 +424,22 @@ pub fn find_table<'s>(schema: &'s Schema, name: &str) -> Option<&'s Table> {
 }
 
 fn model_key<'t>(table: &'t Table, key: KeyRef) -> Option<&'t ModelForeignKey> {
-    let referent = key.referent_table.rsplit('.').next().unwrap_or(key.referent_table);
+    let referent = key
+        .referent_table
+        .rsplit('.')
+        .next()
+        .unwrap_or(key.referent_table);
     table
         .foreign_keys
         .iter()
         .filter(|fk| same_set(&fk.columns, key.columns))
         .find(|fk| fk.referent_table.rsplit('.').next() == Some(referent))
-        .or_else(|| table.foreign_keys.iter().find(|fk| same_set(&fk.columns, key.columns)))
+        .or_else(|| {
+            table
+                .foreign_keys
+                .iter()
+                .find(|fk| same_set(&fk.columns, key.columns))
+        })
 }
 
 type RuleHit = (Action, String);
@@ -350,12 +450,21 @@ fn config_rule(config: &Config, key: KeyRef) -> Option<(Option<RuleHit>, Option<
     let bare_table = key.table.rsplit('.').next().unwrap_or(key.table);
     let by_column = config.rules.iter().find(|rule| {
         key.columns.iter().all(|c| {
-            rule.matches(&format!("{}.{c}", key.table)) || rule.matches(&format!("{bare_table}.{c}"))
+            rule.matches(&format!("{}.{c}", key.table))
+                || rule.matches(&format!("{bare_table}.{c}"))
         })
     });
-    let bare_referent = key.referent_table.rsplit('.').next().unwrap_or(key.referent_table);
-    let by_referent =
-        || config.referents.iter().find(|r| r.matches(key.referent_table) || r.matches(bare_referent));
+    let bare_referent = key
+        .referent_table
+        .rsplit('.')
+        .next()
+        .unwrap_or(key.referent_table);
+    let by_referent = || {
+        config
+            .referents
+            .iter()
+            .find(|r| r.matches(key.referent_table) || r.matches(bare_referent))
+    };
     let rule = by_column.or_else(by_referent)?;
     Some((
         rule.ondelete.map(|a| (a, rule.key.clone())),
@@ -367,19 +476,31 @@ fn config_rule(config: &Config, key: KeyRef) -> Option<(Option<RuleHit>, Option<
 /// parent class towards the child, or as a backref declared on the child. Returns its reason.
 fn deleting_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<String> {
     let parent = find_table(schema, key.referent_table)?;
-    let table_of = |class: &str| schema.classes.get(class).and_then(|t| find_table(schema, t));
-    let is = |a: Option<&Table>, b: &Table| a.is_some_and(|a| a.name == b.name && a.schema == b.schema);
+    let table_of = |class: &str| {
+        schema
+            .classes
+            .get(class)
+            .and_then(|t| find_table(schema, t))
+    };
+    let is =
+        |a: Option<&Table>, b: &Table| a.is_some_and(|a| a.name == b.name && a.schema == b.schema);
     let keys_to_parent = child
         .foreign_keys
         .iter()
         .filter(|fk| find_table(schema, &fk.referent_table).is_some_and(|t| is(Some(t), parent)))
         .count();
     let covers = |rel: &Relationship| {
-        // Several keys to the same parent: only `foreign_keys=` says which one is meant.
-        if rel.foreign_keys.is_empty() {
+        // Several keys to the same parent: only `foreign_keys=` says which one is meant, given
+        // on the relationship itself or on its `back_populates` partner.
+        let named = if rel.foreign_keys.is_empty() {
+            partner_foreign_keys(schema, rel)
+        } else {
+            &rel.foreign_keys[..]
+        };
+        if named.is_empty() {
             keys_to_parent <= 1
         } else {
-            key.columns.iter().any(|c| rel.foreign_keys.contains(c))
+            key.columns.iter().any(|c| named.contains(c))
         }
     };
     let self_referential = is(Some(child), parent);
@@ -391,27 +512,57 @@ fn deleting_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<
             let declared_on = table_of(&rel.declared_on);
             let target = table_of(&rel.target);
             // Parent-side (one-to-many) relationship: parent -> child.
-            let one_to_many = is(declared_on, parent) && is(target, child) && !(self_referential && rel.has_remote_side);
-            if one_to_many && covers(rel) {
-                if let Some(why) = deletes(rel.cascade.as_deref(), rel.passive_deletes, rel.cascade_delete) {
-                    return Some(format!("relationship {}.{} {why}", rel.declared_on, rel.attribute));
-                }
+            let one_to_many = is(declared_on, parent)
+                && is(target, child)
+                && !(self_referential && rel.has_remote_side);
+            if one_to_many
+                && covers(rel)
+                && let Some(why) = deletes(
+                    rel.cascade.as_deref(),
+                    rel.passive_deletes,
+                    rel.cascade_delete,
+                )
+            {
+                return Some(format!(
+                    "relationship {}.{} {why}",
+                    rel.declared_on, rel.attribute
+                ));
             }
             // A backref declared on the child configures the parent's one-to-many side.
-            let many_to_one = is(declared_on, child) && is(target, parent) && (!self_referential || rel.has_remote_side);
-            if many_to_one && covers(rel) {
-                if let Some(backref) = &rel.backref {
-                    if let Some(why) = deletes(backref.cascade.as_deref(), backref.passive_deletes, false) {
-                        return Some(format!(
-                            "backref {}.{} of {}.{} {why}",
-                            rel.target, backref.name, rel.declared_on, rel.attribute
-                        ));
-                    }
-                }
+            let many_to_one = is(declared_on, child)
+                && is(target, parent)
+                && (!self_referential || rel.has_remote_side);
+            if many_to_one
+                && covers(rel)
+                && let Some(backref) = &rel.backref
+                && let Some(why) =
+                    deletes(backref.cascade.as_deref(), backref.passive_deletes, false)
+            {
+                return Some(format!(
+                    "backref {}.{} of {}.{} {why}",
+                    rel.target, backref.name, rel.declared_on, rel.attribute
+                ));
             }
         }
     }
     None
+}
+
+/// The `foreign_keys=` of the relationship on the other side of `back_populates`.
+fn partner_foreign_keys<'s>(schema: &'s Schema, rel: &Relationship) -> &'s [String] {
+    let Some(partner_name) = &rel.back_populates else {
+        return &[];
+    };
+    schema
+        .tables
+        .values()
+        .flat_map(|t| &t.relationships)
+        .find(|other| {
+            other.declared_on == rel.target
+                && &other.attribute == partner_name
+                && other.target == rel.declared_on
+        })
+        .map_or(&[], |other| &other.foreign_keys[..])
 }
 
 fn deletes(cascade: Option<&str>, passive_deletes: bool, cascade_delete: bool) -> Option<String> {
@@ -431,7 +582,10 @@ fn deletes(cascade: Option<&str>, passive_deletes: bool, cascade_delete: bool) -
 }
 
 fn matching<'c>(patterns: &'c [(String, globset::GlobMatcher)], name: &str) -> Option<&'c str> {
-    patterns.iter().find(|(_, m)| m.is_match(name)).map(|(p, _)| p.as_str())
+    patterns
+        .iter()
+        .find(|(_, m)| m.is_match(name))
+        .map(|(p, _)| p.as_str())
 }
 
 fn single(columns: &[String]) -> Option<&str> {
@@ -446,6 +600,9 @@ fn same_set(a: &[String], b: &[String]) -> bool {
 }
 
 fn origin(fk: &ModelForeignKey) -> String {
-    let file = fk.origin.file.file_name().map_or_else(|| fk.origin.file.display().to_string(), |f| f.to_string_lossy().into_owned());
+    let file = fk.origin.file.file_name().map_or_else(
+        || fk.origin.file.display().to_string(),
+        |f| f.to_string_lossy().into_owned(),
+    );
     format!("{file}:{}", fk.origin.line)
 }

@@ -33,7 +33,10 @@ pub struct Output {
 
 impl Output {
     fn display_path(&self, path: &Path) -> String {
-        path.strip_prefix(&self.cwd).unwrap_or(path).display().to_string()
+        path.strip_prefix(&self.cwd)
+            .unwrap_or(path)
+            .display()
+            .to_string()
     }
 
     fn counts(&self) -> Counts {
@@ -102,7 +105,11 @@ struct Palette {
 
 impl Palette {
     fn paint(&self, style: Style, text: &str) -> String {
-        if self.on { format!("{style}{text}{style:#}") } else { text.to_string() }
+        if self.on {
+            format!("{style}{text}{style:#}")
+        } else {
+            text.to_string()
+        }
     }
 }
 
@@ -160,8 +167,8 @@ fn print_text(output: &Output, args: &Args) -> Result<()> {
                     }
                 }
             }
-            for note in &outcome.plan.notes {
-                writeln!(err, "{shown}: {note}")?;
+            for (line, note) in &outcome.plan.notes {
+                writeln!(err, "{shown}:{line}: {note}")?;
             }
         }
         for finding in &outcome.plan.findings {
@@ -181,16 +188,27 @@ fn print_text(output: &Output, args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// The reason line for one key, without color: what tests and `--quiet`-less runs print.
+pub fn key_line_plain(shown: &str, key: &KeyReport) -> String {
+    key_line(shown, key, &Palette { on: false })
+}
+
 fn key_line(shown: &str, key: &KeyReport, palette: &Palette) -> String {
-    let label = format!(
-        "{}.{} -> {}.{}",
-        key.table.as_deref().unwrap_or("?"),
-        key.columns.join(","),
-        key.referent_table.as_deref().unwrap_or("?"),
-        key.referent_columns.join(",")
-    );
+    let label = match (&key.table, &key.referent_table) {
+        (None, None) if key.columns.is_empty() => format!("{:?} call", key.kind),
+        _ => format!(
+            "{}.{} -> {}.{}",
+            key.table.as_deref().unwrap_or("?"),
+            key.columns.join(","),
+            key.referent_table.as_deref().unwrap_or("?"),
+            key.referent_columns.join(",")
+        ),
+    };
     let action = |key: &KeyReport| {
-        let mut text = key.ondelete.map(|a| format!("ondelete {a}")).unwrap_or_else(|| "ondelete ?".into());
+        let mut text = key
+            .ondelete
+            .map(|a| format!("ondelete {a}"))
+            .unwrap_or_else(|| "ondelete ?".into());
         if let Some(update) = key.onupdate {
             text.push_str(&format!(", onupdate {update}"));
         }
@@ -199,11 +217,25 @@ fn key_line(shown: &str, key: &KeyReport, palette: &Palette) -> String {
     let green = Style::new().fg_color(Some(AnsiColor::Green.into()));
     let dim = Style::new().dimmed();
     match key.status {
-        Status::Fixed => format!("{shown}:{}: {label}: {} ({})", key.line, palette.paint(green, &action(key)), key.reason),
-        Status::Ok => format!("{shown}:{}: {label}: {} ({}) {}", key.line, action(key), key.reason, palette.paint(dim, "already right")),
+        Status::Fixed => format!(
+            "{shown}:{}: {label}: {} ({})",
+            key.line,
+            palette.paint(green, &action(key)),
+            key.reason
+        ),
+        Status::Ok => format!(
+            "{shown}:{}: {label}: {} ({}) {}",
+            key.line,
+            action(key),
+            key.reason,
+            palette.paint(dim, "already right")
+        ),
         Status::RevertRemoved => format!("{shown}:{}: {label}: {}", key.line, key.reason),
         Status::Skipped => format!("{shown}:{}: {label}: skipped: {}", key.line, key.reason),
-        Status::Finding => format!("{shown}:{}: {label}: left as it is (needs a human, see below)", key.line),
+        Status::Finding => format!(
+            "{shown}:{}: {label}: left as it is (needs a human, see below)",
+            key.line
+        ),
     }
 }
 
@@ -212,10 +244,18 @@ fn summary(output: &Output) -> String {
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     let mut parts = vec![];
     if c.fixed > 0 {
-        parts.push(format!("{} {}", plural(c.fixed, "foreign key"), if output.write { "fixed" } else { "to fix" }));
+        parts.push(format!(
+            "{} {}",
+            plural(c.fixed, "foreign key"),
+            if output.write { "fixed" } else { "to fix" }
+        ));
     }
     if c.reverts > 0 {
-        parts.push(format!("{} {}", plural(c.reverts, "revert pair"), if output.write { "removed" } else { "to remove" }));
+        parts.push(format!(
+            "{} {}",
+            plural(c.reverts, "revert pair"),
+            if output.write { "removed" } else { "to remove" }
+        ));
     }
     if c.ok > 0 {
         parts.push(format!("{} already right", c.ok));
@@ -229,13 +269,20 @@ fn summary(output: &Output) -> String {
     if c.errors > 0 {
         parts.push(plural(c.errors, "error"));
     }
-    let head = if parts.is_empty() { "No foreign keys found".to_string() } else { parts.join(", ") };
+    let head = if parts.is_empty() {
+        "No foreign keys found".to_string()
+    } else {
+        parts.join(", ")
+    };
     let tail = if c.changed == 0 {
         format!("{} checked, nothing to change.", plural(c.files, "file"))
     } else if output.write {
         format!("{} written.", plural(c.changed, "file"))
     } else {
-        format!("{} would change (dry run; --write applies).", plural(c.changed, "file"))
+        format!(
+            "{} would change (dry run; --write applies).",
+            plural(c.changed, "file")
+        )
     };
     format!("{head}; {tail}")
 }
@@ -301,7 +348,10 @@ fn print_json(output: &Output) -> Result<()> {
     for outcome in &output.outcomes {
         let shown = output.display_path(&outcome.path);
         if let Some(message) = &outcome.error {
-            json.errors.push(JsonError { file: shown.clone(), message });
+            json.errors.push(JsonError {
+                file: shown.clone(),
+                message,
+            });
         }
         json.files.push(JsonFile {
             path: shown.clone(),
@@ -313,10 +363,18 @@ fn print_json(output: &Output) -> Result<()> {
             },
         });
         for key in &outcome.plan.keys {
-            json.foreign_keys.push(JsonKey { file: shown.clone(), key });
+            json.foreign_keys.push(JsonKey {
+                file: shown.clone(),
+                key,
+            });
         }
         for f in &outcome.plan.findings {
-            json.findings.push(JsonFinding { file: shown.clone(), line: f.line, code: f.code, message: &f.message });
+            json.findings.push(JsonFinding {
+                file: shown.clone(),
+                line: f.line,
+                code: f.code,
+                message: &f.message,
+            });
         }
     }
     let mut stdout = std::io::stdout().lock();
@@ -329,7 +387,9 @@ fn print_json(output: &Output) -> Result<()> {
 
 /// GitHub workflow commands: `%`, CR and LF must be escaped in the message.
 fn escape_github(text: &str) -> String {
-    text.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn print_github(output: &Output) {
@@ -352,11 +412,20 @@ fn print_github(output: &Output) {
                         key.reason
                     ),
                 };
-                println!("::warning file={shown},line={}::{}", key.line, escape_github(&message));
+                println!(
+                    "::warning file={shown},line={}::{}",
+                    key.line,
+                    escape_github(&message)
+                );
             }
         }
         for f in &outcome.plan.findings {
-            println!("::error file={shown},line={},title=fix-migrations {}::{}", f.line, f.code, escape_github(&f.message));
+            println!(
+                "::error file={shown},line={},title=fix-migrations {}::{}",
+                f.line,
+                f.code,
+                escape_github(&f.message)
+            );
         }
     }
     println!("{}", summary(output));

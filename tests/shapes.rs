@@ -1,0 +1,173 @@
+//! Every foreign key shape Alembic and people write, through the whole pipeline: the diff the
+//! user sees and the reason line for each key, snapshotted per fixture file.
+
+use std::path::{Path, PathBuf};
+
+use fix_migrations::config::Config;
+use fix_migrations::fix;
+use fix_migrations::migrations;
+use fix_migrations::models::{self, Schema};
+use fix_migrations::parse::{self, SourceFile};
+use fix_migrations::report;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/shapes")
+}
+
+fn schema() -> Schema {
+    let path = fixtures().join("models.py");
+    let file = parse::parse_source(&path, std::fs::read(&path).unwrap()).unwrap();
+    models::read_models(&[file])
+}
+
+fn load(name: &str) -> SourceFile {
+    let path = fixtures().join("migrations").join(name);
+    parse::parse_source(Path::new(name), std::fs::read(path).unwrap()).unwrap()
+}
+
+/// (fixed text, what the user reads: diff + one line per key + notes + findings)
+fn run(name: &str, config: &Config) -> (String, String) {
+    let file = load(name);
+    let schema = schema();
+    let plan = fix::plan(&file, &migrations::scan(&file), &schema, config);
+    let fixed = fix::fixed_text(&file, plan.edits.clone()).unwrap();
+    let mut out = report::unified_diff(&file.text, &fixed, name).replace('\r', "␍");
+    for key in &plan.keys {
+        out.push_str(&report::key_line_plain(name, key));
+        out.push('\n');
+    }
+    for (line, note) in &plan.notes {
+        out.push_str(&format!("{name}:{line}: {note}\n"));
+    }
+    for f in &plan.findings {
+        out.push_str(&format!(
+            "{name}:{}: finding[{}] {}\n",
+            f.line, f.code, f.message
+        ));
+    }
+    (fixed, out)
+}
+
+fn second_run_changes_nothing(name: &str, fixed: &str, config: &Config) {
+    let file = parse::parse_text(Path::new(name), fixed.to_string()).unwrap();
+    let plan = fix::plan(&file, &migrations::scan(&file), &schema(), config);
+    let again = fix::fixed_text(&file, plan.edits).unwrap();
+    assert_eq!(again, fixed, "{name}: a second run changed the file again");
+}
+
+macro_rules! shape_test {
+    ($test:ident, $file:literal) => {
+        #[test]
+        fn $test() {
+            let config = Config::default();
+            let (fixed, out) = run($file, &config);
+            second_run_changes_nothing($file, &fixed, &config);
+            insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+                insta::assert_snapshot!(concat!("shapes__", stringify!($test)), out);
+            });
+        }
+    };
+}
+
+shape_test!(autogenerate_one_line_calls, "001_autogenerate.py");
+shape_test!(black_multiline_and_inline_keys, "002_black.py");
+shape_test!(keys_added_to_existing_tables, "003_add_keys.py");
+shape_test!(revert_pair_removed, "004_revert_pair.py");
+shape_test!(batch_revert_pairs_removed, "005_batch_revert.py");
+shape_test!(calls_that_must_be_skipped, "006_skips.py");
+shape_test!(crlf_file, "007_crlf.py");
+
+#[test]
+fn crlf_stays_crlf() {
+    let (fixed, _) = run("007_crlf.py", &Config::default());
+    assert!(fixed.contains("ondelete=\"CASCADE\",\r\n"), "{fixed:?}");
+    assert_eq!(
+        fixed.matches('\n').count(),
+        fixed.matches("\r\n").count(),
+        "a bare LF crept in"
+    );
+}
+
+#[test]
+fn everything_outside_the_edits_is_byte_identical() {
+    for name in [
+        "001_autogenerate.py",
+        "002_black.py",
+        "003_add_keys.py",
+        "007_crlf.py",
+    ] {
+        let file = load(name);
+        let plan = fix::plan(
+            &file,
+            &migrations::scan(&file),
+            &schema(),
+            &Config::default(),
+        );
+        let fixed = fix::fixed_text(&file, plan.edits.clone()).unwrap();
+        // Undo each edit on the fixed text, back to front: the original must come back exactly.
+        let mut edits = plan.edits.clone();
+        edits.sort_by_key(|e| e.range.start);
+        let mut rebuilt = String::new();
+        let mut cursor = 0;
+        let mut shift: isize = 0;
+        for edit in &edits {
+            let start = (edit.range.start as isize + shift) as usize;
+            rebuilt.push_str(&fixed[cursor..start]);
+            rebuilt.push_str(&file.text[edit.range.clone()]);
+            cursor = start + edit.content.len();
+            shift += edit.content.len() as isize - edit.range.len() as isize;
+        }
+        rebuilt.push_str(&fixed[cursor..]);
+        assert_eq!(rebuilt, file.text, "{name}");
+    }
+}
+
+#[test]
+fn config_rules_override_inference_and_replace_existing_values() {
+    let config = Config::from_toml_str(
+        r#"
+default-onupdate = "CASCADE"
+[rules]
+"notes.reviewer_id" = "RESTRICT"
+[referents]
+statuses = { ondelete = "NO ACTION" }
+"#,
+    )
+    .unwrap();
+    let (fixed, out) = run("001_autogenerate.py", &config);
+    second_run_changes_nothing("001_autogenerate.py", &fixed, &config);
+    assert!(
+        fixed.contains("['reviewer_id'], ['users.id'], onupdate='CASCADE', ondelete='RESTRICT')"),
+        "{out}"
+    );
+    assert!(
+        fixed.contains("['status_id'], ['statuses.id'], onupdate='CASCADE', ondelete='NO ACTION')"),
+        "{out}"
+    );
+    assert!(
+        out.contains("config: rules.\"notes.reviewer_id\" = \"RESTRICT\""),
+        "{out}"
+    );
+    // A model's explicit value beats the config's default onupdate only where the model has one.
+    assert!(
+        fixed.contains("['parent_id'], ['notes.id'], ondelete='RESTRICT', onupdate='CASCADE')"),
+        "{out}"
+    );
+}
+
+#[test]
+fn lowercase_files_get_lowercase_actions() {
+    let src = "from alembic import op\n\ndef upgrade():\n    op.create_foreign_key('a', 'notes', 'users', ['reviewer_id'], ['id'], ondelete='set null')\n    op.create_foreign_key('b', 'notes', 'users', ['author_id'], ['id'])\n";
+    let file = parse::parse_text(Path::new("x.py"), src.to_string()).unwrap();
+    let plan = fix::plan(
+        &file,
+        &migrations::scan(&file),
+        &schema(),
+        &Config::default(),
+    );
+    let fixed = fix::fixed_text(&file, plan.edits).unwrap();
+    assert!(
+        fixed.contains("['author_id'], ['id'], ondelete='cascade')"),
+        "{fixed}"
+    );
+}
