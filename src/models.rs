@@ -1159,6 +1159,10 @@ impl<'a> FileReader<'a> {
             "back_populates" => rel.back_populates = self.string(value),
             "remote_side" => rel.has_remote_side = true,
             "foreign_keys" => {
+                let value = match value.kind() {
+                    "lambda" => value.child_by_field_name("body").unwrap_or(value),
+                    _ => value,
+                };
                 let text =
                     string_value(value, self.src).unwrap_or_else(|| self.text(value).to_string());
                 rel.foreign_keys = foreign_key_names(&text);
