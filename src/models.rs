@@ -245,6 +245,8 @@ struct TableArgs {
 
 #[derive(Debug, Clone)]
 struct ClassInfo {
+    /// Position among all files' classes: two files may define classes of the same name.
+    id: usize,
     name: String,
     origin: Origin,
     /// Last segment of each base as written, to find local classes by name.
@@ -685,6 +687,7 @@ impl<'a> FileReader<'a> {
     fn read_class(&self, class: Node) -> Option<ClassInfo> {
         let name = self.text(class.child_by_field_name("name")?).to_string();
         let mut info = ClassInfo {
+            id: 0,
             name,
             origin: self.origin(class),
             bases: vec![],
@@ -1239,6 +1242,14 @@ struct Hierarchy<'a> {
 }
 
 impl<'a> Hierarchy<'a> {
+    fn is_table(&self, name: &str, decided: &HashMap<usize, Mapping>) -> bool {
+        let class = self.classes.get(name);
+        matches!(
+            class.and_then(|c| decided.get(&c.id)),
+            Some(Mapping::Table(..))
+        )
+    }
+
     /// Ancestors in depth-first, left-to-right order (close to Python's MRO for mixins), each
     /// once; iterative so that odd (even cyclic) hierarchies cannot loop or overflow.
     fn ancestors(&self, class: &ClassInfo, stop: impl Fn(&str) -> bool) -> Vec<&'a ClassInfo> {
@@ -1280,8 +1291,8 @@ fn has_primary_key(members: &[&Member]) -> bool {
         .any(|m| matches!(&m.kind, MemberKind::Column(c) if c.column.primary_key))
 }
 
-fn decide(class: &ClassInfo, hierarchy: &Hierarchy, decided: &HashMap<String, Mapping>) -> Mapping {
-    let is_table = |name: &str| matches!(decided.get(name), Some(Mapping::Table(..)));
+fn decide(class: &ClassInfo, hierarchy: &Hierarchy, decided: &HashMap<usize, Mapping>) -> Mapping {
+    let is_table = |name: &str| hierarchy.is_table(name, decided);
     let ancestors = hierarchy.ancestors(class, is_table);
     let sqlmodel = class.sqlmodel_base || ancestors.iter().any(|a| a.sqlmodel_base);
     let flask = class.flask_base || ancestors.iter().any(|a| a.flask_base);
@@ -1310,7 +1321,7 @@ fn decide(class: &ClassInfo, hierarchy: &Hierarchy, decided: &HashMap<String, Ma
         return Mapping::NotTable;
     }
     let own_members: Vec<&Member> = class.members.iter().collect();
-    let table_parent = ancestors.iter().find_map(|a| match decided.get(&a.name) {
+    let table_parent = ancestors.iter().find_map(|a| match decided.get(&a.id) {
         Some(Mapping::Table(schema, name)) => Some(qualified(schema.as_deref(), name)),
         _ => None,
     });
@@ -1417,7 +1428,14 @@ fn add_column(table: &mut Table, pending: &PendingColumn, resolver: &Resolver) {
         .extend(pending.fks.iter().map(|fk| resolver.fk(fk)));
 }
 
-fn build(facts: Vec<FileFacts>, globals: &Globals) -> Schema {
+fn build(mut facts: Vec<FileFacts>, globals: &Globals) -> Schema {
+    for (id, class) in facts
+        .iter_mut()
+        .flat_map(|f| f.classes.iter_mut())
+        .enumerate()
+    {
+        class.id = id;
+    }
     let all_classes: Vec<&ClassInfo> = facts.iter().flat_map(|f| f.classes.iter()).collect();
     let mut by_name: HashMap<&str, &ClassInfo> = HashMap::new();
     for class in &all_classes {
@@ -1427,31 +1445,25 @@ fn build(facts: Vec<FileFacts>, globals: &Globals) -> Schema {
 
     // A parent's ancestor set is a strict subset of its child's, so deciding in order of
     // ancestor count decides every parent before its children.
-    let mut order: Vec<(&ClassInfo, usize)> = hierarchy
-        .classes
-        .values()
+    let mut order: Vec<(&ClassInfo, usize)> = all_classes
+        .iter()
         .map(|c| (*c, hierarchy.ancestors(c, |_| false).len()))
         .collect();
-    order.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.name.cmp(&b.0.name)));
-    let mut decided: HashMap<String, Mapping> = HashMap::new();
+    order.sort_by_key(|(class, depth)| (*depth, class.id));
+    let mut decided: HashMap<usize, Mapping> = HashMap::new();
     for (class, _) in &order {
         let mapping = decide(class, &hierarchy, &decided);
-        decided.insert(class.name.clone(), mapping);
+        decided.insert(class.id, mapping);
     }
 
     let mut schema = Schema::default();
-    for (name, mapping) in &decided {
-        match mapping {
-            Mapping::Table(schema_name, table) => {
-                schema
-                    .classes
-                    .insert(name.clone(), qualified(schema_name.as_deref(), table));
-            }
-            Mapping::Inherits(key) => {
-                schema.classes.insert(name.clone(), key.clone());
-            }
-            Mapping::NotTable => {}
-        }
+    for class in &all_classes {
+        let key = match decided.get(&class.id) {
+            Some(Mapping::Table(schema_name, table)) => qualified(schema_name.as_deref(), table),
+            Some(Mapping::Inherits(key)) => key.clone(),
+            _ => continue,
+        };
+        schema.classes.entry(class.name.clone()).or_insert(key);
     }
     let tables: Vec<&PendingTable> = facts.iter().flat_map(|f| f.tables.iter()).collect();
     let mut table_vars = HashMap::new();
@@ -1470,10 +1482,10 @@ fn build(facts: Vec<FileFacts>, globals: &Globals) -> Schema {
     };
 
     for (class, _) in &order {
-        let Some(Mapping::Table(schema_name, name)) = decided.get(&class.name) else {
+        let Some(Mapping::Table(schema_name, name)) = decided.get(&class.id) else {
             continue;
         };
-        let is_table = |name: &str| matches!(decided.get(name), Some(Mapping::Table(..)));
+        let is_table = |name: &str| hierarchy.is_table(name, &decided);
         let ancestors = hierarchy.ancestors(class, is_table);
         let sqlmodel = class.sqlmodel_base || ancestors.iter().any(|a| a.sqlmodel_base);
         let mixins: Vec<&ClassInfo> = std::iter::once(*class)
@@ -1504,7 +1516,7 @@ fn build(facts: Vec<FileFacts>, globals: &Globals) -> Schema {
         }
     }
     for (class, _) in &order {
-        let Some(Mapping::Inherits(key)) = decided.get(&class.name) else {
+        let Some(Mapping::Inherits(key)) = decided.get(&class.id) else {
             continue;
         };
         let Some(table) = schema.tables.get_mut(key) else {

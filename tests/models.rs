@@ -399,3 +399,14 @@ fn deeply_nested_expressions_do_not_overflow() {
         assert_eq!(schema.table("a").unwrap().foreign_keys.len(), 1);
     }
 }
+
+#[test]
+fn same_class_name_in_two_files_keeps_both_tables() {
+    let schema = read(&["declarative.py", "flask.py", "typed.py", "association.py"]);
+    for table in ["users", "notes", "accounts", "user_roles", "memberships"] {
+        assert!(schema.table(table).is_some(), "{table}");
+    }
+    // Each file's `User` keeps its own foreign keys; the first definition names the class.
+    assert_eq!(schema.classes["User"], "users");
+    assert_eq!(schema.table("notes").unwrap().foreign_keys.len(), 4);
+}
