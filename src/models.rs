@@ -182,6 +182,17 @@ struct Globals {
     constants: HashMap<String, String>,
     /// `convention = {"fk": "..."}` dicts, by variable name.
     conventions: HashMap<String, String>,
+    /// `user_fk = Annotated[int, mapped_column(ForeignKey("users.id"))]`, used as `Mapped[user_fk]`.
+    annotated: HashMap<String, AnnotatedColumn>,
+}
+
+/// What an `Annotated[..., mapped_column(...)]` type contributes to the columns typed with it.
+#[derive(Debug, Clone)]
+struct AnnotatedColumn {
+    /// Keys with no local column yet: the column typed with the alias fills it in.
+    fks: Vec<PendingFk>,
+    nullable: Option<bool>,
+    primary_key: bool,
 }
 
 /// Where a foreign key points before every class is known.
@@ -291,7 +302,12 @@ struct FileFacts {
 /// abstract base in one file contributes columns to classes in another. Files that define no
 /// tables contribute nothing.
 pub fn read_models(files: &[SourceFile]) -> Schema {
-    let globals = Globals::collect(files);
+    let mut globals = Globals::collect(files);
+    let annotated: HashMap<String, AnnotatedColumn> = files
+        .iter()
+        .flat_map(|f| FileReader::new(f, &globals).annotated_aliases())
+        .collect();
+    globals.annotated = annotated;
     let facts: Vec<FileFacts> = files
         .iter()
         .map(|f| FileReader::new(f, &globals).read())
@@ -852,12 +868,17 @@ impl<'a> FileReader<'a> {
                     call,
                     false,
                 )?)),
-                Some("mapped_column") => member(MemberKind::Column(self.read_column(
-                    attr,
-                    Some(&tokens),
-                    call,
-                    true,
-                )?)),
+                Some("mapped_column") => {
+                    let mut column = self.read_column(attr, Some(&tokens), call, true)?;
+                    if let Some(annotated) = annotation.and_then(|a| self.annotated_in(a, &tokens))
+                    {
+                        let explicit = CallArgs::of(call, self.src)
+                            .and_then(|args| args.keyword("nullable"))
+                            .and_then(|v| bool_literal(v, self.src));
+                        apply_annotated(&mut column, &annotated, explicit);
+                    }
+                    member(MemberKind::Column(column))
+                }
                 Some("Field") => member(MemberKind::Column(self.read_field(attr, &tokens, call)?)),
                 Some("relationship") | Some("Relationship") => member(MemberKind::Relationship(
                     self.read_relationship(attr, &tokens, call, at)?,
@@ -872,9 +893,69 @@ impl<'a> FileReader<'a> {
             return None;
         }
         let typed = annotation_is(&tokens, "Mapped");
-        member(MemberKind::Column(
-            self.plain_column(attr, &tokens, at, !typed),
-        ))
+        let mut column = self.plain_column(attr, &tokens, at, !typed);
+        if typed && let Some(annotated) = self.annotated_in(annotation?, &tokens) {
+            apply_annotated(&mut column, &annotated, None);
+        }
+        member(MemberKind::Column(column))
+    }
+
+    /// Module-level `name = Annotated[T, mapped_column(...)]` aliases.
+    fn annotated_aliases(&self) -> Vec<(String, AnnotatedColumn)> {
+        let root = self.file.tree.root_node();
+        let mut cursor = root.walk();
+        let statements: Vec<Node> = root.named_children(&mut cursor).collect();
+        statements
+            .into_iter()
+            .filter_map(|stmt| stmt.named_child(0).filter(|n| n.kind() == "assignment"))
+            .filter_map(|assignment| {
+                let left = assignment.child_by_field_name("left")?;
+                let right = assignment.child_by_field_name("right")?;
+                let is_annotated = right.kind() == "subscript"
+                    && right
+                        .child_by_field_name("value")
+                        .is_some_and(|v| last_segment(self.text(v)) == "Annotated");
+                if left.kind() != "identifier" || !is_annotated {
+                    return None;
+                }
+                Some((self.text(left).to_string(), self.read_annotated(right)?))
+            })
+            .collect()
+    }
+
+    /// The `mapped_column(...)` inside an `Annotated[...]` (inline or through an alias).
+    fn annotated_in(&self, annotation: Node, tokens: &[&str]) -> Option<AnnotatedColumn> {
+        if self.text(annotation).contains("Annotated")
+            && let Some(inline) = self.read_annotated(annotation)
+        {
+            return Some(inline);
+        }
+        tokens
+            .iter()
+            .find_map(|t| self.globals.annotated.get(last_segment(t)))
+            .cloned()
+    }
+
+    fn read_annotated(&self, node: Node) -> Option<AnnotatedColumn> {
+        let call = descendants(node).into_iter().find(|n| {
+            n.kind() == "call" && self.call_name(*n).as_deref() == Some("mapped_column")
+        })?;
+        let args = CallArgs::of(call, self.src)?;
+        let fks = args
+            .positional
+            .iter()
+            .filter(|arg| self.call_name(**arg).as_deref() == Some("ForeignKey"))
+            .filter_map(|arg| self.read_foreign_key(unwrap_parens(*arg), ""))
+            .collect();
+        Some(AnnotatedColumn {
+            fks,
+            nullable: args
+                .keyword("nullable")
+                .and_then(|v| bool_literal(v, self.src)),
+            primary_key: args
+                .keyword("primary_key")
+                .is_some_and(|v| is_true(v, self.src)),
+        })
     }
 
     fn plain_column(
@@ -1211,6 +1292,32 @@ impl<'a> FileReader<'a> {
                 .is_some_and(|v| self.passive(v)),
         })
     }
+}
+
+/// The column's own `mapped_column()` arguments win over the alias's, which win over the
+/// `Optional` of the annotation.
+fn apply_annotated(
+    column: &mut PendingColumn,
+    annotated: &AnnotatedColumn,
+    explicit: Option<bool>,
+) {
+    let name = column.column.name.clone();
+    if column.fks.is_empty() {
+        column.fks = annotated
+            .fks
+            .iter()
+            .map(|fk| PendingFk {
+                columns: vec![name.clone()],
+                ..fk.clone()
+            })
+            .collect();
+    }
+    column.column.primary_key |= annotated.primary_key;
+    column.column.nullable = match (explicit, annotated.nullable) {
+        (Some(nullable), _) | (None, Some(nullable)) => nullable,
+        (None, None) => column.column.nullable && !column.column.primary_key,
+    };
+    column.sqlmodel_only = false;
 }
 
 fn enclosing_class(node: Node) -> Option<Node> {

@@ -410,3 +410,8 @@ fn same_class_name_in_two_files_keeps_both_tables() {
     assert_eq!(schema.classes["User"], "users");
     assert_eq!(schema.table("notes").unwrap().foreign_keys.len(), 4);
 }
+
+#[test]
+fn snapshot_typed_annotated_aliases() {
+    snapshot!("models_typed_annotated", &["typed_annotated.py"]);
+}
