@@ -182,6 +182,17 @@ struct Globals {
     constants: HashMap<String, String>,
     /// `convention = {"fk": "..."}` dicts, by variable name.
     conventions: HashMap<String, String>,
+    /// `user_fk = Annotated[int, mapped_column(ForeignKey("users.id"))]`, used as `Mapped[user_fk]`.
+    annotated: HashMap<String, AnnotatedColumn>,
+}
+
+/// What an `Annotated[..., mapped_column(...)]` type contributes to the columns typed with it.
+#[derive(Debug, Clone)]
+struct AnnotatedColumn {
+    /// Keys with no local column yet: the column typed with the alias fills it in.
+    fks: Vec<PendingFk>,
+    nullable: Option<bool>,
+    primary_key: bool,
 }
 
 /// Where a foreign key points before every class is known.
@@ -245,6 +256,8 @@ struct TableArgs {
 
 #[derive(Debug, Clone)]
 struct ClassInfo {
+    /// Position among all files' classes: two files may define classes of the same name.
+    id: usize,
     name: String,
     origin: Origin,
     /// Last segment of each base as written, to find local classes by name.
@@ -289,7 +302,12 @@ struct FileFacts {
 /// abstract base in one file contributes columns to classes in another. Files that define no
 /// tables contribute nothing.
 pub fn read_models(files: &[SourceFile]) -> Schema {
-    let globals = Globals::collect(files);
+    let mut globals = Globals::collect(files);
+    let annotated: HashMap<String, AnnotatedColumn> = files
+        .iter()
+        .flat_map(|f| FileReader::new(f, &globals).annotated_aliases())
+        .collect();
+    globals.annotated = annotated;
     let facts: Vec<FileFacts> = files
         .iter()
         .map(|f| FileReader::new(f, &globals).read())
@@ -685,6 +703,7 @@ impl<'a> FileReader<'a> {
     fn read_class(&self, class: Node) -> Option<ClassInfo> {
         let name = self.text(class.child_by_field_name("name")?).to_string();
         let mut info = ClassInfo {
+            id: 0,
             name,
             origin: self.origin(class),
             bases: vec![],
@@ -849,12 +868,17 @@ impl<'a> FileReader<'a> {
                     call,
                     false,
                 )?)),
-                Some("mapped_column") => member(MemberKind::Column(self.read_column(
-                    attr,
-                    Some(&tokens),
-                    call,
-                    true,
-                )?)),
+                Some("mapped_column") => {
+                    let mut column = self.read_column(attr, Some(&tokens), call, true)?;
+                    if let Some(annotated) = annotation.and_then(|a| self.annotated_in(a, &tokens))
+                    {
+                        let explicit = CallArgs::of(call, self.src)
+                            .and_then(|args| args.keyword("nullable"))
+                            .and_then(|v| bool_literal(v, self.src));
+                        apply_annotated(&mut column, &annotated, explicit);
+                    }
+                    member(MemberKind::Column(column))
+                }
                 Some("Field") => member(MemberKind::Column(self.read_field(attr, &tokens, call)?)),
                 Some("relationship") | Some("Relationship") => member(MemberKind::Relationship(
                     self.read_relationship(attr, &tokens, call, at)?,
@@ -869,9 +893,69 @@ impl<'a> FileReader<'a> {
             return None;
         }
         let typed = annotation_is(&tokens, "Mapped");
-        member(MemberKind::Column(
-            self.plain_column(attr, &tokens, at, !typed),
-        ))
+        let mut column = self.plain_column(attr, &tokens, at, !typed);
+        if typed && let Some(annotated) = self.annotated_in(annotation?, &tokens) {
+            apply_annotated(&mut column, &annotated, None);
+        }
+        member(MemberKind::Column(column))
+    }
+
+    /// Module-level `name = Annotated[T, mapped_column(...)]` aliases.
+    fn annotated_aliases(&self) -> Vec<(String, AnnotatedColumn)> {
+        let root = self.file.tree.root_node();
+        let mut cursor = root.walk();
+        let statements: Vec<Node> = root.named_children(&mut cursor).collect();
+        statements
+            .into_iter()
+            .filter_map(|stmt| stmt.named_child(0).filter(|n| n.kind() == "assignment"))
+            .filter_map(|assignment| {
+                let left = assignment.child_by_field_name("left")?;
+                let right = assignment.child_by_field_name("right")?;
+                let is_annotated = right.kind() == "subscript"
+                    && right
+                        .child_by_field_name("value")
+                        .is_some_and(|v| last_segment(self.text(v)) == "Annotated");
+                if left.kind() != "identifier" || !is_annotated {
+                    return None;
+                }
+                Some((self.text(left).to_string(), self.read_annotated(right)?))
+            })
+            .collect()
+    }
+
+    /// The `mapped_column(...)` inside an `Annotated[...]` (inline or through an alias).
+    fn annotated_in(&self, annotation: Node, tokens: &[&str]) -> Option<AnnotatedColumn> {
+        if self.text(annotation).contains("Annotated")
+            && let Some(inline) = self.read_annotated(annotation)
+        {
+            return Some(inline);
+        }
+        tokens
+            .iter()
+            .find_map(|t| self.globals.annotated.get(last_segment(t)))
+            .cloned()
+    }
+
+    fn read_annotated(&self, node: Node) -> Option<AnnotatedColumn> {
+        let call = descendants(node).into_iter().find(|n| {
+            n.kind() == "call" && self.call_name(*n).as_deref() == Some("mapped_column")
+        })?;
+        let args = CallArgs::of(call, self.src)?;
+        let fks = args
+            .positional
+            .iter()
+            .filter(|arg| self.call_name(**arg).as_deref() == Some("ForeignKey"))
+            .filter_map(|arg| self.read_foreign_key(unwrap_parens(*arg), ""))
+            .collect();
+        Some(AnnotatedColumn {
+            fks,
+            nullable: args
+                .keyword("nullable")
+                .and_then(|v| bool_literal(v, self.src)),
+            primary_key: args
+                .keyword("primary_key")
+                .is_some_and(|v| is_true(v, self.src)),
+        })
     }
 
     fn plain_column(
@@ -1159,6 +1243,10 @@ impl<'a> FileReader<'a> {
             "back_populates" => rel.back_populates = self.string(value),
             "remote_side" => rel.has_remote_side = true,
             "foreign_keys" => {
+                let value = match value.kind() {
+                    "lambda" => value.child_by_field_name("body").unwrap_or(value),
+                    _ => value,
+                };
                 let text =
                     string_value(value, self.src).unwrap_or_else(|| self.text(value).to_string());
                 rel.foreign_keys = foreign_key_names(&text);
@@ -1206,6 +1294,32 @@ impl<'a> FileReader<'a> {
     }
 }
 
+/// The column's own `mapped_column()` arguments win over the alias's, which win over the
+/// `Optional` of the annotation.
+fn apply_annotated(
+    column: &mut PendingColumn,
+    annotated: &AnnotatedColumn,
+    explicit: Option<bool>,
+) {
+    let name = column.column.name.clone();
+    if column.fks.is_empty() {
+        column.fks = annotated
+            .fks
+            .iter()
+            .map(|fk| PendingFk {
+                columns: vec![name.clone()],
+                ..fk.clone()
+            })
+            .collect();
+    }
+    column.column.primary_key |= annotated.primary_key;
+    column.column.nullable = match (explicit, annotated.nullable) {
+        (Some(nullable), _) | (None, Some(nullable)) => nullable,
+        (None, None) => column.column.nullable && !column.column.primary_key,
+    };
+    column.sqlmodel_only = false;
+}
+
 fn enclosing_class(node: Node) -> Option<Node> {
     let mut current = node.parent();
     while let Some(n) = current {
@@ -1235,6 +1349,14 @@ struct Hierarchy<'a> {
 }
 
 impl<'a> Hierarchy<'a> {
+    fn is_table(&self, name: &str, decided: &HashMap<usize, Mapping>) -> bool {
+        let class = self.classes.get(name);
+        matches!(
+            class.and_then(|c| decided.get(&c.id)),
+            Some(Mapping::Table(..))
+        )
+    }
+
     /// Ancestors in depth-first, left-to-right order (close to Python's MRO for mixins), each
     /// once; iterative so that odd (even cyclic) hierarchies cannot loop or overflow.
     fn ancestors(&self, class: &ClassInfo, stop: impl Fn(&str) -> bool) -> Vec<&'a ClassInfo> {
@@ -1276,8 +1398,8 @@ fn has_primary_key(members: &[&Member]) -> bool {
         .any(|m| matches!(&m.kind, MemberKind::Column(c) if c.column.primary_key))
 }
 
-fn decide(class: &ClassInfo, hierarchy: &Hierarchy, decided: &HashMap<String, Mapping>) -> Mapping {
-    let is_table = |name: &str| matches!(decided.get(name), Some(Mapping::Table(..)));
+fn decide(class: &ClassInfo, hierarchy: &Hierarchy, decided: &HashMap<usize, Mapping>) -> Mapping {
+    let is_table = |name: &str| hierarchy.is_table(name, decided);
     let ancestors = hierarchy.ancestors(class, is_table);
     let sqlmodel = class.sqlmodel_base || ancestors.iter().any(|a| a.sqlmodel_base);
     let flask = class.flask_base || ancestors.iter().any(|a| a.flask_base);
@@ -1306,7 +1428,7 @@ fn decide(class: &ClassInfo, hierarchy: &Hierarchy, decided: &HashMap<String, Ma
         return Mapping::NotTable;
     }
     let own_members: Vec<&Member> = class.members.iter().collect();
-    let table_parent = ancestors.iter().find_map(|a| match decided.get(&a.name) {
+    let table_parent = ancestors.iter().find_map(|a| match decided.get(&a.id) {
         Some(Mapping::Table(schema, name)) => Some(qualified(schema.as_deref(), name)),
         _ => None,
     });
@@ -1413,7 +1535,14 @@ fn add_column(table: &mut Table, pending: &PendingColumn, resolver: &Resolver) {
         .extend(pending.fks.iter().map(|fk| resolver.fk(fk)));
 }
 
-fn build(facts: Vec<FileFacts>, globals: &Globals) -> Schema {
+fn build(mut facts: Vec<FileFacts>, globals: &Globals) -> Schema {
+    for (id, class) in facts
+        .iter_mut()
+        .flat_map(|f| f.classes.iter_mut())
+        .enumerate()
+    {
+        class.id = id;
+    }
     let all_classes: Vec<&ClassInfo> = facts.iter().flat_map(|f| f.classes.iter()).collect();
     let mut by_name: HashMap<&str, &ClassInfo> = HashMap::new();
     for class in &all_classes {
@@ -1423,31 +1552,25 @@ fn build(facts: Vec<FileFacts>, globals: &Globals) -> Schema {
 
     // A parent's ancestor set is a strict subset of its child's, so deciding in order of
     // ancestor count decides every parent before its children.
-    let mut order: Vec<(&ClassInfo, usize)> = hierarchy
-        .classes
-        .values()
+    let mut order: Vec<(&ClassInfo, usize)> = all_classes
+        .iter()
         .map(|c| (*c, hierarchy.ancestors(c, |_| false).len()))
         .collect();
-    order.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.name.cmp(&b.0.name)));
-    let mut decided: HashMap<String, Mapping> = HashMap::new();
+    order.sort_by_key(|(class, depth)| (*depth, class.id));
+    let mut decided: HashMap<usize, Mapping> = HashMap::new();
     for (class, _) in &order {
         let mapping = decide(class, &hierarchy, &decided);
-        decided.insert(class.name.clone(), mapping);
+        decided.insert(class.id, mapping);
     }
 
     let mut schema = Schema::default();
-    for (name, mapping) in &decided {
-        match mapping {
-            Mapping::Table(schema_name, table) => {
-                schema
-                    .classes
-                    .insert(name.clone(), qualified(schema_name.as_deref(), table));
-            }
-            Mapping::Inherits(key) => {
-                schema.classes.insert(name.clone(), key.clone());
-            }
-            Mapping::NotTable => {}
-        }
+    for class in &all_classes {
+        let key = match decided.get(&class.id) {
+            Some(Mapping::Table(schema_name, table)) => qualified(schema_name.as_deref(), table),
+            Some(Mapping::Inherits(key)) => key.clone(),
+            _ => continue,
+        };
+        schema.classes.entry(class.name.clone()).or_insert(key);
     }
     let tables: Vec<&PendingTable> = facts.iter().flat_map(|f| f.tables.iter()).collect();
     let mut table_vars = HashMap::new();
@@ -1466,10 +1589,10 @@ fn build(facts: Vec<FileFacts>, globals: &Globals) -> Schema {
     };
 
     for (class, _) in &order {
-        let Some(Mapping::Table(schema_name, name)) = decided.get(&class.name) else {
+        let Some(Mapping::Table(schema_name, name)) = decided.get(&class.id) else {
             continue;
         };
-        let is_table = |name: &str| matches!(decided.get(name), Some(Mapping::Table(..)));
+        let is_table = |name: &str| hierarchy.is_table(name, &decided);
         let ancestors = hierarchy.ancestors(class, is_table);
         let sqlmodel = class.sqlmodel_base || ancestors.iter().any(|a| a.sqlmodel_base);
         let mixins: Vec<&ClassInfo> = std::iter::once(*class)
@@ -1500,7 +1623,7 @@ fn build(facts: Vec<FileFacts>, globals: &Globals) -> Schema {
         }
     }
     for (class, _) in &order {
-        let Some(Mapping::Inherits(key)) = decided.get(&class.name) else {
+        let Some(Mapping::Inherits(key)) = decided.get(&class.id) else {
             continue;
         };
         let Some(table) = schema.tables.get_mut(key) else {

@@ -1,0 +1,417 @@
+//! models: every style of model file read into one Schema. Snapshots use a compact rendering
+//! (one line per column, key and relationship) so a reviewer can check them against the
+//! fixture by eye.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use fix_migrations::models::{Origin, Schema, Table, camel_to_snake, read_models};
+use fix_migrations::parse::{SourceFile, parse_text};
+
+const FIXTURES: &str = "tests/fixtures/models";
+
+fn load(names: &[&str]) -> Vec<SourceFile> {
+    names
+        .iter()
+        .map(|name| {
+            let path = Path::new(FIXTURES).join(name);
+            let text = std::fs::read_to_string(&path).unwrap();
+            parse_text(&PathBuf::from(name), text).unwrap()
+        })
+        .collect()
+}
+
+fn read(names: &[&str]) -> Schema {
+    read_models(&load(names))
+}
+
+fn read_src(src: &str) -> Schema {
+    read_models(&[parse_text(Path::new("m.py"), src.to_string()).unwrap()])
+}
+
+/// The line alone when declared in the table's own file, `file:line` when a mixin elsewhere
+/// declared it.
+fn origin(origin: &Origin, table: &Table) -> String {
+    if origin.file == table.origin.file {
+        origin.line.to_string()
+    } else {
+        format!("{}:{}", origin.file.display(), origin.line)
+    }
+}
+
+fn render(schema: &Schema) -> String {
+    let mut out = String::new();
+    for (key, table) in &schema.tables {
+        let kind = match (&table.class_name, table.is_association) {
+            (Some(class), _) => format!("class {class}"),
+            (None, true) => "association Table".to_string(),
+            (None, false) => "Table".to_string(),
+        };
+        let at = format!("{}:{}", table.origin.file.display(), table.origin.line);
+        writeln!(out, "{key} ({kind}) @{at}").unwrap();
+        for column in table.columns.values() {
+            let null = if column.nullable { "NULL" } else { "NOT NULL" };
+            let pk = if column.primary_key { " PK" } else { "" };
+            let at = origin(&column.origin, table);
+            writeln!(out, "  col {} {null}{pk} @{at}", column.name).unwrap();
+        }
+        for fk in &table.foreign_keys {
+            write!(
+                out,
+                "  fk ({}) -> {}({})",
+                fk.columns.join(", "),
+                fk.referent_table,
+                fk.referent_columns.join(", ")
+            )
+            .unwrap();
+            for (label, value) in [
+                ("ondelete", &fk.ondelete),
+                ("onupdate", &fk.onupdate),
+                ("MISPLACED ondelete", &fk.misplaced_ondelete),
+            ] {
+                if let Some(value) = value {
+                    write!(out, " {label}={value}").unwrap();
+                }
+            }
+            writeln!(out, " @{}", origin(&fk.origin, table)).unwrap();
+        }
+        for rel in &table.relationships {
+            write!(
+                out,
+                "  rel {}.{} -> {}",
+                rel.declared_on, rel.attribute, rel.target
+            )
+            .unwrap();
+            if let Some(cascade) = &rel.cascade {
+                write!(out, " cascade={cascade:?}").unwrap();
+            }
+            if rel.passive_deletes {
+                write!(out, " passive_deletes").unwrap();
+            }
+            if rel.cascade_delete {
+                write!(out, " cascade_delete").unwrap();
+            }
+            if !rel.foreign_keys.is_empty() {
+                write!(out, " foreign_keys=[{}]", rel.foreign_keys.join(", ")).unwrap();
+            }
+            if rel.has_remote_side {
+                write!(out, " remote_side").unwrap();
+            }
+            if let Some(back) = &rel.back_populates {
+                write!(out, " back_populates={back}").unwrap();
+            }
+            if let Some(backref) = &rel.backref {
+                write!(out, " backref={}", backref.name).unwrap();
+                if let Some(cascade) = &backref.cascade {
+                    write!(out, "(cascade={cascade:?})").unwrap();
+                }
+                if backref.passive_deletes {
+                    write!(out, "(passive_deletes)").unwrap();
+                }
+            }
+            if let Some(secondary) = &rel.secondary {
+                write!(out, " secondary={secondary}").unwrap();
+            }
+            writeln!(out, " @{}", origin(&rel.origin, table)).unwrap();
+        }
+    }
+    writeln!(out, "classes:").unwrap();
+    for (class, table) in &schema.classes {
+        writeln!(out, "  {class} -> {table}").unwrap();
+    }
+    if let Some(template) = &schema.fk_naming_convention {
+        writeln!(out, "fk naming convention: {template}").unwrap();
+    }
+    out
+}
+
+macro_rules! snapshot {
+    ($name:expr, $files:expr) => {
+        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+            insta::assert_snapshot!($name, render(&read($files)));
+        });
+    };
+}
+
+#[test]
+fn snapshot_declarative() {
+    snapshot!("models_declarative", &["declarative.py"]);
+}
+
+#[test]
+fn snapshot_typed() {
+    snapshot!("models_typed", &["typed.py"]);
+}
+
+#[test]
+fn snapshot_flask() {
+    snapshot!("models_flask", &["flask.py"]);
+}
+
+#[test]
+fn snapshot_sqlmodel() {
+    snapshot!("models_sqlmodel", &["sqlmodel_app.py"]);
+}
+
+#[test]
+fn snapshot_association() {
+    snapshot!("models_association", &["association.py"]);
+}
+
+#[test]
+fn snapshot_mixins_across_files() {
+    snapshot!("models_mixins", &["mixins_base.py", "mixins_models.py"]);
+}
+
+#[test]
+fn snapshot_self_referential() {
+    snapshot!("models_self_referential", &["self_referential.py"]);
+}
+
+#[test]
+fn snapshot_schema_tables() {
+    snapshot!("models_schema_tables", &["schema_tables.py"]);
+}
+
+#[test]
+fn snapshot_misplaced_ondelete() {
+    snapshot!("models_misplaced_ondelete", &["misplaced_ondelete.py"]);
+}
+
+#[test]
+fn snapshot_multiple_fks() {
+    snapshot!("models_multiple_fks", &["multiple_fks.py"]);
+}
+
+#[test]
+fn snapshot_naming_convention() {
+    snapshot!("models_naming_convention", &["naming_convention.py"]);
+}
+
+fn column<'s>(schema: &'s Schema, table: &str, column: &str) -> &'s fix_migrations::models::Column {
+    let table = schema
+        .table(table)
+        .unwrap_or_else(|| panic!("no table {table}: {schema:#?}"));
+    table
+        .columns
+        .get(column)
+        .unwrap_or_else(|| panic!("no column {column}: {table:#?}"))
+}
+
+#[test]
+fn implicit_flask_table_names_are_snake_case() {
+    assert_eq!(camel_to_snake("UserAccount"), "user_account");
+    assert_eq!(camel_to_snake("HTTPLogEntry"), "http_log_entry");
+    assert_eq!(camel_to_snake("APIKey"), "api_key");
+    assert_eq!(camel_to_snake("User"), "user");
+    assert_eq!(camel_to_snake("OAuth2Token"), "o_auth2_token");
+    let schema = read(&["flask.py"]);
+    assert_eq!(schema.classes["HTTPLogEntry"], "http_log_entry");
+    assert_eq!(schema.classes["APIKey"], "api_key");
+}
+
+#[test]
+fn sqlmodel_implicit_names_are_lowercased_class_names() {
+    let schema = read(&["sqlmodel_app.py"]);
+    assert_eq!(schema.classes["HeroTeamLink"], "heroteamlink");
+    assert!(!schema.classes.contains_key("PostRead"), "not table=True");
+    assert!(!schema.classes.contains_key("TimestampBase"));
+}
+
+#[test]
+fn nullability_follows_optional_annotations() {
+    let schema = read(&["typed.py"]);
+    assert!(
+        !column(&schema, "posts", "account_id").nullable,
+        "Mapped[int]"
+    );
+    assert!(
+        column(&schema, "posts", "approved_by").nullable,
+        "Mapped[Optional[int]]"
+    );
+    assert!(
+        column(&schema, "posts", "created_by").nullable,
+        "Mapped[int | None]"
+    );
+    assert!(
+        column(&schema, "posts", "reviewer_id").nullable,
+        "Mapped[\"int | None\"]"
+    );
+    assert!(
+        !column(&schema, "posts", "editor_id").nullable,
+        "explicit nullable=False wins"
+    );
+    assert!(
+        column(&schema, "posts", "status_id").nullable,
+        "explicit nullable=True wins"
+    );
+    let sqlmodel = read(&["sqlmodel_app.py"]);
+    assert!(column(&sqlmodel, "post", "created_by_id").nullable);
+    assert!(!column(&sqlmodel, "post", "user_id").nullable);
+    assert!(!column(&sqlmodel, "user", "id").nullable, "primary key");
+}
+
+#[test]
+fn backref_options_belong_to_the_declaring_relationship() {
+    let schema = read(&["flask.py"]);
+    let rel = &schema.table("api_key").unwrap().relationships[0];
+    let backref = rel.backref.as_ref().unwrap();
+    assert_eq!(backref.name, "api_keys");
+    assert_eq!(backref.cascade.as_deref(), Some("all, delete-orphan"));
+    assert!(backref.passive_deletes);
+    assert_eq!(rel.target, "UserAccount");
+}
+
+#[test]
+fn model_attribute_targets_resolve_across_files_and_forward() {
+    let files = [
+        parse_text(
+            Path::new("a.py"),
+            "from sqlalchemy import Column, ForeignKey, Integer\nfrom .base import Base\n\n\
+             class Child(Base):\n    __tablename__ = 'children'\n    id = Column(Integer, primary_key=True)\n    \
+             parent_id = Column(Integer, ForeignKey(Parent.id))\n    other_id = Column(ForeignKey(Later.__table__.c.id))\n"
+                .to_string(),
+        )
+        .unwrap(),
+        parse_text(
+            Path::new("b.py"),
+            "import sqlalchemy as sa\n\nclass Parent(Base):\n    __tablename__ = 'parents'\n    __table_args__ = {'schema': 'core'}\n    \
+             id = sa.Column(sa.Integer, primary_key=True)\n\nclass Later(Base):\n    __tablename__ = 'later'\n    id = sa.Column(sa.Integer, primary_key=True)\n"
+                .to_string(),
+        )
+        .unwrap(),
+    ];
+    let schema = read_models(&files);
+    let fks = &schema.table("children").unwrap().foreign_keys;
+    assert_eq!(fks[0].referent_table, "core.parents");
+    assert_eq!(fks[0].referent_columns, ["id"]);
+    assert_eq!(fks[1].referent_table, "later");
+}
+
+#[test]
+fn mixin_columns_reach_subclasses_across_files() {
+    let schema = read(&["mixins_base.py", "mixins_models.py"]);
+    let owner = column(&schema, "invoices", "owner_id");
+    assert!(!owner.nullable);
+    assert_eq!(owner.origin.file, Path::new("mixins_base.py"));
+    let invoices = schema.table("invoices").unwrap();
+    assert!(invoices.foreign_keys.iter().any(|fk| fk.columns == ["created_by_id"]
+        && fk.ondelete.as_deref() == Some("SET NULL")));
+    // The subclass's own column overrides the abstract base's.
+    assert!(column(&schema, "invoices", "tenant_id").nullable);
+    assert!(!column(&schema, "users", "tenant_id").nullable);
+    assert_eq!(
+        schema.classes["Widget"], "widget",
+        "declared_attr __tablename__"
+    );
+    assert!(schema.table("model").is_none(), "__abstract__");
+    // Reading the files in the other order gives the same schema.
+    let reversed = read(&["mixins_models.py", "mixins_base.py"]);
+    assert_eq!(render(&schema), render(&reversed));
+}
+
+#[test]
+fn project_local_foreign_key_is_not_sqlalchemys() {
+    let schema = read(&["multiple_fks.py"]);
+    let messages = schema.table("messages").unwrap();
+    assert!(
+        messages
+            .foreign_keys
+            .iter()
+            .all(|fk| fk.columns != ["legacy_id"])
+    );
+    let local = read_src(
+        "from sqlalchemy import Column, Integer\n\nclass ForeignKey:\n    pass\n\n\
+         class A(Base):\n    __tablename__ = 'a'\n    b_id = Column(Integer, ForeignKey('b.id'))\n",
+    );
+    assert!(local.table("a").unwrap().foreign_keys.is_empty());
+}
+
+#[test]
+fn naming_convention_variants() {
+    let class_key = read_src(
+        "import sqlalchemy as sa\nmetadata = sa.MetaData(naming_convention={sa.ForeignKeyConstraint: 'fk_%(table_name)s'})\n",
+    );
+    assert_eq!(
+        class_key.fk_naming_convention.as_deref(),
+        Some("fk_%(table_name)s")
+    );
+    let sqlmodel = read_src(
+        "from sqlmodel import SQLModel\nNAMING = {'fk': 'fk_%(table_name)s_%(column_0_name)s'}\n\
+         SQLModel.metadata.naming_convention = NAMING\n",
+    );
+    assert_eq!(
+        sqlmodel.fk_naming_convention.as_deref(),
+        Some("fk_%(table_name)s_%(column_0_name)s")
+    );
+    let flask = read_src(
+        "from flask_sqlalchemy import SQLAlchemy\nfrom sqlalchemy import MetaData\n\
+         db = SQLAlchemy(metadata=MetaData(naming_convention=dict(fk='fk_%(table_name)s')))\n",
+    );
+    assert_eq!(
+        flask.fk_naming_convention.as_deref(),
+        Some("fk_%(table_name)s")
+    );
+}
+
+#[test]
+fn flask_db_imported_from_elsewhere_and_renamed() {
+    let schema = read_models(&[
+        parse_text(Path::new("ext.py"), "from flask_sqlalchemy import SQLAlchemy\nstore = SQLAlchemy()\n".into())
+            .unwrap(),
+        parse_text(
+            Path::new("m.py"),
+            "from app.ext import store\n\nclass OrderItem(store.Model):\n    id = store.Column(store.Integer, primary_key=True)\n    \
+             order_id = store.Column(store.ForeignKey('order.id', ondelete='CASCADE'), nullable=False)\n"
+                .into(),
+        )
+        .unwrap(),
+    ]);
+    let table = schema.table("order_item").unwrap();
+    assert_eq!(table.foreign_keys[0].ondelete.as_deref(), Some("CASCADE"));
+    assert!(!table.columns["order_id"].nullable);
+}
+
+#[test]
+fn odd_input_is_skipped_not_fatal() {
+    let schema = read_src(
+        "from sqlalchemy import Column, ForeignKey\n\
+         class A(Base):\n    __tablename__ = f'{PREFIX}_a'\n    x = Column(ForeignKey('b.id'))\n\
+         class B(Base):\n    __tablename__ = 'b'\n    id = Column()\n    c = Column(ForeignKey())\n    \
+         d = Column(ForeignKey(f'{x}.id'))\n    e = Column(ForeignKey('nodot'))\n    \
+         r = relationship()\n    __table_args__ = (ForeignKeyConstraint(),)\n\
+         class C(C):\n    pass\n",
+    );
+    let b = schema.table("b").unwrap();
+    assert!(b.foreign_keys.is_empty());
+    assert!(schema.table("a").is_none(), "unreadable __tablename__");
+}
+
+#[test]
+fn deeply_nested_expressions_do_not_overflow() {
+    let deep = format!(
+        "class A(Base):\n    __tablename__ = 'a'\n    x = Column(ForeignKey('b.id'), default={}1{})\n",
+        "(".repeat(3000),
+        ")".repeat(3000)
+    );
+    if let Ok(file) = parse_text(Path::new("deep.py"), deep) {
+        let schema = read_models(&[file]);
+        assert_eq!(schema.table("a").unwrap().foreign_keys.len(), 1);
+    }
+}
+
+#[test]
+fn same_class_name_in_two_files_keeps_both_tables() {
+    let schema = read(&["declarative.py", "flask.py", "typed.py", "association.py"]);
+    for table in ["users", "notes", "accounts", "user_roles", "memberships"] {
+        assert!(schema.table(table).is_some(), "{table}");
+    }
+    // Each file's `User` keeps its own foreign keys; the first definition names the class.
+    assert_eq!(schema.classes["User"], "users");
+    assert_eq!(schema.table("notes").unwrap().foreign_keys.len(), 4);
+}
+
+#[test]
+fn snapshot_typed_annotated_aliases() {
+    snapshot!("models_typed_annotated", &["typed_annotated.py"]);
+}
