@@ -1,0 +1,317 @@
+//! The command line as users meet it: exit codes, --write, a second run, formats, bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fix-migrations"));
+    cmd.env_remove("NO_COLOR").env_remove("CLICOLOR_FORCE");
+    cmd
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A copy of a bundled example in a temp dir, so --write can't touch the repo.
+fn example(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
+    copy_dir(&src, &dir.path().join(name));
+    let root = dir.path().join(name);
+    (dir, root)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "__pycache__" {
+                copy_dir(&entry.path(), &target);
+            }
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn migration_of(root: &Path) -> PathBuf {
+    let versions = root.join("migrations/versions");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(versions)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "py"))
+        .collect();
+    files.sort();
+    files.pop().unwrap()
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> Output {
+    bin().current_dir(dir).args(args).output().unwrap()
+}
+
+#[test]
+fn dry_run_shows_a_diff_exits_1_and_writes_nothing() {
+    let (_tmp, root) = example("flask-notes");
+    let before = std::fs::read(migration_of(&root)).unwrap();
+    let out = run_in(&root, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(
+            "+    sa.ForeignKeyConstraint(['author_id'], ['users.id'], ondelete='CASCADE'),"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains('\x1b'), "piped output must stay plain");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("notes.author_id -> users.id: ondelete CASCADE (relationship User.notes cascade=\"all, delete-orphan\")"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("1 file would change (dry run; --write applies)."),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(migration_of(&root)).unwrap(), before);
+}
+
+#[test]
+fn write_applies_and_a_second_run_changes_nothing() {
+    let (_tmp, root) = example("flask-notes");
+    let out = run_in(&root, &["--write"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(migration_of(&root)).unwrap();
+    assert!(
+        written
+            .contains("sa.ForeignKeyConstraint(['author_id'], ['users.id'], ondelete='CASCADE'),")
+    );
+    let again = run_in(&root, &[]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert_eq!(text(&again.stdout), "");
+    assert_eq!(
+        std::fs::read_to_string(migration_of(&root)).unwrap(),
+        written
+    );
+}
+
+#[test]
+fn the_diff_applies_with_git_apply() {
+    let (_tmp, root) = example("declarative-blog");
+    let out = run_in(&root, &[]);
+    let patch = root.join("fix.patch");
+    std::fs::write(&patch, &out.stdout).unwrap();
+    let applied = Command::new("git")
+        .current_dir(&root)
+        .args(["apply", "-p1", "fix.patch"])
+        .output()
+        .unwrap();
+    assert!(applied.status.success(), "{}", text(&applied.stderr));
+    std::fs::remove_file(patch).unwrap();
+    let after = run_in(&root, &[]);
+    assert_eq!(after.status.code(), Some(0), "{}", text(&after.stderr));
+}
+
+#[test]
+fn project_flag_and_explicit_paths() {
+    let (tmp, root) = example("typed-lookups");
+    let by_flag = bin()
+        .current_dir(tmp.path())
+        .args(["--project"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert_eq!(by_flag.status.code(), Some(1));
+    let by_dir_path = bin().current_dir(tmp.path()).arg(&root).output().unwrap();
+    assert_eq!(by_dir_path.stdout, by_flag.stdout);
+    let file = migration_of(&root);
+    let by_file = bin().current_dir(&root).arg(&file).output().unwrap();
+    assert_eq!(by_file.status.code(), Some(1));
+    assert!(text(&by_file.stdout).contains("ondelete='RESTRICT'"));
+}
+
+#[test]
+fn json_output_has_a_versioned_schema() {
+    let (_tmp, root) = example("sqlmodel-shop");
+    let out = run_in(&root, &["--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["schema_version"], 1);
+    let keys = json["foreign_keys"].as_array().unwrap();
+    let review = keys
+        .iter()
+        .find(|k| k["table"] == "review" && k["columns"][0] == "product_id")
+        .unwrap();
+    assert_eq!(review["ondelete"], "CASCADE");
+    assert_eq!(review["rule"], "relationship");
+    assert_eq!(review["status"], "fixed");
+    assert_eq!(
+        review["reason"],
+        "relationship Product.reviews cascade_delete=True"
+    );
+    assert_eq!(json["summary"]["changed"], 1);
+    assert!(
+        json["files"][0]["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+++ b/")
+    );
+}
+
+#[test]
+fn github_format_annotates() {
+    let (_tmp, root) = example("flask-notes");
+    let out = run_in(&root, &["--format", "github"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("::warning file=migrations/versions/")
+                && l.contains(",line=48::needs ondelete=CASCADE on notes.author_id")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn color_always_colors_and_no_color_wins_over_auto() {
+    let (_tmp, root) = example("flask-notes");
+    let colored = run_in(&root, &["--color", "always"]);
+    assert!(
+        text(&colored.stdout).contains("\x1b[32m+"),
+        "{}",
+        text(&colored.stdout)
+    );
+    let plain = bin()
+        .current_dir(&root)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(!text(&plain.stdout).contains('\x1b'));
+}
+
+#[test]
+fn findings_exit_1_even_with_write() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("models.py"),
+        "from sqlalchemy import Column, ForeignKey, Integer\nfrom sqlalchemy.orm import declarative_base\nBase = declarative_base()\n\nclass User(Base):\n    __tablename__ = 'users'\n    id = Column(Integer, primary_key=True)\n\nclass Note(Base):\n    __tablename__ = 'notes'\n    id = Column(Integer, primary_key=True)\n    user_id = Column(Integer, ForeignKey('users.id', ondelete='SET NULL'), nullable=False)\n",
+    )
+    .unwrap();
+    let migration = dir.path().join("m.py");
+    let src = "from alembic import op\nimport sqlalchemy as sa\n\ndef upgrade():\n    op.create_table('notes',\n    sa.Column('user_id', sa.Integer(), nullable=False),\n    sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='SET NULL'),\n    )\n";
+    std::fs::write(&migration, src).unwrap();
+    let out = run_in(dir.path(), &["--write", "--models", "models.py", "m.py"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "m.py:7: finding[set-null-not-null] ON DELETE SET NULL on NOT NULL column notes.user_id"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&migration).unwrap(), src);
+}
+
+/// Bad input: one line naming the file (and line), the file untouched, exit 2.
+fn assert_bad_input(bytes: &[u8], expected: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("models.py"), "").unwrap();
+    let path = dir.path().join("bad.py");
+    std::fs::write(&path, bytes).unwrap();
+    let out = run_in(dir.path(), &["--write", "--models", "models.py", "bad.py"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("error: ") && first.contains(expected),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
+
+#[test]
+fn syntax_error_names_file_and_line() {
+    assert_bad_input(
+        b"from alembic import op\n\ndef upgrade(:\n    op.create_foreign_key(None, 'a', 'b', ['x'], ['id'])\n",
+        "bad.py:3: syntax error",
+    );
+}
+
+#[test]
+fn non_utf8_names_file_and_line() {
+    assert_bad_input(
+        b"from alembic import op\n# caf\xe9\n",
+        "bad.py:2: not valid UTF-8",
+    );
+}
+
+#[test]
+fn binary_file_names_file_and_line() {
+    assert_bad_input(b"\x7fELF\x02\x01\x00\x00", "bad.py:1: binary file");
+}
+
+#[test]
+fn missing_path_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), &["--models", "nothing*.py", "missing.py"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("missing.py: No such file or directory"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn no_alembic_project_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_in(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no Alembic project found"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn unreadable_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("models.py"), "").unwrap();
+    // A directory where a file is expected can't be read by anyone, root included.
+    let path = dir.path().join("locked.py");
+    std::fs::write(&path, "x = 1\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let out = if is_root() {
+        // root reads anything; drop to nobody for the run.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        Command::new("runuser")
+            .args(["-u", "nobody", "--"])
+            .arg(env!("CARGO_BIN_EXE_fix-migrations"))
+            .args(["--models", "models.py", "locked.py"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    } else {
+        run_in(dir.path(), &["--models", "models.py", "locked.py"])
+    };
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("locked.py: Permission denied"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| text(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
