@@ -12,7 +12,8 @@ fn policy_table() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/policy/models.py");
     let file = parse::parse_source(Path::new("models.py"), std::fs::read(path).unwrap()).unwrap();
     let schema = models::read_models(&[file]);
-    let config = Config::from_toml_str("[rules]\n\"galleries.curator_id\" = \"CASCADE\"\n").unwrap();
+    let config =
+        Config::from_toml_str("[rules]\n\"galleries.curator_id\" = \"CASCADE\"\n").unwrap();
     let keys: &[(&str, &str, &str)] = &[
         ("posts", "user_id", "users"),
         ("galleries", "group_id", "users"),
@@ -31,10 +32,16 @@ fn policy_table() {
         ("ghosts", "user_id", "users"),
     ];
     let id = vec!["id".to_string()];
-    let mut table = String::from("| key | ondelete | rule | reason | findings |\n|---|---|---|---|---|\n");
+    let mut table =
+        String::from("| key | ondelete | rule | reason | findings |\n|---|---|---|---|---|\n");
     for (t, c, r) in keys {
         let columns = vec![c.to_string()];
-        let key = KeyRef { table: t, columns: &columns, referent_table: r, referent_columns: &id };
+        let key = KeyRef {
+            table: t,
+            columns: &columns,
+            referent_table: r,
+            referent_columns: &id,
+        };
         let row = match policy::judge(&schema, &config, key, None, None) {
             Ok(j) => format!(
                 "| {} | {} | {:?} | {} | {} |",
@@ -42,9 +49,16 @@ fn policy_table() {
                 j.decision.ondelete,
                 j.decision.rule,
                 j.decision.reason,
-                j.findings.iter().map(|f| f.code).collect::<Vec<_>>().join(", ")
+                j.findings
+                    .iter()
+                    .map(|f| f.code)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
-            Err(policy::UnknownTable(t)) => format!("| {} | - | - | table {t} is in no model file | unknown-table |", key.label()),
+            Err(policy::UnknownTable(t)) => format!(
+                "| {} | - | - | table {t} is in no model file | unknown-table |",
+                key.label()
+            ),
         };
         table.push_str(&row);
         table.push('\n');
@@ -62,13 +76,23 @@ fn existing_values_survive_heuristics_but_not_explicit_evidence() {
     let config = Config::default();
     let id = vec!["id".to_string()];
     let owner = vec!["owner_id".to_string()];
-    let key = KeyRef { table: "galleries", columns: &owner, referent_table: "users", referent_columns: &id };
+    let key = KeyRef {
+        table: "galleries",
+        columns: &owner,
+        referent_table: "users",
+        referent_columns: &id,
+    };
     // NOT NULL says CASCADE, but someone wrote RESTRICT into the migration: keep it.
     let kept = policy::judge(&schema, &config, key, Some("RESTRICT"), None).unwrap();
     assert_eq!(kept.write_ondelete, None);
     assert_eq!(kept.decision.ondelete, policy::Action::Restrict);
     let group = vec!["group_id".to_string()];
-    let key = KeyRef { table: "galleries", columns: &group, referent_table: "users", referent_columns: &id };
+    let key = KeyRef {
+        table: "galleries",
+        columns: &group,
+        referent_table: "users",
+        referent_columns: &id,
+    };
     // The model says RESTRICT explicitly: a contradicting CASCADE in the migration is replaced.
     let replaced = policy::judge(&schema, &config, key, Some("cascade"), None).unwrap();
     assert_eq!(replaced.write_ondelete, Some(policy::Action::Restrict));

@@ -171,3 +171,53 @@ fn lowercase_files_get_lowercase_actions() {
         "{fixed}"
     );
 }
+
+#[test]
+fn scanner_sites() {
+    let mut out = String::new();
+    let mut names: Vec<String> = std::fs::read_dir(fixtures().join("migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names {
+        let file = load(&name);
+        let scanned = migrations::scan(&file);
+        out.push_str(&format!("# {name}\n"));
+        for s in &scanned.sites {
+            let value = |k: &Option<migrations::Keyword>| match k {
+                None => "-".to_string(),
+                Some(k) => k.value.clone().unwrap_or_else(|| "<expr>".into()),
+            };
+            out.push_str(&format!(
+                "{}: {:?} {:?} {}.{:?} -> {}.{:?} name={:?} ondelete={} onupdate={}{}\n",
+                s.line,
+                s.section,
+                s.kind,
+                s.table.as_deref().unwrap_or("?"),
+                s.columns,
+                s.referent_table.as_deref().unwrap_or("?"),
+                s.referent_columns,
+                s.name,
+                value(&s.ondelete),
+                value(&s.onupdate),
+                s.skip
+                    .as_ref()
+                    .map(|r| format!(" SKIP: {r}"))
+                    .unwrap_or_default()
+            ));
+        }
+        for d in &scanned.drops {
+            out.push_str(&format!(
+                "{}: {:?} drop {} name={:?}\n",
+                d.line,
+                d.section,
+                d.table.as_deref().unwrap_or("?"),
+                d.name
+            ));
+        }
+    }
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("shapes__scanner_sites", out);
+    });
+}
