@@ -747,7 +747,9 @@ impl Scenario {
     fn fix(&self) -> Result<(CmdOutput, Option<Value>)> {
         let out = run(Command::new(tool_bin())
             .args(["--write", "--format", "json"])
-            .current_dir(self.dir()))?;
+            .current_dir(self.dir())
+            // As in a user's shell; the tool itself does not need a database.
+            .env("DATABASE_URL", &self.url))?;
         let json = serde_json::from_str::<Value>(out.stdout.trim()).ok();
         Ok((out, json))
     }
