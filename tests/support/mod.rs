@@ -75,19 +75,65 @@ fn describe(cmd: &Command) -> String {
     s
 }
 
+/// How long one command may run before it is killed (FIX_MIGRATIONS_E2E_TIMEOUT, seconds).
+fn command_timeout() -> Duration {
+    let secs = std::env::var("FIX_MIGRATIONS_E2E_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    Duration::from_secs(secs)
+}
+
 /// Runs a command to completion with no standard input, capturing its output.
+/// A command that outlives [`command_timeout`] is killed and reported.
 pub fn run(cmd: &mut Command) -> Result<CmdOutput> {
+    use std::io::Read;
     let desc = describe(cmd);
-    let out = cmd
+    let mut child = cmd
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .with_context(|| format!("cannot start: {desc}"))?;
-    Ok(CmdOutput {
+    let mut out_pipe = child.stdout.take().expect("piped stdout");
+    let mut err_pipe = child.stderr.take().expect("piped stderr");
+    let out_reader = thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out_pipe.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err_pipe.read_to_end(&mut buf);
+        buf
+    });
+    let deadline = Instant::now() + command_timeout();
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            timed_out = true;
+            let _ = child.kill();
+            break child.wait()?;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let output = CmdOutput {
         desc,
-        status: out.status,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    })
+        status,
+        stdout: String::from_utf8_lossy(&out_reader.join().unwrap_or_default()).into_owned(),
+        stderr: String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned(),
+    };
+    if timed_out {
+        bail!(
+            "command killed after {} s:\n{}",
+            command_timeout().as_secs(),
+            output.report()
+        );
+    }
+    Ok(output)
 }
 
 /// Like [`run`], but a non-zero exit is an error carrying the whole output.
