@@ -29,10 +29,7 @@ pub struct Revision {
 
 /// Find the Alembic project from `start` upward.
 pub fn find_project(start: &Path) -> Result<Project> {
-    anyhow::bail!(
-        "{}: no Alembic project found (no alembic.ini or [tool.alembic])",
-        start.display()
-    )
+    anyhow::bail!("{}: no Alembic project found (no alembic.ini or [tool.alembic])", start.display())
 }
 
 /// Every revision file in the project's versions directories.

@@ -37,11 +37,7 @@ impl SourceFile {
 
     /// The line ending this file uses, so inserted lines match it (CRLF files stay CRLF).
     pub fn newline(&self) -> &'static str {
-        if self.text.contains("\r\n") {
-            "\r\n"
-        } else {
-            "\n"
-        }
+        if self.text.contains("\r\n") { "\r\n" } else { "\n" }
     }
 }
 
@@ -58,24 +54,14 @@ pub fn python_parser() -> Parser {
 pub fn parse_source(path: &Path, bytes: Vec<u8>) -> Result<SourceFile> {
     if let Some(nul) = bytes.iter().position(|&b| b == 0) {
         let line = bytes[..nul].iter().filter(|&&b| b == b'\n').count() + 1;
-        bail!(
-            "{}:{line}: binary file (NUL byte), not Python source",
-            path.display()
-        );
+        bail!("{}:{line}: binary file (NUL byte), not Python source", path.display());
     }
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(err) => {
             let bad = err.utf8_error().valid_up_to();
-            let line = err.as_bytes()[..bad]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count()
-                + 1;
-            bail!(
-                "{}:{line}: not valid UTF-8 (byte offset {bad})",
-                path.display()
-            );
+            let line = err.as_bytes()[..bad].iter().filter(|&&b| b == b'\n').count() + 1;
+            bail!("{}:{line}: not valid UTF-8 (byte offset {bad})", path.display());
         }
     };
     parse_text(path, text)
@@ -88,22 +74,14 @@ pub fn parse_text(path: &Path, text: String) -> Result<SourceFile> {
     let line_starts = std::iter::once(0)
         .chain(text.match_indices('\n').map(|(i, _)| i + 1))
         .collect();
-    let file = SourceFile {
-        path: path.to_path_buf(),
-        text,
-        tree,
-        line_starts,
-    };
+    let file = SourceFile { path: path.to_path_buf(), text, tree, line_starts };
     if let Some(bad) = first_syntax_error(file.tree.root_node()) {
         let line = file.line_of(bad.start_byte());
         let what = if bad.is_missing() {
             format!("missing `{}`", bad.kind())
         } else {
             let snippet: String = file.text_of(bad).chars().take(30).collect();
-            format!(
-                "unexpected `{}`",
-                snippet.lines().next().unwrap_or("").trim()
-            )
+            format!("unexpected `{}`", snippet.lines().next().unwrap_or("").trim())
         };
         bail!("{}:{line}: syntax error: {what}", path.display());
     }
@@ -274,9 +252,7 @@ impl Imports {
                     }
                 }
                 "import_from_statement" => {
-                    let Some(module) = node.child_by_field_name("module_name") else {
-                        continue;
-                    };
+                    let Some(module) = node.child_by_field_name("module_name") else { continue };
                     let module = src[module.byte_range()].to_string();
                     let mut cursor = node.walk();
                     for item in node.children_by_field_name("name", &mut cursor) {
@@ -306,9 +282,7 @@ impl Imports {
     /// Resolve a dotted name used in the file to what it was imported as. Names that were not
     /// imported stay as written (a local `op` parameter in a helper, `batch_op`, ...).
     pub fn resolve(&self, dotted: &str) -> String {
-        let (first, rest) = dotted
-            .split_once('.')
-            .map_or((dotted, None), |(a, b)| (a, Some(b)));
+        let (first, rest) = dotted.split_once('.').map_or((dotted, None), |(a, b)| (a, Some(b)));
         match (self.names.get(first), rest) {
             (Some(full), Some(rest)) => format!("{full}.{rest}"),
             (Some(full), None) => full.clone(),
@@ -354,25 +328,18 @@ impl<'t> CallArgs<'t> {
         if list.kind() != "argument_list" {
             return None;
         }
-        let mut args = CallArgs {
-            list,
-            positional: vec![],
-            keywords: vec![],
-            has_splat: false,
-        };
+        let mut args = CallArgs { list, positional: vec![], keywords: vec![], has_splat: false };
         let mut cursor = list.walk();
         for child in list.named_children(&mut cursor) {
             match child.kind() {
                 "comment" => {}
                 "keyword_argument" => {
-                    let (Some(name), Some(value)) = (
-                        child.child_by_field_name("name"),
-                        child.child_by_field_name("value"),
-                    ) else {
+                    let (Some(name), Some(value)) =
+                        (child.child_by_field_name("name"), child.child_by_field_name("value"))
+                    else {
                         continue;
                     };
-                    args.keywords
-                        .push((src[name.byte_range()].to_string(), child, value));
+                    args.keywords.push((src[name.byte_range()].to_string(), child, value));
                 }
                 "list_splat" | "dictionary_splat" => args.has_splat = true,
                 _ => args.positional.push(child),
@@ -382,18 +349,12 @@ impl<'t> CallArgs<'t> {
     }
 
     pub fn keyword(&self, name: &str) -> Option<Node<'t>> {
-        self.keywords
-            .iter()
-            .find(|(k, _, _)| k == name)
-            .map(|(_, _, v)| *v)
+        self.keywords.iter().find(|(k, _, _)| k == name).map(|(_, _, v)| *v)
     }
 
     /// Positional argument `index`, or the keyword `name` when it was passed by keyword.
     pub fn arg(&self, index: usize, name: &str) -> Option<Node<'t>> {
-        self.positional
-            .get(index)
-            .copied()
-            .or_else(|| self.keyword(name))
+        self.positional.get(index).copied().or_else(|| self.keyword(name))
     }
 }
 
@@ -402,9 +363,7 @@ pub fn enclosing_function<'a>(node: Node, src: &'a str) -> Option<&'a str> {
     let mut current = node.parent();
     while let Some(n) = current {
         if n.kind() == "function_definition" {
-            return n
-                .child_by_field_name("name")
-                .map(|name| &src[name.byte_range()]);
+            return n.child_by_field_name("name").map(|name| &src[name.byte_range()]);
         }
         current = n.parent();
     }
@@ -430,19 +389,10 @@ mod tests {
             "import sqlalchemy as sa\nfrom sqlalchemy import ForeignKey as FK\nfrom alembic import op\n",
         );
         let imports = Imports::read(&file);
-        assert_eq!(
-            imports.resolve("sa.ForeignKeyConstraint"),
-            "sqlalchemy.ForeignKeyConstraint"
-        );
+        assert_eq!(imports.resolve("sa.ForeignKeyConstraint"), "sqlalchemy.ForeignKeyConstraint");
         assert_eq!(imports.resolve("FK"), "sqlalchemy.ForeignKey");
-        assert_eq!(
-            imports.resolve("op.create_foreign_key"),
-            "alembic.op.create_foreign_key"
-        );
-        assert_eq!(
-            imports.resolve("batch_op.create_foreign_key"),
-            "batch_op.create_foreign_key"
-        );
+        assert_eq!(imports.resolve("op.create_foreign_key"), "alembic.op.create_foreign_key");
+        assert_eq!(imports.resolve("batch_op.create_foreign_key"), "batch_op.create_foreign_key");
     }
 
     #[test]
@@ -454,25 +404,18 @@ mod tests {
             .filter(|n| n.parent().is_some_and(|p| p.kind() == "tuple"))
             .map(|n| string_value(n, &file.text))
             .collect();
-        assert_eq!(
-            strings,
-            vec![Some("ab".into()), None, Some("c".into()), None]
-        );
+        assert_eq!(strings, vec![Some("ab".into()), None, Some("c".into()), None]);
     }
 
     #[test]
     fn syntax_errors_name_the_line() {
-        let err = parse_text(Path::new("m.py"), "x = 1\ndef f(:\n    pass\n".into())
-            .err()
-            .unwrap();
+        let err = parse_text(Path::new("m.py"), "x = 1\ndef f(:\n    pass\n".into()).err().unwrap();
         assert!(err.to_string().starts_with("m.py:2: syntax error"), "{err}");
     }
 
     #[test]
     fn non_utf8_names_the_line() {
-        let err = parse_source(Path::new("m.py"), b"x = 1\ny = '\xff'\n".to_vec())
-            .err()
-            .unwrap();
+        let err = parse_source(Path::new("m.py"), b"x = 1\ny = '\xff'\n".to_vec()).err().unwrap();
         assert_eq!(err.to_string(), "m.py:2: not valid UTF-8 (byte offset 11)");
     }
 }
