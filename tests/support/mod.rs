@@ -871,6 +871,28 @@ impl Scenario {
                 problems.push(format!("database: unexpected foreign key {f:?}"));
             }
         }
+        let right = fks
+            .iter()
+            .filter(|f| {
+                expected.iter().any(|e| {
+                    f.table == e.table
+                        && f.columns.iter().eq(e.columns.iter())
+                        && f.ondelete == e.ondelete
+                        && f.onupdate == e.onupdate
+                })
+            })
+            .count();
+        eprintln!(
+            "e2e: {} on {:?} round {round}: {} foreign keys in the database, {right} with the expected ON DELETE/ON UPDATE rules ({} expected)",
+            self.style.name,
+            if self.pg.is_some() {
+                DbKind::Postgres
+            } else {
+                DbKind::Sqlite
+            },
+            fks.len(),
+            expected.len()
+        );
         Ok(())
     }
 
