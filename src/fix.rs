@@ -108,7 +108,7 @@ pub fn plan(
         plan_key(&mut plan, file, migration, site, schema, config);
     }
 
-    name_unnamed(&mut plan, file, migration, schema, &removed);
+    name_unnamed(&mut plan, migration, schema, &removed);
     plan.edits.extend(removal_edits(file, migration, &removed));
     plan.notes.sort_by_key(|(line, _)| *line);
     plan
@@ -270,54 +270,83 @@ fn keyword_edits(
         }
     }
     if !appended.is_empty() {
-        edits.push(append_keywords(file, site, &appended));
+        edits.extend(append_keywords(file, site, &appended));
     }
     edits
 }
 
-fn append_keywords(file: &SourceFile, site: &FkSite, keywords: &[String]) -> Edit {
+/// The end of the blank line starting at `at`, if the line there is blank.
+fn blank_line_after(text: &str, at: usize) -> Option<usize> {
+    if at >= text.len() {
+        return None;
+    }
+    let end = line_end(text, at);
+    text[at..end].trim().is_empty().then_some(end)
+}
+
+/// The line break that ends the line holding `at` (CRLF files, and mixed ones, stay as they are).
+fn line_break_at(text: &str, at: usize) -> &'static str {
+    let end = line_end(text, at);
+    if text[..end].ends_with("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    }
+}
+
+/// Where the line holding `at` ends, before its line break.
+fn before_line_break(text: &str, at: usize) -> usize {
+    let end = line_end(text, at);
+    let body = &text[at..end];
+    at + body.trim_end_matches(['\n', '\r']).len()
+}
+
+fn append_keywords(file: &SourceFile, site: &FkSite, keywords: &[String]) -> Vec<Edit> {
     let layout = &site.layout;
-    let nl = file.newline();
-    match (layout.close_on_own_line, layout.trailing_comma) {
+    let nl = line_break_at(&file.text, layout.last_arg_end);
+    let indent = &layout.arg_indent;
+    let edit = |range: Range<usize>, content: String| Edit { range, content };
+    let edits = match (layout.close_on_own_line, layout.trailing_comma) {
         // black's shape: one argument per line, magic trailing comma. New lines go after the
         // last argument's line, past any comment on it.
         (true, Some(comma)) => {
-            let end = line_end(&file.text, comma);
-            let at = end
-                - if file.text[..end].ends_with("\r\n") {
-                    2
-                } else {
-                    usize::from(file.text[..end].ends_with('\n'))
-                };
-            let content: String = keywords
+            let at = before_line_break(&file.text, comma);
+            let content = keywords
                 .iter()
-                .map(|k| format!("{nl}{}{k},", layout.arg_indent))
+                .map(|k| format!("{nl}{indent}{k},"))
                 .collect();
-            Edit {
-                range: at..at,
-                content,
-            }
+            vec![edit(at..at, content)]
         }
+        // One argument per line without a trailing comma: the comma goes right after the last
+        // argument, the new lines after any comment on its line.
         (true, None) => {
-            let content: String = keywords
+            let at = before_line_break(&file.text, layout.last_arg_end);
+            let lines: Vec<String> = keywords
                 .iter()
-                .map(|k| format!(",{nl}{}{k}", layout.arg_indent))
+                .map(|k| format!("{nl}{indent}{k}"))
                 .collect();
-            Edit {
-                range: layout.last_arg_end..layout.last_arg_end,
-                content,
+            if file.text[layout.last_arg_end..at].trim().is_empty() {
+                let end = layout.last_arg_end;
+                vec![edit(end..end, format!(",{}", lines.join(",")))]
+            } else {
+                let end = layout.last_arg_end;
+                vec![edit(end..end, ",".into()), edit(at..at, lines.join(","))]
             }
         }
         // Alembic's `['users.id'], )`: reuse its trailing comma.
-        (false, Some(comma)) => Edit {
-            range: comma + 1..layout.close,
-            content: format!(" {}", keywords.join(", ")),
-        },
-        (false, None) => Edit {
-            range: layout.last_arg_end..layout.last_arg_end,
-            content: keywords.iter().map(|k| format!(", {k}")).collect(),
-        },
-    }
+        (false, Some(comma)) => vec![edit(
+            comma + 1..layout.close,
+            format!(" {}", keywords.join(", ")),
+        )],
+        (false, None) => {
+            let end = layout.last_arg_end;
+            vec![edit(
+                end..end,
+                keywords.iter().map(|k| format!(", {k}")).collect(),
+            )]
+        }
+    };
+    edits
 }
 
 /// An autogenerate revert pair found in upgrade() and its downgrade() mirror.
@@ -508,10 +537,20 @@ fn removal_edits(
         let parent = block.parent.expect("with blocks have a parent");
         if !inside_removed(parent) {
             let mut lines = block.with_lines.clone().expect("with block");
-            // Alembic follows each batch block with a blank line; it goes with the block.
-            let next = line_end(&file.text, lines.end.min(file.text.len().saturating_sub(1)));
-            if lines.end < file.text.len() && file.text[lines.end..next].trim().is_empty() {
-                lines.end = next;
+            // Alembic follows each batch block with a blank line; it goes with the block, unless
+            // it is what separates this function from the next statement outside it.
+            if let Some(blank_end) = blank_line_after(&file.text, lines.end) {
+                let indent = |at: usize| {
+                    file.text[at..].len() - file.text[at..].trim_start_matches([' ', '\t']).len()
+                };
+                let next_is_inside = blank_end < file.text.len()
+                    && !file.text[blank_end..]
+                        .trim_start_matches([' ', '\t'])
+                        .starts_with(['\n', '\r'])
+                    && indent(blank_end) >= indent(lines.start);
+                if next_is_inside {
+                    lines.end = blank_end;
+                }
             }
             pass_edit(parent, lines, &mut edits);
         }
@@ -524,7 +563,6 @@ fn removal_edits(
 /// PostgreSQL's default, and give the matching unnamed drop in downgrade() the same name.
 fn name_unnamed(
     plan: &mut FilePlan,
-    file: &SourceFile,
     migration: &Migration,
     schema: &Schema,
     removed: &HashSet<StatementId>,
@@ -546,20 +584,44 @@ fn name_unnamed(
     // Alembic writes downgrade() in reverse: the last unnamed create on a table in upgrade()
     // is undone by the first unnamed drop on that table in downgrade().
     let mut upgrade_creates: HashMap<Option<String>, Vec<(&FkSite, String)>> = HashMap::new();
+    // Names already taken in each function, so two keys never get the same one (PostgreSQL
+    // itself would number the second `..._fkey1`).
+    let mut taken: HashMap<Section, HashSet<String>> = HashMap::new();
+    for site in &migration.sites {
+        if let ConstraintName::Known(name) = &site.name {
+            taken.entry(site.section).or_default().insert(name.clone());
+        }
+    }
     for site in &migration.sites {
         let ConstraintName::Unnamed(range) = &site.name else {
             continue;
         };
+        // Only calls the tool reads completely, in upgrade() or downgrade(), are named.
         if !matches!(
             site.kind,
             SiteKind::CreateForeignKey | SiteKind::BatchCreateForeignKey
         ) || !alive(site.statement)
+            || site.skip.is_some()
+            || site.section == Section::Other
             || site.table.is_none()
+            || site.columns.is_empty()
         {
             continue;
         }
-        let name = constraint_name(schema, site);
-        let literal = name_literal(schema, site, &name);
+        let taken = taken.entry(site.section).or_default();
+        let base = constraint_name(schema, site);
+        let name = (0..)
+            .map(|n| {
+                if n == 0 {
+                    base.clone()
+                } else {
+                    format!("{base}{n}")
+                }
+            })
+            .find(|candidate| !taken.contains(candidate))
+            .expect("an unbounded range has a free name");
+        taken.insert(name.clone());
+        let literal = name_literal(schema, migration, site, &name);
         plan.edits.push(Edit {
             range: range.clone(),
             content: literal,
@@ -591,14 +653,12 @@ fn name_unnamed(
             };
             plan.edits.push(Edit {
                 range: range.clone(),
-                content: name_literal(schema, site, name),
+                content: name_literal(schema, migration, site, name),
             });
-            let statement = &migration.statements[drop.statement];
-            let drop_line_start = file.line_start(range.start);
-            if statement.lines.start < drop_line_start {
+            if let Some(warning) = &migration.statements[drop.statement].warning {
                 // Alembic's "constraint name is None" warning no longer applies.
                 plan.edits.push(Edit {
-                    range: statement.lines.start..drop_line_start,
+                    range: warning.clone(),
                     content: String::new(),
                 });
             }
@@ -705,12 +765,12 @@ pub fn render_convention(
     Some(out)
 }
 
-fn name_literal(schema: &Schema, site: &FkSite, name: &str) -> String {
+fn name_literal(schema: &Schema, migration: &Migration, site: &FkSite, name: &str) -> String {
     let q = site.quote;
     // With a naming convention, op.f() marks the name as final so SQLAlchemy does not apply
     // the convention to it a second time.
     if schema.fk_naming_convention.is_some() {
-        format!("op.f({q}{name}{q})")
+        format!("{}.f({q}{name}{q})", migration.op_alias)
     } else {
         format!("{q}{name}{q}")
     }

@@ -24,7 +24,7 @@ pub enum SiteKind {
     BatchCreateForeignKey,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Section {
     Upgrade,
@@ -116,6 +116,8 @@ pub struct Statement {
     /// Whole lines: from the start of the statement's first line through its final newline,
     /// widened upward over Alembic's "constraint name is None" warning comment.
     pub lines: Range<usize>,
+    /// That warning comment's lines alone, when present.
+    pub warning: Option<Range<usize>>,
     /// The statement owns its lines alone (no `a; b`, nothing else on them), so removing the
     /// lines removes exactly it.
     pub removable: bool,
@@ -142,6 +144,8 @@ pub struct Migration {
     /// The file spells actions in lower case (`ondelete='cascade'`): new ones follow suit.
     pub lowercase_actions: bool,
     pub default_quote: char,
+    /// The name this file binds Alembic's `op` module to (`op` unless imported `as` another).
+    pub op_alias: String,
 }
 
 const SA_MODULES: &[&str] = &["sqlalchemy", "sa"];
@@ -153,6 +157,10 @@ pub fn scan(file: &SourceFile) -> Migration {
         imports: Imports::read(file),
         migration: Migration {
             default_quote: dominant_quote(&file.text),
+            op_alias: Imports::read(file)
+                .local_name_for("alembic.op")
+                .unwrap_or("op")
+                .to_string(),
             ..Migration::default()
         },
         block_ids: HashMap::new(),
@@ -271,6 +279,10 @@ impl<'a> Scanner<'a> {
             return;
         };
         self.read_options(&mut site, &args);
+        // ForeignKeyConstraint(columns, refcolumns, name, onupdate, ondelete, ...)
+        if args.positional.len() > 2 {
+            site.skip = Some("options passed positionally (name, onupdate, ondelete)".into());
+        }
         site.name = args
             .keyword("name")
             .map_or(ConstraintName::Absent, |n| self.constraint_name(n));
@@ -313,6 +325,10 @@ impl<'a> Scanner<'a> {
             return;
         };
         self.read_options(&mut site, &args);
+        // ForeignKey(column, _constraint, use_alter, name, onupdate, ondelete, ...)
+        if args.positional.len() > 1 {
+            site.skip = Some("options passed positionally (name, onupdate, ondelete)".into());
+        }
         site.name = args
             .keyword("name")
             .map_or(ConstraintName::Absent, |n| self.constraint_name(n));
@@ -375,6 +391,9 @@ impl<'a> Scanner<'a> {
         };
         self.read_options(&mut site, &args);
         let shift = usize::from(batch.is_none());
+        if args.positional.len() > 4 + shift {
+            site.skip = Some("more positional arguments than create_foreign_key takes".into());
+        }
         site.name = args
             .arg(0, "constraint_name")
             .map_or(ConstraintName::Absent, |n| self.constraint_name(n));
@@ -535,9 +554,10 @@ impl<'a> Scanner<'a> {
         let after = &self.src[statement.end_byte()..end];
         let removable = before.trim().is_empty()
             && (after.trim().is_empty() || after.trim_start().starts_with('#'));
-        let warning = warning_comment_above(&self.file.text, start);
+        let warning = warning_comment_above(&self.file.text, start).map(|w| w..start);
         self.migration.statements.push(Statement {
-            lines: warning.unwrap_or(start)..end,
+            lines: warning.as_ref().map_or(start, |w| w.start)..end,
+            warning,
             removable,
             block,
         });
@@ -677,7 +697,10 @@ fn arg_layout(list: Node, file: &SourceFile) -> ArgLayout {
         close,
         last_arg_end: last_arg.end_byte(),
         trailing_comma,
-        close_on_own_line: file.line_of(close) > file.line_of(last_arg.end_byte()),
+        // Measured from the trailing comma when there is one: a `,)` line of its own after the
+        // last argument is still the one-line shape.
+        close_on_own_line: file.line_of(close)
+            > file.line_of(trailing_comma.unwrap_or(last_arg.end_byte())),
         arg_indent: indent,
     }
 }

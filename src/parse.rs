@@ -107,15 +107,50 @@ pub fn parse_text(path: &Path, text: String) -> Result<SourceFile> {
         };
         bail!("{}:{line}: syntax error: {what}", path.display());
     }
+    if let Some((bad, what)) = rejected_by_python3(file.tree.root_node(), &file.text) {
+        let line = file.line_of(bad.start_byte());
+        bail!("{}:{line}: syntax error: {what}", path.display());
+    }
     Ok(file)
+}
+
+/// tree-sitter-python accepts a few things CPython 3 refuses to compile. The ones that matter
+/// here: a repeated keyword argument (which a careless edit could create) and Python 2
+/// statements.
+fn rejected_by_python3<'t>(root: Node<'t>, src: &str) -> Option<(Node<'t>, String)> {
+    for node in descendants(root) {
+        match node.kind() {
+            "print_statement" => return Some((node, "Python 2 `print` statement".into())),
+            "exec_statement" => return Some((node, "Python 2 `exec` statement".into())),
+            "argument_list" => {
+                let mut seen: Vec<&str> = Vec::new();
+                let mut cursor = node.walk();
+                for arg in node.named_children(&mut cursor) {
+                    if arg.kind() != "keyword_argument" {
+                        continue;
+                    }
+                    let Some(name) = arg.child_by_field_name("name") else {
+                        continue;
+                    };
+                    let name = &src[name.byte_range()];
+                    if seen.contains(&name) {
+                        return Some((arg, format!("keyword argument repeated: {name}")));
+                    }
+                    seen.push(name);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// True when the text parses without any error node: the check run on every edited file
 /// before it may be written.
 pub fn parses_cleanly(text: &str) -> bool {
-    python_parser()
-        .parse(text, None)
-        .is_some_and(|tree| !tree.root_node().has_error())
+    python_parser().parse(text, None).is_some_and(|tree| {
+        !tree.root_node().has_error() && rejected_by_python3(tree.root_node(), text).is_none()
+    })
 }
 
 fn first_syntax_error(node: Node) -> Option<Node> {
@@ -314,6 +349,18 @@ impl Imports {
             (Some(full), None) => full.clone(),
             (None, _) => dotted.to_string(),
         }
+    }
+
+    /// The local name a module or object was imported as: `alembic.op` -> `op` (or its alias).
+    pub fn local_name_for(&self, full: &str) -> Option<&str> {
+        let mut names: Vec<&str> = self
+            .names
+            .iter()
+            .filter(|(_, v)| v.as_str() == full)
+            .map(|(k, _)| k.as_str())
+            .collect();
+        names.sort();
+        names.first().copied()
     }
 
     pub fn is_bound(&self, name: &str) -> bool {

@@ -85,12 +85,28 @@ struct Counts {
 }
 
 pub fn print(output: &Output, args: &Args) -> Result<u8> {
-    match args.format {
-        Format::Json => print_json(output)?,
+    let printed = match args.format {
+        Format::Json => print_json(output),
         Format::Github => print_github(output),
-        Format::Text => print_text(output, args)?,
+        Format::Text => print_text(output, args),
+    };
+    match printed {
+        // `fix-migrations | head` closing the pipe early is the reader's choice, not an error.
+        Err(err) if is_broken_pipe(&err) => Ok(output.exit_code()),
+        Err(err) => Err(err),
+        Ok(()) => Ok(output.exit_code()),
     }
-    Ok(output.exit_code())
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .is_some_and(|e| e.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+    })
 }
 
 pub fn one_line(message: &str) -> String {
@@ -392,11 +408,12 @@ fn escape_github(text: &str) -> String {
         .replace('\n', "%0A")
 }
 
-fn print_github(output: &Output) {
+fn print_github(output: &Output) -> Result<()> {
+    let mut out = std::io::stdout().lock();
     for outcome in &output.outcomes {
         let shown = output.display_path(&outcome.path);
         if let Some(error) = &outcome.error {
-            println!("::error file={shown}::{}", escape_github(error));
+            writeln!(out, "::error file={shown}::{}", escape_github(error))?;
         }
         for key in &outcome.plan.keys {
             if key.status == Status::Fixed || key.status == Status::RevertRemoved {
@@ -412,21 +429,24 @@ fn print_github(output: &Output) {
                         key.reason
                     ),
                 };
-                println!(
+                writeln!(
+                    out,
                     "::warning file={shown},line={}::{}",
                     key.line,
                     escape_github(&message)
-                );
+                )?;
             }
         }
         for f in &outcome.plan.findings {
-            println!(
+            writeln!(
+                out,
                 "::error file={shown},line={},title=fix-migrations {}::{}",
                 f.line,
                 f.code,
                 escape_github(&f.message)
-            );
+            )?;
         }
     }
-    println!("{}", summary(output));
+    writeln!(out, "{}", summary(output))?;
+    Ok(())
 }

@@ -1,0 +1,235 @@
+//! Shapes found by an adversarial read of the rewriter. Each fixed file must say exactly what is
+//! expected, compile under CPython (which refuses repeated keywords tree-sitter accepts), and stay
+//! the same on a second run.
+
+use std::path::Path;
+use std::process::Command;
+
+use fix_migrations::config::Config;
+use fix_migrations::fix;
+use fix_migrations::migrations;
+use fix_migrations::models::{self, Schema};
+use fix_migrations::parse;
+
+fn schema(models_file: &str) -> Schema {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/edge")
+        .join(models_file);
+    let file = parse::parse_source(&path, std::fs::read(&path).unwrap()).unwrap();
+    models::read_models(&[file])
+}
+
+/// Fix `src` (with the models in `models_file`), check the invariants, return the fixed text.
+fn fix_with(models_file: &str, src: &str) -> String {
+    let schema = schema(models_file);
+    let fix_once = |text: &str| {
+        let file = parse::parse_text(Path::new("m.py"), text.to_string()).unwrap();
+        let plan = fix::plan(&file, &migrations::scan(&file), &schema, &Config::default());
+        fix::fixed_text(&file, plan.edits).unwrap()
+    };
+    let fixed = fix_once(src);
+    assert_eq!(fix_once(&fixed), fixed, "a second run changed the file");
+    assert_compiles(&fixed);
+    fixed
+}
+
+fn fix(src: &str) -> String {
+    fix_with("models.py", src)
+}
+
+fn assert_compiles(text: &str) {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sys; compile(sys.stdin.read(), 'm.py', 'exec')",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(text.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "CPython refuses the fixed file:\n{}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn comma_and_paren_on_a_line_below_the_last_argument() {
+    let fixed = fix(
+        "def upgrade():\n    op.create_table(\"notes\",\n        sa.Column(\"author_id\", sa.Integer()),\n        sa.ForeignKeyConstraint([\"author_id\"],\n                                [\"users.id\"]\n                                ,),\n    )\n",
+    );
+    assert!(
+        fixed.contains(
+            "[\"users.id\"]\n                                , ondelete=\"CASCADE\"),\n    )"
+        ),
+        "{fixed}"
+    );
+}
+
+#[test]
+fn comment_after_the_last_argument_then_comma_and_paren() {
+    let fixed = fix(
+        "def upgrade():\n    op.create_foreign_key(\"fk_x\", \"notes\", \"users\", [\"editor_id\"], [\"id\"]  # the editor\n        , )\n",
+    );
+    assert!(
+        fixed.contains("[\"id\"]  # the editor\n        , ondelete=\"SET NULL\")\n"),
+        "{fixed}"
+    );
+}
+
+#[test]
+fn comment_after_the_last_argument_with_paren_on_its_own_line() {
+    let fixed = fix(
+        "def upgrade():\n    op.create_foreign_key(\n        \"fk_x\", \"notes\", \"users\", [\"editor_id\"],\n        [\"id\"]  # the editor\n    )\n",
+    );
+    assert!(
+        fixed.contains("        [\"id\"],  # the editor\n        ondelete=\"SET NULL\"\n    )\n"),
+        "{fixed}"
+    );
+}
+
+#[test]
+fn drop_with_its_name_on_a_later_line() {
+    let fixed = fix(
+        "def upgrade():\n    op.create_foreign_key(None, \"notes\", \"users\", [\"editor_id\"], [\"id\"])\n\ndef downgrade():\n    op.drop_constraint(\n        None,\n        \"notes\",\n        type_=\"foreignkey\",\n    )\n",
+    );
+    assert!(
+        fixed.contains(
+            "    op.drop_constraint(\n        \"notes_editor_id_fkey\",\n        \"notes\","
+        ),
+        "{fixed}"
+    );
+    let fixed = fix(
+        "def upgrade():\n    op.create_foreign_key(None, \"notes\", \"users\", [\"editor_id\"], [\"id\"])\n\ndef downgrade():\n    op.drop_constraint \\\n    (None, \"notes\", \"foreignkey\")\n",
+    );
+    assert!(
+        fixed.contains(
+            "    op.drop_constraint \\\n    (\"notes_editor_id_fkey\", \"notes\", \"foreignkey\")"
+        ),
+        "{fixed}"
+    );
+}
+
+#[test]
+fn options_passed_positionally_are_left_alone() {
+    let src = "def upgrade():\n    op.create_table('notes',\n    sa.Column('author_id', sa.Integer(), sa.ForeignKey('users.id', None, False, None, None, 'RESTRICT'), nullable=False),\n    sa.ForeignKeyConstraint(['editor_id'], ['users.id'], 'fk_ed', None, 'RESTRICT'),\n    )\n";
+    assert_eq!(fix(src), src);
+}
+
+#[test]
+fn skipped_calls_are_not_named_either() {
+    let src = "fk_kwargs = {}\n\ndef upgrade():\n    op.create_foreign_key(None, 'notes', 'users', ['author_id'], ['id'], **fk_kwargs)\n    op.create_foreign_key(None, 'notes', *rest)\n    op.create_foreign_key(None, 'notes', 'users', local_cols, ['id'])\n\ndef _helper():\n    op.create_foreign_key(None, 'notes', 'users', ['editor_id'], ['id'])\n\ndef downgrade():\n    pass\n";
+    assert_eq!(fix(src), src);
+}
+
+#[test]
+fn op_imported_under_another_name() {
+    let fixed = fix_with(
+        "models_naming.py",
+        "from alembic import op as alembic_op\n\ndef upgrade():\n    alembic_op.create_foreign_key(None, \"notes\", \"users\", [\"editor_id\"], [\"id\"])\n\ndef downgrade():\n    alembic_op.drop_constraint(None, \"notes\", type_=\"foreignkey\")\n",
+    );
+    assert!(
+        fixed.contains(
+            "alembic_op.create_foreign_key(alembic_op.f(\"fk_notes_editor_id_users\"), \"notes\""
+        ),
+        "{fixed}"
+    );
+    assert!(
+        fixed.contains(
+            "alembic_op.drop_constraint(alembic_op.f(\"fk_notes_editor_id_users\"), \"notes\""
+        ),
+        "{fixed}"
+    );
+}
+
+#[test]
+fn two_keys_never_get_the_same_name() {
+    let fixed = fix(
+        "def upgrade():\n    op.create_foreign_key(None, 'notes', 'users', ['editor_id'], ['id'])\n    op.create_foreign_key(None, 'notes', 'users', ['author_id'], ['id'])\n    op.create_foreign_key(None, 'notes', 'users', ['editor_id'], ['id'])\n\ndef downgrade():\n    op.drop_constraint(None, 'notes', type_='foreignkey')\n    op.drop_constraint(None, 'notes', type_='foreignkey')\n    op.drop_constraint(None, 'notes', type_='foreignkey')\n",
+    );
+    let upgrade = fixed.split("def downgrade").next().unwrap();
+    assert!(
+        upgrade.contains("create_foreign_key('notes_editor_id_fkey', 'notes'"),
+        "{fixed}"
+    );
+    assert!(
+        upgrade.contains("create_foreign_key('notes_author_id_fkey', 'notes'"),
+        "{fixed}"
+    );
+    assert!(
+        upgrade.contains("create_foreign_key('notes_editor_id_fkey1', 'notes'"),
+        "{fixed}"
+    );
+    // downgrade() undoes them in reverse order.
+    let downgrade = fixed.split("def downgrade").nth(1).unwrap();
+    let drops: Vec<&str> = downgrade
+        .lines()
+        .filter(|l| l.contains("drop_constraint"))
+        .collect();
+    assert_eq!(
+        drops,
+        [
+            "    op.drop_constraint('notes_editor_id_fkey1', 'notes', type_='foreignkey')",
+            "    op.drop_constraint('notes_author_id_fkey', 'notes', type_='foreignkey')",
+            "    op.drop_constraint('notes_editor_id_fkey', 'notes', type_='foreignkey')",
+        ]
+    );
+}
+
+#[test]
+fn revert_pair_at_end_of_file_without_newline_and_multibyte_text() {
+    let fixed = fix(
+        "def upgrade():\n    with op.batch_alter_table('notes', schema=None) as batch_op:\n        batch_op.drop_constraint(None, type_='foreignkey')\n        batch_op.create_foreign_key(None, 'users', ['author_id'], ['id'])\n\ndef downgrade():\n    with op.batch_alter_table('notes', schema=None) as batch_op:\n        batch_op.drop_constraint(None, type_='foreignkey')\n        batch_op.create_foreign_key(None, 'users', ['author_id'], ['id'], ondelete='CASCADE')  # é",
+    );
+    assert_eq!(
+        fixed,
+        "def upgrade():\n    pass\n\ndef downgrade():\n    pass\n"
+    );
+}
+
+#[test]
+fn blank_line_between_functions_survives_block_removal() {
+    let fixed = fix(
+        "def upgrade():\n    with op.batch_alter_table('notes', schema=None) as batch_op:\n        batch_op.drop_constraint(None, type_='foreignkey')\n        batch_op.create_foreign_key(None, 'users', ['author_id'], ['id'])\n\ndef downgrade():\n    with op.batch_alter_table('notes', schema=None) as batch_op:\n        batch_op.drop_constraint(None, type_='foreignkey')\n        batch_op.create_foreign_key(None, 'users', ['author_id'], ['id'], ondelete='CASCADE')\n",
+    );
+    assert_eq!(
+        fixed,
+        "def upgrade():\n    pass\n\ndef downgrade():\n    pass\n"
+    );
+}
+
+#[test]
+fn cpython_rejections_are_syntax_errors() {
+    let repeated = parse::parse_text(Path::new("m.py"), "f(ondelete=1, ondelete=2)\n".into())
+        .err()
+        .unwrap();
+    assert_eq!(
+        repeated.to_string(),
+        "m.py:1: syntax error: keyword argument repeated: ondelete"
+    );
+    let py2 = parse::parse_text(Path::new("m.py"), "x = 1\nprint \"hi\"\n".into())
+        .err()
+        .unwrap();
+    assert_eq!(
+        py2.to_string(),
+        "m.py:2: syntax error: Python 2 `print` statement"
+    );
+}
+
+#[test]
+fn mixed_line_endings_follow_the_edited_line() {
+    let fixed = fix(
+        "def downgrade():\r\n    pass\r\n\ndef upgrade():\n    op.create_foreign_key(\n        'fk', 'notes', 'users', ['editor_id'], ['id'],\n    )\n",
+    );
+    assert!(
+        fixed.contains("['id'],\n        ondelete='SET NULL',\n    )\n"),
+        "{fixed:?}"
+    );
+}
