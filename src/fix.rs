@@ -306,7 +306,7 @@ fn append_keywords(file: &SourceFile, site: &FkSite, keywords: &[String]) -> Vec
     let nl = line_break_at(&file.text, layout.last_arg_end);
     let indent = &layout.arg_indent;
     let edit = |range: Range<usize>, content: String| Edit { range, content };
-    let edits = match (layout.close_on_own_line, layout.trailing_comma) {
+    match (layout.close_on_own_line, layout.trailing_comma) {
         // black's shape: one argument per line, magic trailing comma. New lines go after the
         // last argument's line, past any comment on it.
         (true, Some(comma)) => {
@@ -345,8 +345,7 @@ fn append_keywords(file: &SourceFile, site: &FkSite, keywords: &[String]) -> Vec
                 keywords.iter().map(|k| format!(", {k}")).collect(),
             )]
         }
-    };
-    edits
+    }
 }
 
 /// An autogenerate revert pair found in upgrade() and its downgrade() mirror.
