@@ -218,18 +218,8 @@ fn revisions_to_process(project: &Project, all: bool) -> Result<Vec<PathBuf>> {
 }
 
 pub fn read_python(path: &Path) -> Result<SourceFile> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), io_reason(&e)))?;
+    let bytes = std::fs::read(path).map_err(|e| discover::io_error(path, &e))?;
     parse::parse_source(path, bytes)
-}
-
-fn io_reason(err: &std::io::Error) -> String {
-    match err.kind() {
-        std::io::ErrorKind::NotFound => "No such file or directory".into(),
-        std::io::ErrorKind::PermissionDenied => "Permission denied".into(),
-        std::io::ErrorKind::IsADirectory => "is a directory".into(),
-        _ => err.to_string(),
-    }
 }
 
 /// One migration file through the pipeline. Errors stay with the file so the others still run.

@@ -337,7 +337,8 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-fn io_error(path: &Path, err: &std::io::Error) -> anyhow::Error {
+/// `path: No such file or directory`, the one-line wording every I/O error uses.
+pub fn io_error(path: &Path, err: &std::io::Error) -> anyhow::Error {
     let msg = match err.kind() {
         std::io::ErrorKind::NotFound => "No such file or directory".to_string(),
         std::io::ErrorKind::PermissionDenied => "Permission denied".to_string(),
