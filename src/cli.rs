@@ -129,10 +129,11 @@ pub fn run(args: &Args) -> Result<ExitCode> {
 
 fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
     // Explicit PATHS that are Alembic project directories mean "run as if started there".
-    let (project_dirs, files): (Vec<PathBuf>, Vec<PathBuf>) =
-        args.paths.iter().cloned().partition(|p| {
-            p.is_dir() && discover::project_start(None, std::slice::from_ref(p), cwd) == *p
-        });
+    let (project_dirs, files): (Vec<PathBuf>, Vec<PathBuf>) = args
+        .paths
+        .iter()
+        .cloned()
+        .partition(|p| p.is_dir() && discover::holds_config(p));
     let start = args
         .project
         .clone()

@@ -100,7 +100,8 @@ pub fn project_for(project: Option<&Path>, paths: &[PathBuf], cwd: &Path) -> Res
     find_project(&project_start(project, paths, cwd))
 }
 
-fn holds_config(dir: &Path) -> bool {
+/// The directory holds an Alembic config: alembic.ini, or pyproject.toml with [tool.alembic].
+pub fn holds_config(dir: &Path) -> bool {
     if dir.join("alembic.ini").is_file() {
         return true;
     }

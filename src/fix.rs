@@ -95,12 +95,12 @@ pub fn plan(
                     .skip
                     .clone()
                     .unwrap_or_else(|| "not inside upgrade()".into());
-                plan.keys.push(report(file, site, Status::Skipped, why));
+                plan.keys.push(report(site, Status::Skipped, why));
             }
             continue;
         }
         if let Some(pair) = reverts.iter().find(|p| p.create == index) {
-            let mut key = report(file, site, Status::RevertRemoved, pair.reason.clone());
+            let mut key = report(site, Status::RevertRemoved, pair.reason.clone());
             key.ondelete = Some(pair.ondelete);
             plan.keys.push(key);
             continue;
@@ -114,8 +114,7 @@ pub fn plan(
     plan
 }
 
-fn report(file: &SourceFile, site: &FkSite, status: Status, reason: String) -> KeyReport {
-    let _ = file;
+fn report(site: &FkSite, status: Status, reason: String) -> KeyReport {
     KeyReport {
         line: site.line,
         function: site.section,
@@ -161,13 +160,11 @@ fn plan_key(
 ) {
     let key = match (&site.skip, key_ref(site)) {
         (Some(why), _) => {
-            plan.keys
-                .push(report(file, site, Status::Skipped, why.clone()));
+            plan.keys.push(report(site, Status::Skipped, why.clone()));
             return;
         }
         (None, None) => {
             plan.keys.push(report(
-                file,
                 site,
                 Status::Skipped,
                 "table or referent unknown".into(),
@@ -190,14 +187,14 @@ fn plan_key(
                 code: "unknown-table",
                 message: message.clone(),
             });
-            let mut key = report(file, site, Status::Finding, message.clone());
+            let mut key = report(site, Status::Finding, message.clone());
             key.message = Some(message);
             plan.keys.push(key);
             return;
         }
     };
     let decision = &judgement.decision;
-    let mut key = report(file, site, Status::Ok, decision.reason.clone());
+    let mut key = report(site, Status::Ok, decision.reason.clone());
     key.rule = Some(decision.rule);
     key.trail = decision.trail.clone();
     key.ondelete = Some(decision.ondelete);
@@ -697,7 +694,7 @@ fn name_unnamed(
 /// The name the database will know the key by.
 pub fn constraint_name(schema: &Schema, site: &FkSite) -> String {
     let table = site.table.as_deref().unwrap_or_default();
-    let bare = table.rsplit('.').next().unwrap_or(table);
+    let bare = policy::bare_name(table);
     if let Some(template) = &schema.fk_naming_convention
         && let Some(name) = render_convention(
             template,
@@ -730,7 +727,7 @@ pub fn render_convention(
     referent: &str,
     referent_columns: &[String],
 ) -> Option<String> {
-    let referent = referent.rsplit('.').next().unwrap_or(referent);
+    let referent = policy::bare_name(referent);
     let mut out = String::new();
     let mut rest = template;
     while let Some(start) = rest.find("%(") {

@@ -151,16 +151,18 @@ pub struct Migration {
 const SA_MODULES: &[&str] = &["sqlalchemy", "sa"];
 
 pub fn scan(file: &SourceFile) -> Migration {
+    let imports = Imports::read(file);
+    let op_alias = imports
+        .local_name_for("alembic.op")
+        .unwrap_or("op")
+        .to_string();
     let mut scanner = Scanner {
         src: file.text.as_str(),
         file,
-        imports: Imports::read(file),
+        imports,
         migration: Migration {
             default_quote: dominant_quote(&file.text),
-            op_alias: Imports::read(file)
-                .local_name_for("alembic.op")
-                .unwrap_or("op")
-                .to_string(),
+            op_alias,
             ..Migration::default()
         },
         block_ids: HashMap::new(),

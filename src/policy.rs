@@ -146,10 +146,7 @@ pub fn decide(schema: &Schema, config: &Config, key: KeyRef) -> Result<Decision,
     let table = find_table(schema, key.table).ok_or_else(|| UnknownTable(key.table.to_string()))?;
     let mut trail = Vec::new();
     let model_fk = model_key(table, key);
-    let nullable = key
-        .columns
-        .iter()
-        .all(|c| table.columns.get(c).is_none_or(|col| col.nullable));
+    let nullable = all_nullable(table, key.columns);
     let nullability = if nullable { "nullable" } else { "NOT NULL" };
 
     // 1. The model says so.
@@ -211,11 +208,7 @@ pub fn decide(schema: &Schema, config: &Config, key: KeyRef) -> Result<Decision,
     trail.push("3 relationship: no parent-side relationship deletes these rows".to_string());
 
     // 4. Lookup tables must not lose rows that are still referenced.
-    let referent_name = key
-        .referent_table
-        .rsplit('.')
-        .next()
-        .unwrap_or(key.referent_table);
+    let referent_name = bare_name(key.referent_table);
     let lookup = matching(&config.lookup_tables, referent_name)
         .map(|p| format!("lookup table {} (matches {p:?})", key.referent_table))
         .or_else(|| {
@@ -341,10 +334,7 @@ pub fn judge(
     };
 
     let effective = decision.ondelete;
-    let nullable = key
-        .columns
-        .iter()
-        .all(|c| table.columns.get(c).is_none_or(|col| col.nullable));
+    let nullable = all_nullable(table, key.columns);
     if effective == Action::SetNull && !nullable {
         findings.push(Finding {
             code: "set-null-not-null",
@@ -355,11 +345,7 @@ pub fn judge(
             ),
         });
     }
-    let referent_name = key
-        .referent_table
-        .rsplit('.')
-        .next()
-        .unwrap_or(key.referent_table);
+    let referent_name = bare_name(key.referent_table);
     if effective == Action::Cascade && matching(&config.lookup_tables, referent_name).is_some() {
         findings.push(Finding {
             code: "cascade-on-lookup",
@@ -415,7 +401,7 @@ pub fn find_table<'s>(schema: &'s Schema, name: &str) -> Option<&'s Table> {
         return Some(table);
     }
     // A migration may omit the schema the model names, or the reverse; accept a unique match.
-    let bare = name.rsplit('.').next().unwrap_or(name);
+    let bare = bare_name(name);
     let mut candidates = schema.tables.values().filter(|t| t.name == bare);
     match (candidates.next(), candidates.next()) {
         (Some(only), None) => Some(only),
@@ -424,16 +410,12 @@ pub fn find_table<'s>(schema: &'s Schema, name: &str) -> Option<&'s Table> {
 }
 
 fn model_key<'t>(table: &'t Table, key: KeyRef) -> Option<&'t ModelForeignKey> {
-    let referent = key
-        .referent_table
-        .rsplit('.')
-        .next()
-        .unwrap_or(key.referent_table);
+    let referent = bare_name(key.referent_table);
     table
         .foreign_keys
         .iter()
         .filter(|fk| same_set(&fk.columns, key.columns))
-        .find(|fk| fk.referent_table.rsplit('.').next() == Some(referent))
+        .find(|fk| bare_name(&fk.referent_table) == referent)
         .or_else(|| {
             table
                 .foreign_keys
@@ -447,18 +429,14 @@ type RuleHit = (Action, String);
 /// The first config rule for this key: `rules` by `table.column` (composite keys: every column
 /// must match the same rule), then `referents` by referent table.
 fn config_rule(config: &Config, key: KeyRef) -> Option<(Option<RuleHit>, Option<RuleHit>)> {
-    let bare_table = key.table.rsplit('.').next().unwrap_or(key.table);
+    let bare_table = bare_name(key.table);
     let by_column = config.rules.iter().find(|rule| {
         key.columns.iter().all(|c| {
             rule.matches(&format!("{}.{c}", key.table))
                 || rule.matches(&format!("{bare_table}.{c}"))
         })
     });
-    let bare_referent = key
-        .referent_table
-        .rsplit('.')
-        .next()
-        .unwrap_or(key.referent_table);
+    let bare_referent = bare_name(key.referent_table);
     let by_referent = || {
         config
             .referents
@@ -593,6 +571,19 @@ fn single(columns: &[String]) -> Option<&str> {
         [only] => Some(only.as_str()),
         _ => None,
     }
+}
+
+/// `"sales.order"` -> `"order"`: the table without its schema.
+pub fn bare_name(qualified: &str) -> &str {
+    qualified.rsplit('.').next().unwrap_or(qualified)
+}
+
+/// SET NULL can only land where every column of the key may hold NULL. A column the models
+/// don't declare counts as nullable, as SQLAlchemy's default is.
+fn all_nullable(table: &Table, columns: &[String]) -> bool {
+    columns
+        .iter()
+        .all(|c| table.columns.get(c).is_none_or(|col| col.nullable))
 }
 
 fn same_set(a: &[String], b: &[String]) -> bool {
