@@ -31,49 +31,96 @@ Examples:
 #[derive(Debug, Parser)]
 #[command(name = "fix-migrations", version, about = "Give every foreign key in your Alembic migrations the ON DELETE action your models mean.", after_help = AFTER_HELP)]
 pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Migration files or directories (processed whole). Default: the head revision(s) of the
     /// Alembic project found from the current directory upward.
     pub paths: Vec<PathBuf>,
-
-    /// Run as if started in DIR.
-    #[arg(long, value_name = "DIR")]
-    pub project: Option<PathBuf>,
 
     /// Process every revision, not only the head(s).
     #[arg(long)]
     pub all: bool,
 
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Options every subcommand shares.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Common {
+    /// Run as if started in DIR.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub project: Option<PathBuf>,
+
     /// Print unified diffs and write nothing (the default).
-    #[arg(long, conflicts_with = "write")]
+    #[arg(long, conflicts_with = "write", global = true)]
     pub dry_run: bool,
 
     /// Apply the edits in place.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub write: bool,
 
     /// Model files (glob, repeatable). Default: every .py under the project root that defines
     /// SQLAlchemy/SQLModel tables.
-    #[arg(long = "models", value_name = "GLOB")]
+    #[arg(long = "models", value_name = "GLOB", global = true)]
     pub models: Vec<String>,
 
     /// Settings file. Default: [tool.fix-migrations] in pyproject.toml, or fix-migrations.toml.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
 
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
     pub format: Format,
 
     /// Color diffs and messages. `auto` colors a terminal only and honours NO_COLOR.
-    #[arg(long, value_enum, default_value_t = ColorWhen::Auto)]
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true)]
     pub color: ColorWhen,
 
     /// Print only diffs and findings.
-    #[arg(short, long)]
+    #[arg(short, long, global = true)]
     pub quiet: bool,
 
     /// Print the decision trail for every foreign key.
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub explain: bool,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Replay the migration history and write a new revision that drops and recreates every
+    /// foreign key whose rules differ from the policy's.
+    Repair(RepairArgs),
+    /// Compare a live database's foreign key rules with the models.
+    CheckDb(CheckDbArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RepairArgs {
+    /// Recreate keys inside `op.batch_alter_table(...)` (default: when env.py sets
+    /// render_as_batch=True).
+    #[arg(long)]
+    pub batch: bool,
+
+    /// The new revision's message (as `alembic revision -m`).
+    #[arg(short, long, default_value = "repair foreign key rules")]
+    pub message: String,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckDbArgs {
+    /// Database URL as SQLAlchemy writes it. Default: $DATABASE_URL, else sqlalchemy.url in
+    /// alembic.ini.
+    #[arg(long)]
+    pub url: Option<String>,
+
+    /// Write a repair revision from the database's actual state.
+    #[arg(long)]
+    pub repair: bool,
+
+    /// Seconds to wait for a connection.
+    #[arg(long, default_value_t = 10)]
+    pub connect_timeout: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -92,7 +139,12 @@ pub enum ColorWhen {
 
 pub fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
+    let ran = match &args.command {
+        None => run(&args),
+        Some(Command::Repair(repair)) => crate::repair::run(&args.common, repair),
+        Some(Command::CheckDb(check)) => crate::database::run(&args.common, check),
+    };
+    match ran {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {}", report::one_line(&format!("{err:#}")));
@@ -115,15 +167,15 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let outcomes: Vec<FileOutcome> = inputs
         .migrations
         .par_iter()
-        .map(|path| process(path, &inputs.schema, &inputs.config, args.write))
+        .map(|path| process(path, &inputs.schema, &inputs.config, args.common.write))
         .collect();
     let output = Output {
         outcomes,
         root: inputs.root.clone(),
         cwd,
-        write: args.write,
+        write: args.common.write,
     };
-    let code = report::print(&output, args)?;
+    let code = report::print(&output, &args.common)?;
     Ok(ExitCode::from(code))
 }
 
@@ -135,6 +187,7 @@ fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
         .cloned()
         .partition(|p| p.is_dir() && discover::holds_config(p));
     let start = args
+        .common
         .project
         .clone()
         .or_else(|| project_dirs.first().cloned())
@@ -163,19 +216,37 @@ fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
     let root = project
         .as_ref()
         .map_or_else(|| start.clone(), |p| p.root.clone());
-    let config = Config::load(args.config.as_deref(), &root)?;
+    let config = Config::load(args.common.config.as_deref(), &root)?;
 
     let migrations = match (&project, files.is_empty()) {
         (_, false) => discover::expand_paths(&files)?,
         (Some(project), true) => revisions_to_process(project, args.all)?,
         (None, true) => unreachable!("a project is required without explicit paths"),
     };
+    let schema = read_schema(&args.common, &config, &root, project.as_ref(), cwd)?;
+    Ok(Inputs {
+        root,
+        migrations,
+        schema,
+        config,
+    })
+}
 
+/// Every model file the settings point at, read into one schema. Model files are looked for
+/// under `root`, never inside the migration version directories.
+pub fn read_schema(
+    common: &Common,
+    config: &Config,
+    root: &Path,
+    project: Option<&Project>,
+    cwd: &Path,
+) -> Result<Schema> {
     // Globs on the command line are relative to where the user stands; config ones to the root.
-    let globs: Vec<String> = if args.models.is_empty() {
+    let globs: Vec<String> = if common.models.is_empty() {
         config.models.clone()
     } else {
-        args.models
+        common
+            .models
             .iter()
             .map(|g| {
                 if Path::new(g).is_absolute() {
@@ -186,22 +257,13 @@ fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
             })
             .collect()
     };
-    let exclude: Vec<PathBuf> = project
-        .as_ref()
-        .map(|p| p.version_dirs.clone())
-        .unwrap_or_default();
-    let model_paths = discover::model_files(&root, &globs, &exclude)?;
+    let exclude: Vec<PathBuf> = project.map(|p| p.version_dirs.clone()).unwrap_or_default();
+    let model_paths = discover::model_files(root, &globs, &exclude)?;
     let model_sources = model_paths
         .par_iter()
         .map(|p| read_python(p))
         .collect::<Result<Vec<SourceFile>>>()?;
-    let schema = models::read_models(&model_sources);
-    Ok(Inputs {
-        root,
-        migrations,
-        schema,
-        config,
-    })
+    Ok(models::read_models(&model_sources))
 }
 
 fn revisions_to_process(project: &Project, all: bool) -> Result<Vec<PathBuf>> {

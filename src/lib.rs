@@ -3,13 +3,20 @@
 //!
 //! The data flows one way, one module per step:
 //! discover -> parse -> models -> migrations -> policy -> fix -> report.
+//!
+//! Two more commands share those steps: `repair` (history -> keyset -> policy -> repair) and
+//! `check-db` (database -> keyset -> policy -> report / repair).
 
 pub mod cli;
 pub mod config;
+pub mod database;
 pub mod discover;
 pub mod fix;
+pub mod history;
+pub mod keyset;
 pub mod migrations;
 pub mod models;
 pub mod parse;
 pub mod policy;
+pub mod repair;
 pub mod report;

@@ -9,7 +9,7 @@ use anstyle::{AnsiColor, Style};
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::cli::{Args, ColorWhen, Format};
+use crate::cli::{ColorWhen, Common, Format};
 use crate::fix::{FilePlan, KeyReport, Status};
 
 /// The JSON output's schema version; bumped on any incompatible change.
@@ -84,7 +84,7 @@ struct Counts {
     errors: usize,
 }
 
-pub fn print(output: &Output, args: &Args) -> Result<u8> {
+pub fn print(output: &Output, args: &Common) -> Result<u8> {
     let printed = match args.format {
         Format::Json => print_json(output),
         Format::Github => print_github(output),
@@ -137,7 +137,7 @@ fn color_choice(when: ColorWhen) -> anstream::ColorChoice {
     }
 }
 
-fn print_text(output: &Output, args: &Args) -> Result<()> {
+fn print_text(output: &Output, args: &Common) -> Result<()> {
     let choice = color_choice(args.color);
     let mut out = anstream::AutoStream::new(std::io::stdout().lock(), choice);
     let mut err = anstream::AutoStream::new(std::io::stderr().lock(), choice);

@@ -1,0 +1,1 @@
+//! Replay every revision's upgrade() in graph order into the set of foreign keys at head.
