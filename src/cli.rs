@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::discover::{self, Project};
 use crate::fix::{self, FilePlan};
 use crate::migrations;
+use crate::model_fix;
 use crate::models::{self, Schema};
 use crate::parse::{self, SourceFile};
 use crate::report::{self, FileOutcome, Output};
@@ -41,6 +42,11 @@ pub struct Args {
     /// Process every revision, not only the head(s).
     #[arg(long)]
     pub all: bool,
+
+    /// Also write each decided action back into the model that declares the key, so the next
+    /// autogenerate renders it and `alembic check` agrees.
+    #[arg(long)]
+    pub fix_models: bool,
 
     #[command(flatten)]
     pub common: Common,
@@ -159,16 +165,33 @@ struct Inputs {
     migrations: Vec<PathBuf>,
     schema: Schema,
     config: Config,
+    /// The parsed model files the schema was read from (`--fix-models` edits them).
+    model_sources: Vec<SourceFile>,
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let inputs = gather(args, &cwd)?;
-    let outcomes: Vec<FileOutcome> = inputs
-        .migrations
-        .par_iter()
-        .map(|path| process(path, &inputs.schema, &inputs.config, args.common.write))
-        .collect();
+    // With --fix-models the migrations are planned against the models as they will be, so a
+    // misplaced ondelete moved into ForeignKey() counts as the model's own value.
+    let (mut outcomes, schema) = if args.fix_models {
+        let run = model_fix::run(
+            &inputs.model_sources,
+            &inputs.schema,
+            &inputs.config,
+            args.common.write,
+        );
+        (run.outcomes, run.schema)
+    } else {
+        (vec![], inputs.schema)
+    };
+    outcomes.extend(
+        inputs
+            .migrations
+            .par_iter()
+            .map(|path| process(path, &schema, &inputs.config, args.common.write))
+            .collect::<Vec<FileOutcome>>(),
+    );
     let output = Output {
         outcomes,
         root: inputs.root.clone(),
@@ -223,12 +246,14 @@ fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
         (Some(project), true) => revisions_to_process(project, args.all)?,
         (None, true) => unreachable!("a project is required without explicit paths"),
     };
-    let schema = read_schema(&args.common, &config, &root, project.as_ref(), cwd)?;
+    let model_sources = read_model_sources(&args.common, &config, &root, project.as_ref(), cwd)?;
+    let schema = models::read_models(&model_sources);
     Ok(Inputs {
         root,
         migrations,
         schema,
         config,
+        model_sources,
     })
 }
 
@@ -241,6 +266,18 @@ pub fn read_schema(
     project: Option<&Project>,
     cwd: &Path,
 ) -> Result<Schema> {
+    let model_sources = read_model_sources(common, config, root, project, cwd)?;
+    Ok(models::read_models(&model_sources))
+}
+
+/// The parsed model files `read_schema` reads.
+pub fn read_model_sources(
+    common: &Common,
+    config: &Config,
+    root: &Path,
+    project: Option<&Project>,
+    cwd: &Path,
+) -> Result<Vec<SourceFile>> {
     // Globs on the command line are relative to where the user stands; config ones to the root.
     let globs: Vec<String> = if common.models.is_empty() {
         config.models.clone()
@@ -259,11 +296,7 @@ pub fn read_schema(
     };
     let exclude: Vec<PathBuf> = project.map(|p| p.version_dirs.clone()).unwrap_or_default();
     let model_paths = discover::model_files(root, &globs, &exclude)?;
-    let model_sources = model_paths
-        .par_iter()
-        .map(|p| read_python(p))
-        .collect::<Result<Vec<SourceFile>>>()?;
-    Ok(models::read_models(&model_sources))
+    model_paths.par_iter().map(|p| read_python(p)).collect()
 }
 
 fn revisions_to_process(project: &Project, all: bool) -> Result<Vec<PathBuf>> {

@@ -11,7 +11,8 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::migrations::{
-    ConstraintName, DropSite, FkSite, Migration, Section, SiteKind, StatementId, line_end,
+    ArgLayout, ConstraintName, DropSite, FkSite, Migration, Section, SiteKind, StatementId,
+    line_end,
 };
 use crate::models::Schema;
 use crate::parse::{SourceFile, parses_cleanly};
@@ -299,15 +300,20 @@ fn before_line_break(text: &str, at: usize) -> usize {
 }
 
 fn append_keywords(file: &SourceFile, site: &FkSite, keywords: &[String]) -> Vec<Edit> {
-    let layout = &site.layout;
-    let nl = line_break_at(&file.text, layout.last_arg_end);
+    append_keywords_at(&file.text, &site.layout, keywords)
+}
+
+/// New keyword arguments at the end of a call's argument list, in the call's own layout.
+/// Shared with `model_fix`, so model edits look like migration edits.
+pub fn append_keywords_at(text: &str, layout: &ArgLayout, keywords: &[String]) -> Vec<Edit> {
+    let nl = line_break_at(text, layout.last_arg_end);
     let indent = &layout.arg_indent;
     let edit = |range: Range<usize>, content: String| Edit { range, content };
     match (layout.close_on_own_line, layout.trailing_comma) {
         // black's shape: one argument per line, magic trailing comma. New lines go after the
         // last argument's line, past any comment on it.
         (true, Some(comma)) => {
-            let at = before_line_break(&file.text, comma);
+            let at = before_line_break(text, comma);
             let content = keywords
                 .iter()
                 .map(|k| format!("{nl}{indent}{k},"))
@@ -317,12 +323,12 @@ fn append_keywords(file: &SourceFile, site: &FkSite, keywords: &[String]) -> Vec
         // One argument per line without a trailing comma: the comma goes right after the last
         // argument, the new lines after any comment on its line.
         (true, None) => {
-            let at = before_line_break(&file.text, layout.last_arg_end);
+            let at = before_line_break(text, layout.last_arg_end);
             let lines: Vec<String> = keywords
                 .iter()
                 .map(|k| format!("{nl}{indent}{k}"))
                 .collect();
-            if file.text[layout.last_arg_end..at].trim().is_empty() {
+            if text[layout.last_arg_end..at].trim().is_empty() {
                 let end = layout.last_arg_end;
                 vec![edit(end..end, format!(",{}", lines.join(",")))]
             } else {

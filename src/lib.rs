@@ -15,6 +15,7 @@ pub mod fix;
 pub mod history;
 pub mod keyset;
 pub mod migrations;
+pub mod model_fix;
 pub mod models;
 pub mod parse;
 pub mod policy;

@@ -22,6 +22,12 @@ pub enum SiteKind {
     Inline,
     CreateForeignKey,
     BatchCreateForeignKey,
+    /// `ForeignKey(...)` in a model's column (`--fix-models`).
+    ModelForeignKey,
+    /// SQLModel `Field(foreign_key=...)` in a model (`--fix-models`).
+    ModelField,
+    /// `ForeignKeyConstraint(...)` in a model's `__table_args__` or `Table(...)` (`--fix-models`).
+    ModelConstraint,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -30,6 +36,8 @@ pub enum Section {
     Upgrade,
     Downgrade,
     Other,
+    /// A key of a model file, not of a migration (`--fix-models`).
+    Model,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -671,7 +679,7 @@ pub fn split_targets(targets: &[String]) -> Option<(String, Vec<String>)> {
     Some((table?, columns))
 }
 
-fn arg_layout(list: Node, file: &SourceFile) -> ArgLayout {
+pub fn arg_layout(list: Node, file: &SourceFile) -> ArgLayout {
     let close = list.end_byte().saturating_sub(1);
     let mut cursor = list.walk();
     let children: Vec<Node> = list.children(&mut cursor).collect();

@@ -3,13 +3,16 @@
 //! Flask-SQLAlchemy `db.Model`, SQLModel `table=True`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
 use std::path::PathBuf;
 
 use serde::Serialize;
 use tree_sitter::Node;
 
+use crate::migrations::{ArgLayout, arg_layout};
 use crate::parse::{
-    CallArgs, Imports, SourceFile, callee_from, descendants, dotted_name, string_list, string_value,
+    CallArgs, Imports, SourceFile, callee_from, descendants, dotted_name, quote_of, string_list,
+    string_value,
 };
 
 /// Where something was declared, for the reason lines users read.
@@ -63,6 +66,51 @@ pub struct ModelForeignKey {
     /// `ondelete=` given to `Column()`/`mapped_column()` instead of `ForeignKey()` (seed 000):
     /// SQLAlchemy raises TypeError at import time, so the value is a finding, not evidence.
     pub misplaced_ondelete: Option<String>,
+    /// Where the key is written, for `--fix-models`. Not part of the JSON model.
+    #[serde(skip)]
+    pub source: Option<KeySource>,
+}
+
+/// Which call declares a model key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyCall {
+    /// `ForeignKey(...)` in `Column(...)` / `mapped_column(...)` / `db.Column(...)`.
+    ForeignKey,
+    /// SQLModel `Field(foreign_key=...)`.
+    Field,
+    /// `ForeignKeyConstraint(...)` in `__table_args__` or `Table(...)`.
+    Constraint,
+}
+
+/// The spans `--fix-models` needs to write a decision back into the call that declares a key.
+#[derive(Debug, Clone)]
+pub struct KeySource {
+    pub call: KeyCall,
+    /// The whole call.
+    pub range: Range<usize>,
+    /// Where a new keyword argument goes.
+    pub layout: ArgLayout,
+    /// The quote character the call's strings use, when it has a string.
+    pub quote: Option<char>,
+    /// `ondelete=` / `onupdate=` is present, even when its value can't be read.
+    pub has_ondelete: bool,
+    pub has_onupdate: bool,
+    /// `*args` / `**kwargs`: the call may already carry anything.
+    pub has_splat: bool,
+    /// `ondelete=` given to the enclosing `Column()` / `mapped_column()` instead (seed 000).
+    pub misplaced: Option<MisplacedOndelete>,
+}
+
+/// A misplaced `ondelete=` keyword in a column call.
+#[derive(Debug, Clone)]
+pub struct MisplacedOndelete {
+    /// From the end of the argument before it to the end of the keyword: removing it leaves the
+    /// call's own separators as they were.
+    pub removal: Range<usize>,
+    /// The value as written (`"CASCADE"`), to move verbatim.
+    pub value_text: String,
+    /// The column call holds exactly one `ForeignKey(...)`, so there is one place to move it to.
+    pub single_key: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -213,6 +261,7 @@ struct PendingFk {
     onupdate: Option<String>,
     origin: Origin,
     misplaced_ondelete: Option<String>,
+    source: Option<KeySource>,
 }
 
 #[derive(Debug, Clone)]
@@ -1007,14 +1056,24 @@ impl<'a> FileReader<'a> {
         };
         let nullable = explicit.unwrap_or(!primary_key && from_annotation);
         let misplaced = args.keyword("ondelete").and_then(|v| self.string(v));
-        let fks = args
+        let fk_calls: Vec<Node> = args
             .positional
             .iter()
             .filter(|arg| self.call_name(**arg).as_deref() == Some("ForeignKey"))
-            .filter_map(|arg| self.read_foreign_key(unwrap_parens(*arg), &name))
-            .map(|fk| PendingFk {
-                misplaced_ondelete: misplaced.clone(),
-                ..fk
+            .map(|arg| unwrap_parens(*arg))
+            .collect();
+        let misplaced_span = self.misplaced_span(&args, fk_calls.len() == 1);
+        let fks = fk_calls
+            .iter()
+            .filter_map(|call| self.read_foreign_key(*call, &name))
+            .map(|mut fk| {
+                if let Some(source) = fk.source.as_mut() {
+                    source.misplaced = misplaced_span.clone();
+                }
+                PendingFk {
+                    misplaced_ondelete: misplaced.clone(),
+                    ..fk
+                }
             })
             .collect();
         let column = Column {
@@ -1041,6 +1100,55 @@ impl<'a> FileReader<'a> {
             onupdate: args.keyword("onupdate").and_then(|v| self.string(v)),
             origin: self.origin(call),
             misplaced_ondelete: None,
+            source: Some(self.key_source(KeyCall::ForeignKey, call, &args)),
+        })
+    }
+
+    fn key_source(&self, kind: KeyCall, call: Node, args: &CallArgs) -> KeySource {
+        let mut layout = arg_layout(args.list, self.file);
+        // `Field(\n    default=None, foreign_key="t.id"\n)`: the arguments share one line, so a
+        // new one goes on that line too, not on a line of its own.
+        let mut cursor = args.list.walk();
+        let first_arg = args
+            .list
+            .named_children(&mut cursor)
+            .find(|n| n.kind() != "comment");
+        if layout.close_on_own_line
+            && layout.trailing_comma.is_none()
+            && first_arg.is_some_and(|first| {
+                self.file.line_of(first.start_byte()) == self.file.line_of(layout.last_arg_end)
+            })
+        {
+            layout.close_on_own_line = false;
+        }
+        KeySource {
+            call: kind,
+            range: call.byte_range(),
+            layout,
+            quote: descendants(args.list)
+                .into_iter()
+                .find(|n| n.kind() == "string")
+                .and_then(|n| quote_of(n, self.src)),
+            has_ondelete: args.keyword("ondelete").is_some(),
+            has_onupdate: args.keyword("onupdate").is_some(),
+            has_splat: args.has_splat,
+            misplaced: None,
+        }
+    }
+
+    /// The `ondelete=` keyword of a column call, with the separator before it.
+    fn misplaced_span(&self, args: &CallArgs, single_key: bool) -> Option<MisplacedOndelete> {
+        let (_, keyword, value) = args.keywords.iter().find(|(k, _, _)| k == "ondelete")?;
+        let mut cursor = args.list.walk();
+        let previous = args
+            .list
+            .named_children(&mut cursor)
+            .filter(|n| n.kind() != "comment" && n.end_byte() <= keyword.start_byte())
+            .last()?;
+        Some(MisplacedOndelete {
+            removal: previous.end_byte()..keyword.end_byte(),
+            value_text: self.text(*value).to_string(),
+            single_key,
         })
     }
 
@@ -1082,6 +1190,7 @@ impl<'a> FileReader<'a> {
                 onupdate: None,
                 origin: self.origin(target),
                 misplaced_ondelete: None,
+                source: Some(self.key_source(KeyCall::Field, call, &args)),
             });
         }
         let column = Column {
@@ -1121,6 +1230,7 @@ impl<'a> FileReader<'a> {
             onupdate: args.keyword("onupdate").and_then(|v| self.string(v)),
             origin: self.origin(call),
             misplaced_ondelete: None,
+            source: Some(self.key_source(KeyCall::Constraint, call, &args)),
         })
     }
 
@@ -1482,6 +1592,7 @@ impl Resolver<'_> {
             onupdate: fk.onupdate.clone(),
             origin: fk.origin.clone(),
             misplaced_ondelete: fk.misplaced_ondelete.clone(),
+            source: fk.source.clone(),
         }
     }
 
