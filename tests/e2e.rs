@@ -16,7 +16,7 @@
 
 mod support;
 
-use support::{DbKind, ExpectedFk, Style, fk, run_scenario};
+use support::{DbKind, ExpectedFk, Style, fk, run_scenario, run_scenario_fix_models};
 
 // The oracle. Policy, first evidence wins:
 //   model        explicit ondelete in the model's ForeignKey / Field / ForeignKeyConstraint
@@ -284,6 +284,64 @@ fn postgres_typed_lookups() {
 #[test]
 fn postgres_declarative_blog() {
     run_scenario(&DECLARATIVE_BLOG_STYLE, DbKind::Postgres);
+}
+
+// --fix-models: the user's loop. Each round: edit the models (round 2 types the v2 additions into
+// the models as --fix-models left them), autogenerate, `fix-migrations --write --fix-models`,
+// upgrade head; the database must hold the oracle's rules and `alembic check` must print
+// "No new upgrade operations detected.". Round 3's autogenerate must emit no foreign key
+// operation at all, and the tool must change nothing.
+
+#[test]
+fn fix_models_sqlite_flask_notes() {
+    run_scenario_fix_models(&FLASK_NOTES_STYLE, DbKind::Sqlite);
+}
+
+#[test]
+fn fix_models_sqlite_sqlmodel_shop() {
+    run_scenario_fix_models(&SQLMODEL_SHOP_STYLE, DbKind::Sqlite);
+}
+
+#[test]
+fn fix_models_sqlite_typed_lookups() {
+    run_scenario_fix_models(&TYPED_LOOKUPS_STYLE, DbKind::Sqlite);
+}
+
+#[test]
+fn fix_models_sqlite_declarative_blog() {
+    run_scenario_fix_models(&DECLARATIVE_BLOG_STYLE, DbKind::Sqlite);
+}
+
+#[test]
+fn fix_models_postgres_flask_notes() {
+    run_scenario_fix_models(&FLASK_NOTES_STYLE, DbKind::Postgres);
+}
+
+#[test]
+fn fix_models_postgres_sqlmodel_shop() {
+    run_scenario_fix_models(&SQLMODEL_SHOP_STYLE, DbKind::Postgres);
+}
+
+#[test]
+fn fix_models_postgres_typed_lookups() {
+    run_scenario_fix_models(&TYPED_LOOKUPS_STYLE, DbKind::Postgres);
+}
+
+#[test]
+fn fix_models_postgres_declarative_blog() {
+    run_scenario_fix_models(&DECLARATIVE_BLOG_STYLE, DbKind::Postgres);
+}
+
+#[test]
+fn rebase_insertions_keeps_the_fix_and_the_edit() {
+    let base = "a\nb\nc\n";
+    let fixed = "a\nB1\nB2\nc\n";
+    let edited = "# v2\na\nb\nnew\nc\n";
+    assert_eq!(
+        support::rebase_insertions(base, fixed, edited).unwrap(),
+        "# v2\na\nB1\nB2\nnew\nc\n"
+    );
+    assert!(support::rebase_insertions(base, fixed, "a\nx\nc\n").is_err());
 }
 
 /// The oracle itself: every key of every example's models appears once, and

@@ -673,6 +673,9 @@ pub struct Scenario {
     project: tempfile::TempDir,
     url: String,
     migration: Option<PathBuf>,
+    /// Run the tool with `--fix-models`: the models are fixed too, so `alembic check` must be
+    /// clean after every round and round 3's autogenerate must find nothing.
+    fix_models: bool,
 }
 
 /// Files of an example that the test project takes over (not its versions).
@@ -685,6 +688,10 @@ const PROJECT_FILES: &[&str] = &[
 
 impl Scenario {
     pub fn new(style: &'static Style, db: DbKind) -> Result<Scenario> {
+        Scenario::with_options(style, db, false)
+    }
+
+    pub fn with_options(style: &'static Style, db: DbKind, fix_models: bool) -> Result<Scenario> {
         let venv = venv();
         let project = tempfile::Builder::new()
             .prefix(&format!("fix-migrations-e2e-{}-", style.name))
@@ -704,7 +711,8 @@ impl Scenario {
             ),
             DbKind::Postgres => {
                 let cluster = shared_cluster();
-                let dbname = format!("e2e_{}", style.name.replace('-', "_"));
+                let suffix = if fix_models { "_fix_models" } else { "" };
+                let dbname = format!("e2e_{}{suffix}", style.name.replace('-', "_"));
                 cluster.create_database(&dbname)?;
                 let url = cluster.url(&dbname);
                 (Some((cluster, dbname)), url)
@@ -717,6 +725,7 @@ impl Scenario {
             project,
             url,
             migration: None,
+            fix_models,
         })
     }
 
@@ -791,8 +800,12 @@ impl Scenario {
 
     /// `fix-migrations --write --format json` in the project directory.
     fn fix(&self) -> Result<(CmdOutput, Option<Value>)> {
+        let mut args = vec!["--write", "--format", "json"];
+        if self.fix_models {
+            args.push("--fix-models");
+        }
         let out = run(Command::new(tool_bin())
-            .args(["--write", "--format", "json"])
+            .args(args)
             .current_dir(self.dir())
             // As in a user's shell; the tool itself does not need a database.
             .env("DATABASE_URL", &self.url))?;
@@ -929,6 +942,9 @@ impl Scenario {
                 problems.push(format!("tool JSON: changed file not written: {f}"));
             }
         }
+        if self.fix_models {
+            self.check_model_keys(round, json, problems);
+        }
         let mut reported: BTreeMap<(String, Vec<String>), Vec<&Value>> = BTreeMap::new();
         for f in json["foreign_keys"].as_array().into_iter().flatten() {
             if f["function"] != "upgrade" || !matches!(f["status"].as_str(), Some("fixed" | "ok")) {
@@ -980,6 +996,68 @@ impl Scenario {
         }
     }
 
+    /// `--fix-models`: every key of the models is reported (function "model") with the oracle's
+    /// action, and none is left for a human.
+    fn check_model_keys(&self, round: u8, json: &Value, problems: &mut Vec<String>) {
+        let expected = self.expected(round);
+        let mut seen = 0;
+        for f in json["foreign_keys"].as_array().into_iter().flatten() {
+            if f["function"] != "model" {
+                continue;
+            }
+            seen += 1;
+            let key = (
+                f["table"].as_str().unwrap_or_default().to_string(),
+                str_list(&f["columns"]),
+            );
+            let Some(e) = expected.iter().find(|e| e.key() == key) else {
+                problems.push(format!(
+                    "tool JSON: model key the oracle does not know: {f}"
+                ));
+                continue;
+            };
+            if !matches!(f["status"].as_str(), Some("fixed" | "ok")) {
+                problems.push(format!("tool JSON: model key {} not fixed: {f}", e.label()));
+            }
+            if f["ondelete"].as_str() != Some(e.ondelete) {
+                problems.push(format!(
+                    "tool JSON: model key {}: ondelete {} (reason {}), oracle expects {}",
+                    e.label(),
+                    f["ondelete"],
+                    f["reason"],
+                    e.ondelete
+                ));
+            }
+        }
+        if seen != expected.len() {
+            problems.push(format!(
+                "tool JSON: {seen} model keys reported, the oracle has {}",
+                expected.len()
+            ));
+        }
+    }
+
+    /// `alembic check` against the upgraded database: the models and the database agree.
+    fn alembic_check(&self, problems: &mut Vec<String>) {
+        match self.alembic(&["check"]) {
+            Ok(out) => {
+                let printed = format!("{}{}", out.stdout, out.stderr);
+                if !printed.contains("No new upgrade operations detected.") {
+                    problems.push(format!(
+                        "alembic check did not print \"No new upgrade operations detected.\":\n{}",
+                        out.report()
+                    ));
+                } else {
+                    eprintln!(
+                        "e2e: {}: alembic check: No new upgrade operations detected.",
+                        self.style.name
+                    );
+                }
+            }
+            Err(e) => problems.push(format!("{e:#}")),
+        }
+    }
+
     fn round_result(&self, round: u8, problems: Vec<String>) -> Result<()> {
         if problems.is_empty() {
             return Ok(());
@@ -994,10 +1072,33 @@ impl Scenario {
 
     /// autogenerate, fix-migrations --write, upgrade head, compare the rules.
     fn round(&mut self, round: u8) -> Result<()> {
-        self.autogenerate(&format!("r{round}"))?;
-        let (out, json) = self.fix()?;
+        let generated = self.autogenerate(&format!("r{round}"))?;
         let mut problems = Vec::new();
+        let models_before = fs::read(self.dir().join("models.py"))?;
+        if self.fix_models && round == 3 {
+            // The models carry every rule now: autogenerate itself finds nothing to revert.
+            let text = fs::read_to_string(&generated)?;
+            for op in fk_operations(function_body(&text, "upgrade")) {
+                problems.push(format!(
+                    "round 3 autogenerate (before the tool ran) emitted a foreign key operation: {op}"
+                ));
+            }
+        }
+        let (out, json) = self.fix()?;
         self.check_tool(round, &out, json.as_ref(), &mut problems);
+        if self.fix_models && round == 3 {
+            if fs::read(self.dir().join("models.py"))? != models_before {
+                problems.push("round 3: --fix-models changed models.py again".into());
+            }
+            if let Some(json) = &json
+                && json["summary"]["changed"] != 0
+            {
+                problems.push(format!(
+                    "round 3: the tool changed files: {}",
+                    json["summary"]
+                ));
+            }
+        }
         if round == 3 {
             let text = fs::read_to_string(self.migration.as_ref().unwrap())?;
             for op in fk_operations(function_body(&text, "upgrade")) {
@@ -1011,6 +1112,9 @@ impl Scenario {
             return self.round_result(round, problems);
         }
         self.check_db(round, &mut problems)?;
+        if self.fix_models {
+            self.alembic_check(&mut problems);
+        }
         self.round_result(round, problems)
     }
 
@@ -1021,8 +1125,24 @@ impl Scenario {
             .join("tests/fixtures/e2e")
             .join(self.style.name)
             .join("models_v2.py");
-        fs::copy(&v2, self.dir().join("models.py"))
-            .with_context(|| format!("copying {}", v2.display()))?;
+        if self.fix_models {
+            // The user's edit (v1 -> v2) lands on the models as --fix-models left them.
+            let original = manifest_dir()
+                .join("examples")
+                .join(self.style.name)
+                .join("models.py");
+            let current = self.dir().join("models.py");
+            let merged = rebase_insertions(
+                &fs::read_to_string(&original)?,
+                &fs::read_to_string(&current)?,
+                &fs::read_to_string(&v2)?,
+            )
+            .with_context(|| format!("applying {} to the fixed models", v2.display()))?;
+            fs::write(&current, merged)?;
+        } else {
+            fs::copy(&v2, self.dir().join("models.py"))
+                .with_context(|| format!("copying {}", v2.display()))?;
+        }
         self.round(2)?;
         self.round(3)?;
         self.alembic(&["downgrade", "base"])?;
@@ -1034,8 +1154,82 @@ impl Scenario {
     }
 }
 
+/// `edited` is `base` with lines inserted (a user's next edit); `fixed` is `base` with some lines
+/// replaced (what the tool wrote). The result: `fixed` with the same insertions, the way the user
+/// would have typed them into the fixed file.
+pub fn rebase_insertions(base: &str, fixed: &str, edited: &str) -> Result<String> {
+    use similar::{DiffOp, TextDiff};
+    let base_lines: Vec<&str> = base.split_inclusive('\n').collect();
+    let fixed_lines: Vec<&str> = fixed.split_inclusive('\n').collect();
+    let edited_lines: Vec<&str> = edited.split_inclusive('\n').collect();
+    // Which line of `edited` each line of `base` became.
+    let mut to_edited: Vec<Option<usize>> = vec![None; base_lines.len()];
+    for op in TextDiff::from_slices(&base_lines, &edited_lines).ops() {
+        match *op {
+            DiffOp::Equal {
+                old_index,
+                new_index,
+                len,
+            } => {
+                for k in 0..len {
+                    to_edited[old_index + k] = Some(new_index + k);
+                }
+            }
+            DiffOp::Insert { .. } => {}
+            _ => bail!("the v2 edit does more than insert lines: {op:?}"),
+        }
+    }
+    // Replace, in `edited`, each base line the tool changed with the tool's lines.
+    let mut replaced: BTreeMap<usize, (usize, Vec<&str>)> = BTreeMap::new();
+    for op in TextDiff::from_slices(&base_lines, &fixed_lines).ops() {
+        let (old, new) = match *op {
+            DiffOp::Equal { .. } => continue,
+            DiffOp::Replace {
+                old_index,
+                old_len,
+                new_index,
+                new_len,
+            } => (
+                old_index..old_index + old_len,
+                new_index..new_index + new_len,
+            ),
+            other => bail!("the tool did more than replace lines: {other:?}"),
+        };
+        let start = to_edited[old.start].context("a fixed line was edited by v2")?;
+        let end = to_edited[old.end - 1].context("a fixed line was edited by v2")?;
+        if end - start + 1 != old.len() {
+            bail!("v2 inserted lines inside a block the tool changed");
+        }
+        replaced.insert(start, (old.len(), fixed_lines[new].to_vec()));
+    }
+    let mut out = String::new();
+    let mut i = 0;
+    while i < edited_lines.len() {
+        match replaced.get(&i) {
+            Some((len, lines)) => {
+                out.extend(lines.iter().copied());
+                i += len;
+            }
+            None => {
+                out.push_str(edited_lines[i]);
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Runs one example against one database with `--fix-models`; panics with a full report.
+pub fn run_scenario_fix_models(style: &'static Style, db: DbKind) {
+    run_scenario_with(style, db, true)
+}
+
 /// Runs one example against one database; panics with a full report.
 pub fn run_scenario(style: &'static Style, db: DbKind) {
+    run_scenario_with(style, db, false)
+}
+
+fn run_scenario_with(style: &'static Style, db: DbKind, fix_models: bool) {
     if db == DbKind::Postgres && std::env::var_os("FIX_MIGRATIONS_E2E_SKIP_POSTGRES").is_some() {
         eprintln!(
             "skipping {} on PostgreSQL: FIX_MIGRATIONS_E2E_SKIP_POSTGRES is set",
@@ -1044,7 +1238,7 @@ pub fn run_scenario(style: &'static Style, db: DbKind) {
         return;
     }
     let started = Instant::now();
-    let result = Scenario::new(style, db).and_then(|mut s| {
+    let result = Scenario::with_options(style, db, fix_models).and_then(|mut s| {
         let r = s.run_all();
         if r.is_err() && std::env::var_os("FIX_MIGRATIONS_E2E_KEEP").is_some() {
             let kept = s.project.keep();
