@@ -90,7 +90,11 @@ pub fn plan(
         });
     }
     for plan in plans.values_mut() {
+        plan.keys.sort_by_key(|k| k.line);
         plan.findings.sort_by_key(|f| f.line);
+        // A column with two ForeignKeys reports its misplaced ondelete once.
+        plan.findings
+            .dedup_by(|a, b| a.line == b.line && a.code == b.code && a.message == b.message);
     }
     plans
 }
@@ -197,8 +201,17 @@ fn plan_key(
         });
         let Some(misplaced) = movable else {
             report.status = Status::Finding;
+            let why = match &source.misplaced {
+                Some(m) if !m.single_key => "the column has several ForeignKeys",
+                Some(m) if file.text[m.removal.clone()].contains('#') => {
+                    "a comment sits next to it"
+                }
+                _ if source.has_ondelete => "ForeignKey() has an ondelete of its own",
+                _ if Action::parse(value).is_none() => "it is not a valid action",
+                _ => "the call can't be read completely",
+            };
             let message = format!(
-                "ondelete={value:?} is passed to the column, not to ForeignKey(): SQLAlchemy raises TypeError; move it into ForeignKey(...) by hand (the column has several ForeignKeys, a comment in the way, or an unreadable value)"
+                "ondelete={value:?} is passed to the column, not to ForeignKey(): SQLAlchemy raises TypeError; move it into ForeignKey(...) by hand ({why})"
             );
             report.message = Some(message.clone());
             planned
@@ -208,7 +221,8 @@ fn plan_key(
             return planned;
         };
         let keyword = format!("ondelete={}", misplaced.value_text);
-        let mut edits = fix::append_keywords_at(&file.text, &source.layout, &[keyword.clone()]);
+        let mut edits =
+            fix::append_keywords_at(&file.text, &source.layout, std::slice::from_ref(&keyword));
         edits.push(Edit {
             range: misplaced.removal.clone(),
             content: String::new(),

@@ -315,3 +315,92 @@ fn is_root() -> bool {
         .map(|o| text(&o.stdout).trim() == "0")
         .unwrap_or(false)
 }
+
+#[test]
+fn fix_models_dry_run_shows_both_diffs_and_writes_nothing() {
+    let (_tmp, root) = example("flask-notes");
+    let models_before = std::fs::read(root.join("models.py")).unwrap();
+    let migration_before = std::fs::read(migration_of(&root)).unwrap();
+    let out = run_in(&root, &["--fix-models"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("+    author_id = db.Column(db.Integer, db.ForeignKey(\"users.id\", ondelete=\"CASCADE\"))"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "+    sa.ForeignKeyConstraint(['author_id'], ['users.id'], ondelete='CASCADE'),"
+        ),
+        "{stdout}"
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("models.py:53: notes.author_id -> users.id: ondelete CASCADE (relationship User.notes cascade=\"all, delete-orphan\")"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("2 files would change (dry run; --write applies)."),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(root.join("models.py")).unwrap(),
+        models_before
+    );
+    assert_eq!(
+        std::fs::read(migration_of(&root)).unwrap(),
+        migration_before
+    );
+}
+
+#[test]
+fn fix_models_write_then_a_second_run_changes_nothing() {
+    let (_tmp, root) = example("sqlmodel-shop");
+    let out = run_in(&root, &["--fix-models", "--write"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let models = std::fs::read_to_string(root.join("models.py")).unwrap();
+    assert!(
+        models.contains("order_id: int = Field(foreign_key=\"order.id\", ondelete=\"CASCADE\")"),
+        "{models}"
+    );
+    let migration = std::fs::read_to_string(migration_of(&root)).unwrap();
+    let again = run_in(&root, &["--fix-models"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again.stderr));
+    assert_eq!(text(&again.stdout), "");
+    assert!(
+        text(&again.stderr).contains("nothing to change."),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("models.py")).unwrap(),
+        models
+    );
+    assert_eq!(
+        std::fs::read_to_string(migration_of(&root)).unwrap(),
+        migration
+    );
+}
+
+#[test]
+fn fix_models_json_reports_model_keys() {
+    let (_tmp, root) = example("typed-lookups");
+    let out = run_in(&root, &["--fix-models", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let model_keys: Vec<&serde_json::Value> = json["foreign_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["function"] == "model")
+        .collect();
+    assert_eq!(model_keys.len(), 11, "{json:#}");
+    let role = model_keys
+        .iter()
+        .find(|k| k["table"] == "users" && k["columns"][0] == "role_id")
+        .unwrap();
+    assert_eq!(role["kind"], "model_foreign_key");
+    assert_eq!(role["ondelete"], "RESTRICT");
+    assert_eq!(role["status"], "fixed");
+    assert_eq!(role["file"], "models.py");
+}
