@@ -27,6 +27,7 @@ Examples:
   fix-migrations                       show the fix for the head revision(s) as a diff
   fix-migrations --write               apply it
   fix-migrations --all --format json   every revision, machine-readable
+  fix-migrations --write --fix-models  also write the decisions into the models
   fix-migrations migrations/versions/abc123_add_notes.py --write";
 
 #[derive(Debug, Parser)]
