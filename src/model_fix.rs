@@ -192,66 +192,8 @@ fn plan_key(
     // Seed 000: ondelete= on the column. Moving it is safe: the value is what the user wrote,
     // and SQLAlchemy refuses the model until it moves.
     if let Some(value) = &fk.misplaced_ondelete {
-        let movable = source.misplaced.as_ref().filter(|m| {
-            m.single_key
-                && !source.has_ondelete
-                && !source.has_splat
-                && Action::parse(value).is_some()
-                && !file.text[m.removal.clone()].contains('#')
-        });
-        let Some(misplaced) = movable else {
-            report.status = Status::Finding;
-            let why = match &source.misplaced {
-                Some(m) if !m.single_key => "the column has several ForeignKeys",
-                Some(m) if file.text[m.removal.clone()].contains('#') => {
-                    "a comment sits next to it"
-                }
-                _ if source.has_ondelete => "ForeignKey() has an ondelete of its own",
-                _ if Action::parse(value).is_none() => "it is not a valid action",
-                _ => "the call can't be read completely",
-            };
-            let message = format!(
-                "ondelete={value:?} is passed to the column, not to ForeignKey(): SQLAlchemy raises TypeError; move it into ForeignKey(...) by hand ({why})"
-            );
-            report.message = Some(message.clone());
-            planned
-                .findings
-                .push(finding("misplaced-ondelete", message));
-            planned.report = report;
-            return planned;
-        };
-        let keyword = format!("ondelete={}", misplaced.value_text);
-        let mut edits =
-            fix::append_keywords_at(&file.text, &source.layout, std::slice::from_ref(&keyword));
-        edits.push(Edit {
-            range: misplaced.removal.clone(),
-            content: String::new(),
-        });
-        let action = Action::parse(value).expect("checked above");
-        report.ondelete = Some(action);
-        report.rule = Some(policy::Rule::Model);
-        report.status = Status::Fixed;
-        report.reason = format!(
-            "moved ondelete={} from the column into ForeignKey() (a TypeError in SQLAlchemy)",
-            misplaced.value_text
-        );
-        let nullable = key
-            .columns
-            .iter()
-            .all(|c| table.columns.get(c).is_none_or(|col| col.nullable));
-        if action == Action::SetNull && !nullable {
-            planned.findings.push(finding(
-                "set-null-not-null",
-                format!(
-                    "ON DELETE SET NULL on NOT NULL column {}: every delete of the parent fails with a NotNullViolation; use CASCADE or RESTRICT",
-                    label(&report)
-                ),
-            ));
-        }
-        planned.keywords = vec![keyword];
-        planned.edits = edits;
         planned.report = report;
-        return planned;
+        return move_misplaced(file, table, fk, source, value, planned);
     }
 
     if !judgement.findings.is_empty() {
@@ -350,6 +292,82 @@ fn plan_key(
         );
     }
     planned.keywords = keywords;
+    planned.report = report;
+    planned
+}
+
+/// Seed 000: move a misplaced `ondelete=` from the column call into its `ForeignKey()`, or
+/// report it when that is not safe.
+fn move_misplaced(
+    file: &SourceFile,
+    table: &Table,
+    fk: &ModelForeignKey,
+    source: &KeySource,
+    value: &str,
+    mut planned: PlannedKey,
+) -> PlannedKey {
+    let mut report = planned.report.clone();
+    let finding = |code: &'static str, message: String| FileFinding {
+        line: fk.origin.line,
+        code,
+        message,
+    };
+    let movable = source.misplaced.as_ref().filter(|m| {
+        m.single_key
+            && !source.has_ondelete
+            && !source.has_splat
+            && Action::parse(value).is_some()
+            && !file.text[m.removal.clone()].contains('#')
+    });
+    let Some(misplaced) = movable else {
+        report.status = Status::Finding;
+        let why = match &source.misplaced {
+            Some(m) if !m.single_key => "the column has several ForeignKeys",
+            Some(m) if file.text[m.removal.clone()].contains('#') => "a comment sits next to it",
+            _ if source.has_ondelete => "ForeignKey() has an ondelete of its own",
+            _ if Action::parse(value).is_none() => "it is not a valid action",
+            _ => "the call can't be read completely",
+        };
+        let message = format!(
+            "ondelete={value:?} is passed to the column, not to ForeignKey(): SQLAlchemy raises TypeError; move it into ForeignKey(...) by hand ({why})"
+        );
+        report.message = Some(message.clone());
+        planned
+            .findings
+            .push(finding("misplaced-ondelete", message));
+        planned.report = report;
+        return planned;
+    };
+    let keyword = format!("ondelete={}", misplaced.value_text);
+    let mut edits =
+        fix::append_keywords_at(&file.text, &source.layout, std::slice::from_ref(&keyword));
+    edits.push(Edit {
+        range: misplaced.removal.clone(),
+        content: String::new(),
+    });
+    let action = Action::parse(value).expect("checked above");
+    report.ondelete = Some(action);
+    report.rule = Some(policy::Rule::Model);
+    report.status = Status::Fixed;
+    report.reason = format!(
+        "moved ondelete={} from the column into ForeignKey() (a TypeError in SQLAlchemy)",
+        misplaced.value_text
+    );
+    let nullable = fk
+        .columns
+        .iter()
+        .all(|c| table.columns.get(c).is_none_or(|col| col.nullable));
+    if action == Action::SetNull && !nullable {
+        planned.findings.push(finding(
+            "set-null-not-null",
+            format!(
+                "ON DELETE SET NULL on NOT NULL column {}: every delete of the parent fails with a NotNullViolation; use CASCADE or RESTRICT",
+                label(&report)
+            ),
+        ));
+    }
+    planned.keywords = vec![keyword];
+    planned.edits = edits;
     planned.report = report;
     planned
 }
