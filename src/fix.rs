@@ -92,11 +92,13 @@ pub struct FilePlan {
 /// `import sqlmodel` raises NameError at upgrade time).
 #[derive(Debug, Clone, Serialize)]
 pub struct ImportFix {
-    /// The line the import goes on (after the fix).
+    /// The first line that uses the module.
     pub line: usize,
     pub module: &'static str,
-    /// The first line that uses it.
-    pub used_at: usize,
+    /// What that line uses: `sqlmodel.sql.sqltypes.AutoString`.
+    pub used: String,
+    /// The import goes on a new line after this one (0: at the top of the file).
+    pub after_line: usize,
     pub status: Status,
     /// The insertion (for SARIF's `fixes`); None when suppressed.
     #[serde(skip)]
@@ -265,22 +267,25 @@ fn add_missing_imports(
     migration: &Migration,
     suppressor: &mut Suppressor,
 ) {
-    let Some(used_at) = migration.missing_sqlmodel_import else {
+    let Some((line, used)) = &migration.missing_sqlmodel_import else {
         return;
     };
     let at = import_insertion_point(file);
     // At the very end of a file without a final newline, the import starts a new line.
     let append = at == file.text.len() && !file.text.is_empty() && !file.text.ends_with('\n');
-    let line = file.text[..at].matches('\n').count() + 1 + usize::from(append);
-    let what = format!("import sqlmodel: sqlmodel.* on line {used_at} raises NameError without it");
+    let after_line = file.text[..at].matches('\n').count() + usize::from(append);
+    let what = format!(
+        "`import sqlmodel` after line {after_line}: {used} raises NameError at upgrade time without it"
+    );
     if let Some(directive) = suppressor.comments.whole_file() {
         let why = format!("suppressed by {}", directive.describe());
         suppressor.used.insert(directive.line);
-        plan.suppressed.push((used_at, format!("{what} ({why})")));
+        plan.suppressed.push((*line, format!("{what} ({why})")));
         plan.imports.push(ImportFix {
-            line,
+            line: *line,
             module: "sqlmodel",
-            used_at,
+            used: used.clone(),
+            after_line,
             status: Status::Suppressed,
             edit: None,
         });
@@ -297,11 +302,12 @@ fn add_missing_imports(
         content,
     };
     plan.edits.push(edit.clone());
-    plan.notes.push((line, format!("added {what}")));
+    plan.notes.push((*line, format!("missing import: {what}")));
     plan.imports.push(ImportFix {
-        line,
+        line: *line,
         module: "sqlmodel",
-        used_at,
+        used: used.clone(),
+        after_line,
         status: Status::Fixed,
         edit: Some(edit),
     });

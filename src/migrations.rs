@@ -146,9 +146,9 @@ pub struct Migration {
     pub default_quote: char,
     /// The name this file binds Alembic's `op` module to (`op` unless imported `as` another).
     pub op_alias: String,
-    /// The first line that uses `sqlmodel.` (`sqlmodel.sql.sqltypes.AutoString()`, as
-    /// autogenerate renders SQLModel's str columns) when nothing binds the name `sqlmodel`.
-    pub missing_sqlmodel_import: Option<usize>,
+    /// The first use of `sqlmodel.` (`sqlmodel.sql.sqltypes.AutoString`, as autogenerate
+    /// renders SQLModel's str columns) and its line, when nothing binds the name `sqlmodel`.
+    pub missing_sqlmodel_import: Option<(usize, String)>,
 }
 
 const SA_MODULES: &[&str] = &["sqlalchemy", "sa"];
@@ -181,10 +181,14 @@ pub fn scan(file: &SourceFile) -> Migration {
     scanner.migration
 }
 
-/// The first line where `module.<attr>` is used while no import binds `module`. None as soon as
-/// the name appears any other way (an assignment, a parameter, a `global`): the tool never
-/// guesses whether it is bound.
-fn unbound_module_use(file: &SourceFile, imports: &Imports, module: &str) -> Option<usize> {
+/// The first `module.<attr>...` (its line and dotted text) used while no import binds `module`.
+/// None as soon as the name appears any other way (an assignment, a parameter, a `global`): the
+/// tool never guesses whether it is bound.
+fn unbound_module_use(
+    file: &SourceFile,
+    imports: &Imports,
+    module: &str,
+) -> Option<(usize, String)> {
     if imports.is_bound(module) {
         return None;
     }
@@ -214,7 +218,23 @@ fn unbound_module_use(file: &SourceFile, imports: &Imports, module: &str) -> Opt
         if !is_object {
             return None;
         }
-        first_use.get_or_insert(file.line_of(node.start_byte()));
+        if first_use.is_none() {
+            // The whole dotted chain: `sqlmodel.sql.sqltypes.AutoString`.
+            let mut chain = node;
+            while let Some(parent) = chain.parent() {
+                if parent.kind() == "attribute"
+                    && parent.child_by_field_name("object") == Some(chain)
+                {
+                    chain = parent;
+                } else {
+                    break;
+                }
+            }
+            first_use = Some((
+                file.line_of(node.start_byte()),
+                file.text_of(chain).to_string(),
+            ));
+        }
     }
     first_use
 }

@@ -538,8 +538,10 @@ fn print_github(output: &Output) -> Result<()> {
                 let verb = if output.write { "added" } else { "needs" };
                 writeln!(
                     out,
-                    "::warning file={shown},line={}::{verb} `import {}` (used on line {}; NameError at upgrade time without it)",
-                    import.line, import.module, import.used_at
+                    "::warning file={shown},line={}::{verb} `import {}`: {} raises NameError at upgrade time without it",
+                    import.line,
+                    import.module,
+                    escape_github(&import.used)
                 )?;
             }
         }

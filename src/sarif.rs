@@ -319,10 +319,10 @@ pub fn build(output: &Output) -> Sarif {
             let mut result = file.result(
                 "missing-import",
                 ResultLevel::Error,
-                import.used_at,
+                import.line,
                 format!(
-                    "`{0}` is used but not imported: `alembic upgrade` raises NameError; add `import {0}`",
-                    import.module
+                    "`{0}` is used ({1}) but not imported: `alembic upgrade` raises NameError; add `import {0}` after line {2}",
+                    import.module, import.used, import.after_line
                 ),
             );
             result.fixes = file
