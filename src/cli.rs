@@ -49,6 +49,11 @@ pub struct Args {
     #[arg(long)]
     pub fix_models: bool,
 
+    /// Print the effective settings and where each came from (default, a line of the settings
+    /// file, the command line), then exit 0.
+    #[arg(long)]
+    pub show_config: bool,
+
     #[command(flatten)]
     pub common: Common,
 }
@@ -135,6 +140,8 @@ pub enum Format {
     Text,
     Json,
     Github,
+    /// SARIF 2.1.0, for code scanning.
+    Sarif,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -172,6 +179,9 @@ struct Inputs {
 
 pub fn run(args: &Args) -> Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    if args.show_config {
+        return show_config(args, &cwd);
+    }
     let inputs = gather(args, &cwd)?;
     // With --fix-models the migrations are planned against the models as they will be, so a
     // misplaced ondelete moved into ForeignKey() counts as the model's own value.
@@ -203,7 +213,46 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     Ok(ExitCode::from(code))
 }
 
+/// `--show-config`: the settings the run would use. Works outside an Alembic project too
+/// (the start directory is then the root).
+fn show_config(args: &Args, cwd: &Path) -> Result<ExitCode> {
+    let (start, _) = starting_point(args, cwd);
+    let root = discover::find_project(&start).map_or(start, |p| p.root);
+    let config = Config::load(args.common.config.as_deref(), &root)?;
+    report::print_settings(&config, &args.common.models, args.common.format)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
+    let (start, files) = starting_point(args, cwd);
+    let project = if files.is_empty() {
+        Some(discover::find_project(&start)?)
+    } else {
+        discover::find_project(&start).ok()
+    };
+    let root = project
+        .as_ref()
+        .map_or_else(|| start.clone(), |p| p.root.clone());
+    let config = Config::load(args.common.config.as_deref(), &root)?;
+
+    let migrations = match (&project, files.is_empty()) {
+        (_, false) => discover::expand_paths(&files)?,
+        (Some(project), true) => revisions_to_process(project, args.all)?,
+        (None, true) => unreachable!("a project is required without explicit paths"),
+    };
+    let model_sources = read_model_sources(&args.common, &config, &root, project.as_ref(), cwd)?;
+    let schema = models::read_models(&model_sources);
+    Ok(Inputs {
+        root,
+        migrations,
+        schema,
+        config,
+        model_sources,
+    })
+}
+
+/// Where the project search starts, and the explicit migration files / directories.
+fn starting_point(args: &Args, cwd: &Path) -> (PathBuf, Vec<PathBuf>) {
     // Explicit PATHS that are Alembic project directories mean "run as if started there".
     let (project_dirs, files): (Vec<PathBuf>, Vec<PathBuf>) = args
         .paths
@@ -232,30 +281,7 @@ fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
             }
         })
         .unwrap_or_else(|| cwd.to_path_buf());
-    let project = if files.is_empty() {
-        Some(discover::find_project(&start)?)
-    } else {
-        discover::find_project(&start).ok()
-    };
-    let root = project
-        .as_ref()
-        .map_or_else(|| start.clone(), |p| p.root.clone());
-    let config = Config::load(args.common.config.as_deref(), &root)?;
-
-    let migrations = match (&project, files.is_empty()) {
-        (_, false) => discover::expand_paths(&files)?,
-        (Some(project), true) => revisions_to_process(project, args.all)?,
-        (None, true) => unreachable!("a project is required without explicit paths"),
-    };
-    let model_sources = read_model_sources(&args.common, &config, &root, project.as_ref(), cwd)?;
-    let schema = models::read_models(&model_sources);
-    Ok(Inputs {
-        root,
-        migrations,
-        schema,
-        config,
-        model_sources,
-    })
+    (start, files)
 }
 
 /// Every model file the settings point at, read into one schema. Model files are looked for

@@ -17,6 +17,7 @@ use crate::migrations::{
 use crate::models::Schema;
 use crate::parse::{SourceFile, parses_cleanly};
 use crate::policy::{self, Action, Finding, KeyRef, Rule};
+use crate::suppress::Suppressions;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edit {
@@ -37,6 +38,8 @@ pub enum Status {
     Finding,
     /// An autogenerate revert pair that would undo an earlier fix; removed.
     RevertRemoved,
+    /// Would need a change (or a human), but a `# fix-migrations: ignore` comment covers it.
+    Suppressed,
 }
 
 /// One foreign key of a migration's upgrade(), as reported.
@@ -57,6 +60,9 @@ pub struct KeyReport {
     pub message: Option<String>,
     #[serde(skip)]
     pub trail: Vec<String>,
+    /// The edits that fix this key (for SARIF's `fixes`).
+    #[serde(skip)]
+    pub edits: Vec<Edit>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,8 +78,83 @@ pub struct FilePlan {
     pub edits: Vec<Edit>,
     pub keys: Vec<KeyReport>,
     pub findings: Vec<FileFinding>,
-    /// (line, what was done) for constraint names given.
+    /// (line, what was done) for constraint names given and imports added.
     pub notes: Vec<(usize, String)>,
+    /// (line, what was left alone) for suppressed changes and findings that are not keys
+    /// (those carry `Status::Suppressed`): constraint names, unnamed drops, imports.
+    pub suppressed: Vec<(usize, String)>,
+    /// Unused or unknown suppression comments: reported, never failing the run.
+    pub notices: Vec<FileFinding>,
+    /// Missing imports the migration needs to run.
+    pub imports: Vec<ImportFix>,
+}
+
+/// An import a migration uses but lacks (`sqlmodel.sql.sqltypes.AutoString()` without
+/// `import sqlmodel` raises NameError at upgrade time).
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportFix {
+    /// The first line that uses the module.
+    pub line: usize,
+    pub module: &'static str,
+    /// What that line uses: `sqlmodel.sql.sqltypes.AutoString`.
+    pub used: String,
+    /// The import goes on a new line after this one (0: at the top of the file).
+    pub after_line: usize,
+    pub status: Status,
+    /// The insertion (for SARIF's `fixes`); None when suppressed.
+    #[serde(skip)]
+    pub edit: Option<Edit>,
+}
+
+/// Which suppression comments took effect, so the unused ones can be reported.
+struct Suppressor {
+    comments: Suppressions,
+    used: HashSet<usize>,
+}
+
+impl Suppressor {
+    /// When `line` is covered: marks the comment used and says which it is.
+    fn check(&mut self, line: usize) -> Option<String> {
+        let directive = self.comments.covering(line)?;
+        self.used.insert(directive.line);
+        Some(format!("suppressed by {}", directive.describe()))
+    }
+
+    fn covers(&self, line: usize) -> bool {
+        self.comments.covering(line).is_some()
+    }
+
+    fn notices(&self) -> Vec<FileFinding> {
+        let mut out: Vec<FileFinding> = self
+            .comments
+            .directives
+            .iter()
+            .filter(|d| !self.used.contains(&d.line))
+            .map(|d| FileFinding {
+                line: d.line,
+                code: "unused-suppression",
+                message: match d.covers {
+                    None => "`# fix-migrations: ignore-file` suppresses nothing: nothing in this file needs a change".into(),
+                    Some(0) => "`# fix-migrations: ignore` suppresses nothing: no code follows it".into(),
+                    Some(line) => format!(
+                        "`# fix-migrations: ignore` suppresses nothing: no foreign key on line {line} needs a change"
+                    ),
+                },
+            })
+            .collect();
+        out.extend(
+            self.comments
+                .unknown
+                .iter()
+                .map(|(line, message)| FileFinding {
+                    line: *line,
+                    code: "unknown-suppression",
+                    message: message.clone(),
+                }),
+        );
+        out.sort_by_key(|f| f.line);
+        out
+    }
 }
 
 pub fn plan(
@@ -83,11 +164,25 @@ pub fn plan(
     config: &Config,
 ) -> FilePlan {
     let mut plan = FilePlan::default();
+    let mut suppressor = Suppressor {
+        comments: Suppressions::read(file),
+        used: HashSet::new(),
+    };
     let mut removed: HashSet<StatementId> = HashSet::new();
     let reverts = revert_pairs(migration, schema, config);
-    for pair in &reverts {
+    // A pair any of whose four calls is covered stays; its create is then left as it is too.
+    let mut pinned: HashMap<usize, String> = HashMap::new();
+    let mut kept_reverts = Vec::new();
+    for pair in reverts {
+        let lines = pair.lines(migration);
+        if let Some(why) = lines.iter().find_map(|line| suppressor.check(*line)) {
+            pinned.insert(pair.create, why);
+            continue;
+        }
         removed.extend(pair.statements);
+        kept_reverts.push(pair);
     }
+    let reverts = kept_reverts;
 
     for (index, site) in migration.sites.iter().enumerate() {
         if site.section != Section::Upgrade {
@@ -96,8 +191,15 @@ pub fn plan(
                     .skip
                     .clone()
                     .unwrap_or_else(|| "not inside upgrade()".into());
-                plan.keys.push(report(site, Status::Skipped, why));
+                let key = report(site, Status::Skipped, why);
+                plan.keys.push(suppress_key(key, &mut suppressor));
             }
+            continue;
+        }
+        if let Some(why) = pinned.get(&index) {
+            let mut key = report(site, Status::Suppressed, why.clone());
+            key.message = Some(format!("revert pair left in place; {why}"));
+            plan.keys.push(key);
             continue;
         }
         if let Some(pair) = reverts.iter().find(|p| p.create == index) {
@@ -106,13 +208,142 @@ pub fn plan(
             plan.keys.push(key);
             continue;
         }
-        plan_key(&mut plan, file, migration, site, schema, config);
+        // Planned apart, so a suppressed key's edits and findings can be dropped whole.
+        let mut one = FilePlan::default();
+        plan_key(&mut one, file, migration, site, schema, config);
+        let covered =
+            one.keys.iter().any(|k| k.status != Status::Ok) && suppressor.covers(site.line);
+        if covered {
+            for key in one.keys {
+                plan.keys.push(suppress_key(key, &mut suppressor));
+            }
+        } else {
+            plan.keys.extend(one.keys);
+            plan.edits.extend(one.edits);
+            plan.findings.extend(one.findings);
+        }
     }
 
-    name_unnamed(&mut plan, migration, schema, &removed);
+    name_unnamed(&mut plan, migration, schema, &removed, &mut suppressor);
     plan.edits.extend(removal_edits(file, migration, &removed));
+    add_missing_imports(&mut plan, file, migration, &mut suppressor);
     plan.notes.sort_by_key(|(line, _)| *line);
+    plan.suppressed.sort_by_key(|(line, _)| *line);
+    plan.notices = suppressor.notices();
     plan
+}
+
+/// A key that is not already right, under a suppression comment: left as it is.
+fn suppress_key(mut key: KeyReport, suppressor: &mut Suppressor) -> KeyReport {
+    if key.status == Status::Ok {
+        return key;
+    }
+    let Some(why) = suppressor.check(key.line) else {
+        return key;
+    };
+    let was = match key.status {
+        Status::Fixed => format!(
+            "would set ondelete {}",
+            key.ondelete.map_or("?", Action::sql)
+        ),
+        Status::Finding => format!(
+            "finding: {}",
+            key.message.as_deref().unwrap_or(key.reason.as_str())
+        ),
+        Status::Skipped => format!("skipped: {}", key.reason),
+        _ => key.reason.clone(),
+    };
+    key.message = Some(format!("{why}; {was}"));
+    key.reason = why;
+    key.status = Status::Suppressed;
+    key
+}
+
+/// `sqlmodel.sql.sqltypes.AutoString()` in a migration without `import sqlmodel` raises
+/// NameError at upgrade time (Alembic's default script template lacks the import). The import
+/// goes on its own line right after the last import of the file's leading import block.
+fn add_missing_imports(
+    plan: &mut FilePlan,
+    file: &SourceFile,
+    migration: &Migration,
+    suppressor: &mut Suppressor,
+) {
+    let Some((line, used)) = &migration.missing_sqlmodel_import else {
+        return;
+    };
+    let at = import_insertion_point(file);
+    // At the very end of a file without a final newline, the import starts a new line.
+    let append = at == file.text.len() && !file.text.is_empty() && !file.text.ends_with('\n');
+    let after_line = file.text[..at].matches('\n').count() + usize::from(append);
+    let what = format!(
+        "`import sqlmodel` after line {after_line}: {used} raises NameError at upgrade time without it"
+    );
+    if let Some(directive) = suppressor.comments.whole_file() {
+        let why = format!("suppressed by {}", directive.describe());
+        suppressor.used.insert(directive.line);
+        plan.suppressed.push((*line, format!("{what} ({why})")));
+        plan.imports.push(ImportFix {
+            line: *line,
+            module: "sqlmodel",
+            used: used.clone(),
+            after_line,
+            status: Status::Suppressed,
+            edit: None,
+        });
+        return;
+    }
+    let nl = line_break_at(&file.text, at.saturating_sub(1));
+    let content = if append {
+        format!("{nl}import sqlmodel")
+    } else {
+        format!("import sqlmodel{nl}")
+    };
+    let edit = Edit {
+        range: at..at,
+        content,
+    };
+    plan.edits.push(edit.clone());
+    plan.notes.push((*line, format!("missing import: {what}")));
+    plan.imports.push(ImportFix {
+        line: *line,
+        module: "sqlmodel",
+        used: used.clone(),
+        after_line,
+        status: Status::Fixed,
+        edit: Some(edit),
+    });
+}
+
+/// Where a new top-level import goes: after the line of the last import in the first run of
+/// module-level imports (comments and blank lines may sit between them), else after the
+/// module docstring, else at the top.
+fn import_insertion_point(file: &SourceFile) -> usize {
+    let root = file.tree.root_node();
+    let mut cursor = root.walk();
+    let mut last_import = None;
+    let mut docstring_end = None;
+    for (i, child) in root.named_children(&mut cursor).enumerate() {
+        match child.kind() {
+            "import_statement" | "import_from_statement" | "future_import_statement" => {
+                last_import = Some(child.end_byte());
+            }
+            "comment" => {}
+            "expression_statement"
+                if i == 0 && child.named_child(0).is_some_and(|n| n.kind() == "string") =>
+            {
+                docstring_end = Some(child.end_byte());
+            }
+            _ => {
+                if last_import.is_some() {
+                    break;
+                }
+            }
+        }
+    }
+    match last_import.or(docstring_end) {
+        Some(end) => line_end(&file.text, end),
+        None => 0,
+    }
 }
 
 fn report(site: &FkSite, status: Status, reason: String) -> KeyReport {
@@ -139,6 +370,7 @@ fn report(site: &FkSite, status: Status, reason: String) -> KeyReport {
         reason,
         status,
         trail: vec![],
+        edits: vec![],
     }
 }
 
@@ -229,6 +461,7 @@ fn plan_key(
     );
     if !edits.is_empty() {
         key.status = Status::Fixed;
+        key.edits = edits.clone();
         plan.edits.extend(edits);
     }
     plan.keys.push(key);
@@ -354,9 +587,23 @@ pub fn append_keywords_at(text: &str, layout: &ArgLayout, keywords: &[String]) -
 /// An autogenerate revert pair found in upgrade() and its downgrade() mirror.
 struct RevertPair {
     create: usize,
+    mirror: usize,
+    drops: [usize; 2],
     statements: [StatementId; 4],
     ondelete: Action,
     reason: String,
+}
+
+impl RevertPair {
+    /// The lines its four calls start on.
+    fn lines(&self, migration: &Migration) -> [usize; 4] {
+        [
+            migration.sites[self.create].line,
+            migration.drops[self.drops[0]].line,
+            migration.sites[self.mirror].line,
+            migration.drops[self.drops[1]].line,
+        ]
+    }
 }
 
 /// Once a migration was fixed but the model still says nothing, autogenerate emits a drop +
@@ -460,6 +707,8 @@ fn revert_pairs(migration: &Migration, schema: &Schema, config: &Config) -> Vec<
         used_mirrors.insert(mirror_index);
         pairs.push(RevertPair {
             create: index,
+            mirror: mirror_index,
+            drops: [up_drop, down_drop],
             statements,
             ondelete: decision.ondelete,
             reason: format!(
@@ -568,6 +817,7 @@ fn name_unnamed(
     migration: &Migration,
     schema: &Schema,
     removed: &HashSet<StatementId>,
+    suppressor: &mut Suppressor,
 ) {
     let alive = |statement: Option<StatementId>| statement.is_none_or(|s| !removed.contains(&s));
     let mut downgrade_drops: HashMap<Option<String>, Vec<&DropSite>> = HashMap::new();
@@ -585,7 +835,9 @@ fn name_unnamed(
     }
     // Alembic writes downgrade() in reverse: the last unnamed create on a table in upgrade()
     // is undone by the first unnamed drop on that table in downgrade().
-    let mut upgrade_creates: HashMap<Option<String>, Vec<(&FkSite, String)>> = HashMap::new();
+    // The name is None for a suppressed create: it and its matching drop stay as they are.
+    let mut upgrade_creates: HashMap<Option<String>, Vec<(&FkSite, Option<String>)>> =
+        HashMap::new();
     // Names already taken in each function, so two keys never get the same one (PostgreSQL
     // itself would number the second `..._fkey1`).
     let mut taken: HashMap<Section, HashSet<String>> = HashMap::new();
@@ -608,6 +860,17 @@ fn name_unnamed(
             || site.table.is_none()
             || site.columns.is_empty()
         {
+            continue;
+        }
+        if let Some(why) = suppressor.check(site.line) {
+            plan.suppressed
+                .push((site.line, format!("naming the unnamed foreign key ({why})")));
+            if site.section == Section::Upgrade {
+                upgrade_creates
+                    .entry(site.table.clone())
+                    .or_default()
+                    .push((site, None));
+            }
             continue;
         }
         let taken = taken.entry(site.section).or_default();
@@ -634,18 +897,14 @@ fn name_unnamed(
             upgrade_creates
                 .entry(site.table.clone())
                 .or_default()
-                .push((site, name));
+                .push((site, Some(name)));
         }
     }
     for (table, creates) in upgrade_creates {
         let drops = downgrade_drops.remove(&table).unwrap_or_default();
         if drops.len() != creates.len() {
             for drop in &drops {
-                plan.findings.push(FileFinding {
-                    line: drop.line,
-                    code: "unnamed-drop",
-                    message: "drop_constraint(None, ...) cannot run: which unnamed key it drops is ambiguous; name it by hand".into(),
-                });
+                unnamed_drop_finding(plan, suppressor, drop, "drop_constraint(None, ...) cannot run: which unnamed key it drops is ambiguous; name it by hand".into());
             }
             continue;
         }
@@ -653,6 +912,14 @@ fn name_unnamed(
             let ConstraintName::Unnamed(range) = &drop.name else {
                 continue;
             };
+            let Some(name) = name else { continue };
+            if let Some(why) = suppressor.check(drop.line) {
+                plan.suppressed.push((
+                    drop.line,
+                    format!("naming the matching drop_constraint {name} ({why})"),
+                ));
+                continue;
+            }
             plan.edits.push(Edit {
                 range: range.clone(),
                 content: name_literal(schema, migration, site, name),
@@ -672,11 +939,7 @@ fn name_unnamed(
     }
     for drops in downgrade_drops.into_values() {
         for drop in drops {
-            plan.findings.push(FileFinding {
-                line: drop.line,
-                code: "unnamed-drop",
-                message: "drop_constraint(None, ...) cannot run (\"Constraint must have a name\"): no unnamed create_foreign_key in upgrade() matches it".into(),
-            });
+            unnamed_drop_finding(plan, suppressor, drop, "drop_constraint(None, ...) cannot run (\"Constraint must have a name\"): no unnamed create_foreign_key in upgrade() matches it".into());
         }
     }
     for drop in migration
@@ -685,15 +948,31 @@ fn name_unnamed(
         .filter(|d| d.section == Section::Upgrade && alive(Some(d.statement)))
     {
         if matches!(drop.name, ConstraintName::Unnamed(_)) {
-            plan.findings.push(FileFinding {
-                line: drop.line,
-                code: "unnamed-drop",
-                message: format!(
-                    "drop_constraint(None, ...) on {} cannot run (\"Constraint must have a name\"); on SQLite pass a naming_convention to batch_alter_table",
-                    drop.table.as_deref().unwrap_or("?")
-                ),
-            });
+            let message = format!(
+                "drop_constraint(None, ...) on {} cannot run (\"Constraint must have a name\"); on SQLite pass a naming_convention to batch_alter_table",
+                drop.table.as_deref().unwrap_or("?")
+            );
+            unnamed_drop_finding(plan, suppressor, drop, message);
         }
+    }
+}
+
+fn unnamed_drop_finding(
+    plan: &mut FilePlan,
+    suppressor: &mut Suppressor,
+    drop: &DropSite,
+    message: String,
+) {
+    match suppressor.check(drop.line) {
+        Some(why) => plan.suppressed.push((
+            drop.line,
+            format!("finding[unnamed-drop] {message} ({why})"),
+        )),
+        None => plan.findings.push(FileFinding {
+            line: drop.line,
+            code: "unnamed-drop",
+            message,
+        }),
     }
 }
 

@@ -21,3 +21,5 @@ pub mod parse;
 pub mod policy;
 pub mod repair;
 pub mod report;
+pub mod sarif;
+pub mod suppress;

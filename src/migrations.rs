@@ -154,6 +154,9 @@ pub struct Migration {
     pub default_quote: char,
     /// The name this file binds Alembic's `op` module to (`op` unless imported `as` another).
     pub op_alias: String,
+    /// The first use of `sqlmodel.` (`sqlmodel.sql.sqltypes.AutoString`, as autogenerate
+    /// renders SQLModel's str columns) and its line, when nothing binds the name `sqlmodel`.
+    pub missing_sqlmodel_import: Option<(usize, String)>,
 }
 
 const SA_MODULES: &[&str] = &["sqlalchemy", "sa"];
@@ -181,7 +184,67 @@ pub fn scan(file: &SourceFile) -> Migration {
         }
     }
     scanner.migration.lowercase_actions = lowercase_actions(&scanner.migration.sites);
+    scanner.migration.missing_sqlmodel_import =
+        unbound_module_use(file, &scanner.imports, "sqlmodel");
     scanner.migration
+}
+
+/// The first `module.<attr>...` (its line and dotted text) used while no import binds `module`.
+/// None as soon as the name appears any other way (an assignment, a parameter, a `global`): the
+/// tool never guesses whether it is bound.
+fn unbound_module_use(
+    file: &SourceFile,
+    imports: &Imports,
+    module: &str,
+) -> Option<(usize, String)> {
+    if imports.is_bound(module) {
+        return None;
+    }
+    let mut first_use = None;
+    for node in descendants(file.tree.root_node()) {
+        if node.kind() != "identifier" || file.text_of(node) != module {
+            continue;
+        }
+        let mut ancestor = node.parent();
+        let mut in_import = false;
+        while let Some(a) = ancestor {
+            if matches!(
+                a.kind(),
+                "import_statement" | "import_from_statement" | "future_import_statement"
+            ) {
+                in_import = true;
+                break;
+            }
+            ancestor = a.parent();
+        }
+        if in_import {
+            continue;
+        }
+        let is_object = node.parent().is_some_and(|p| {
+            p.kind() == "attribute" && p.child_by_field_name("object") == Some(node)
+        });
+        if !is_object {
+            return None;
+        }
+        if first_use.is_none() {
+            // The whole dotted chain: `sqlmodel.sql.sqltypes.AutoString`.
+            let mut chain = node;
+            while let Some(parent) = chain.parent() {
+                if parent.kind() == "attribute"
+                    && parent.child_by_field_name("object") == Some(chain)
+                {
+                    chain = parent;
+                } else {
+                    break;
+                }
+            }
+            first_use = Some((
+                file.line_of(node.start_byte()),
+                file.text_of(chain).to_string(),
+            ));
+        }
+    }
+    first_use
 }
 
 struct Scanner<'a> {

@@ -46,7 +46,8 @@ pub fn plan(
                 continue;
             };
             let plan = plans.entry(file.path.clone()).or_default();
-            let planned = plan_key(file, schema, config, table_key, table, fk, source);
+            let mut planned = plan_key(file, schema, config, table_key, table, fk, source);
+            planned.report.edits.clone_from(&planned.edits);
             plan.findings.extend(planned.findings);
             if !planned.edits.is_empty() {
                 let call = shared
@@ -152,6 +153,7 @@ fn plan_key(
         status: Status::Ok,
         message: None,
         trail: vec![],
+        edits: vec![],
     };
     let mut planned = PlannedKey {
         report: report.clone(),

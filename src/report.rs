@@ -46,6 +46,14 @@ impl Output {
             c.changed += usize::from(o.fixed.is_some());
             c.errors += usize::from(o.error.is_some());
             c.findings += o.plan.findings.len();
+            c.suppressed += o.plan.suppressed.len();
+            c.notes += o.plan.notices.len();
+            c.imports += o
+                .plan
+                .imports
+                .iter()
+                .filter(|i| i.status == Status::Fixed)
+                .count();
             for k in &o.plan.keys {
                 match k.status {
                     Status::Fixed => c.fixed += 1,
@@ -53,6 +61,7 @@ impl Output {
                     Status::Skipped => c.skipped += 1,
                     Status::Finding => {}
                     Status::RevertRemoved => c.reverts += 1,
+                    Status::Suppressed => c.suppressed += 1,
                 }
             }
         }
@@ -82,6 +91,12 @@ struct Counts {
     reverts: usize,
     findings: usize,
     errors: usize,
+    /// Keys, findings and edits left alone under `# fix-migrations: ignore` comments.
+    suppressed: usize,
+    /// Missing imports added (or to add).
+    imports: usize,
+    /// Unused or unknown suppression comments.
+    notes: usize,
 }
 
 pub fn print(output: &Output, args: &Common) -> Result<u8> {
@@ -89,6 +104,7 @@ pub fn print(output: &Output, args: &Common) -> Result<u8> {
         Format::Json => print_json(output),
         Format::Github => print_github(output),
         Format::Text => print_text(output, args),
+        Format::Sarif => crate::sarif::print(output),
     };
     match printed {
         // `fix-migrations | head` closing the pipe early is the reader's choice, not an error.
@@ -186,6 +202,18 @@ fn print_text(output: &Output, args: &Common) -> Result<()> {
             for (line, note) in &outcome.plan.notes {
                 writeln!(err, "{shown}:{line}: {note}")?;
             }
+            for (line, what) in &outcome.plan.suppressed {
+                writeln!(err, "{shown}:{line}: suppressed: {what}")?;
+            }
+        }
+        for notice in &outcome.plan.notices {
+            writeln!(
+                err,
+                "{shown}:{}: {} {}",
+                notice.line,
+                palette.paint(cyan, &format!("note[{}]", notice.code)),
+                notice.message
+            )?;
         }
         for finding in &outcome.plan.findings {
             writeln!(
@@ -252,6 +280,11 @@ fn key_line(shown: &str, key: &KeyReport, palette: &Palette) -> String {
             "{shown}:{}: {label}: left as it is (needs a human, see below)",
             key.line
         ),
+        Status::Suppressed => format!(
+            "{shown}:{}: {label}: {}",
+            key.line,
+            key.message.as_deref().unwrap_or(&key.reason)
+        ),
     }
 }
 
@@ -273,17 +306,30 @@ fn summary(output: &Output) -> String {
             if output.write { "removed" } else { "to remove" }
         ));
     }
+    if c.imports > 0 {
+        parts.push(format!(
+            "{} {}",
+            plural(c.imports, "missing import"),
+            if output.write { "added" } else { "to add" }
+        ));
+    }
     if c.ok > 0 {
         parts.push(format!("{} already right", c.ok));
     }
     if c.skipped > 0 {
         parts.push(format!("{} skipped", c.skipped));
     }
+    if c.suppressed > 0 {
+        parts.push(format!("{} suppressed", c.suppressed));
+    }
     if c.findings > 0 {
         parts.push(plural(c.findings, "finding"));
     }
     if c.errors > 0 {
         parts.push(plural(c.errors, "error"));
+    }
+    if c.notes > 0 {
+        parts.push(plural(c.notes, "note"));
     }
     let head = if parts.is_empty() {
         "No foreign keys found".to_string()
@@ -320,7 +366,24 @@ struct JsonOutput<'a> {
     foreign_keys: Vec<JsonKey<'a>>,
     findings: Vec<JsonFinding<'a>>,
     errors: Vec<JsonError<'a>>,
+    imports: Vec<JsonImport<'a>>,
+    suppressed: Vec<JsonSuppressed<'a>>,
+    notes: Vec<JsonFinding<'a>>,
     summary: Counts,
+}
+
+#[derive(Serialize)]
+struct JsonImport<'a> {
+    file: String,
+    #[serde(flatten)]
+    import: &'a crate::fix::ImportFix,
+}
+
+#[derive(Serialize)]
+struct JsonSuppressed<'a> {
+    file: String,
+    line: usize,
+    message: &'a str,
 }
 
 #[derive(Serialize)]
@@ -359,6 +422,9 @@ fn print_json(output: &Output) -> Result<()> {
         foreign_keys: vec![],
         findings: vec![],
         errors: vec![],
+        imports: vec![],
+        suppressed: vec![],
+        notes: vec![],
         summary: output.counts(),
     };
     for outcome in &output.outcomes {
@@ -386,6 +452,27 @@ fn print_json(output: &Output) -> Result<()> {
         }
         for f in &outcome.plan.findings {
             json.findings.push(JsonFinding {
+                file: shown.clone(),
+                line: f.line,
+                code: f.code,
+                message: &f.message,
+            });
+        }
+        for import in &outcome.plan.imports {
+            json.imports.push(JsonImport {
+                file: shown.clone(),
+                import,
+            });
+        }
+        for (line, message) in &outcome.plan.suppressed {
+            json.suppressed.push(JsonSuppressed {
+                file: shown.clone(),
+                line: *line,
+                message,
+            });
+        }
+        for f in &outcome.plan.notices {
+            json.notes.push(JsonFinding {
                 file: shown.clone(),
                 line: f.line,
                 code: f.code,
@@ -446,7 +533,92 @@ fn print_github(output: &Output) -> Result<()> {
                 escape_github(&f.message)
             )?;
         }
+        for import in &outcome.plan.imports {
+            if import.status == Status::Fixed {
+                let verb = if output.write { "added" } else { "needs" };
+                writeln!(
+                    out,
+                    "::warning file={shown},line={}::{verb} `import {}`: {} raises NameError at upgrade time without it",
+                    import.line,
+                    import.module,
+                    escape_github(&import.used)
+                )?;
+            }
+        }
+        for f in &outcome.plan.notices {
+            writeln!(
+                out,
+                "::notice file={shown},line={},title=fix-migrations {}::{}",
+                f.line,
+                f.code,
+                escape_github(&f.message)
+            )?;
+        }
     }
     writeln!(out, "{}", summary(output))?;
     Ok(())
+}
+
+// ---- --show-config ---------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct JsonSettings {
+    schema_version: u32,
+    /// The settings file read, None when every value is a default.
+    config_file: Option<String>,
+    settings: Vec<crate::config::Setting>,
+}
+
+/// `--show-config`: every effective setting, its value and where it came from, on stdout.
+/// `--format json` gives one object; every other format the text listing.
+pub fn print_settings(
+    config: &crate::config::Config,
+    cli_models: &[String],
+    format: Format,
+) -> Result<()> {
+    let settings = config.settings(cli_models);
+    let file = config.source.as_ref().map(|p| {
+        std::env::current_dir()
+            .ok()
+            .and_then(|cwd| p.strip_prefix(cwd).ok().map(Path::to_path_buf))
+            .unwrap_or_else(|| p.clone())
+            .display()
+            .to_string()
+    });
+    let mut out = std::io::stdout().lock();
+    let printed = (|| -> Result<()> {
+        if format == Format::Json {
+            let json = JsonSettings {
+                schema_version: JSON_SCHEMA_VERSION,
+                config_file: file.clone(),
+                settings,
+            };
+            serde_json::to_writer_pretty(&mut out, &json)?;
+            writeln!(out)?;
+            return Ok(());
+        }
+        match &file {
+            Some(file) => writeln!(out, "# settings file: {file}")?,
+            None => writeln!(out, "# no settings file: built-in defaults")?,
+        }
+        let lines: Vec<(String, &str)> = settings
+            .iter()
+            .map(|s| (format!("{} = {}", s.key, s.toml_value()), s.source.as_str()))
+            .collect();
+        // Align the sources, except after the few long list values.
+        let width = lines
+            .iter()
+            .map(|(l, _)| l.len())
+            .filter(|len| *len <= 48)
+            .max()
+            .unwrap_or(0);
+        for (line, source) in lines {
+            writeln!(out, "{line:width$}  # {source}")?;
+        }
+        Ok(())
+    })();
+    match printed {
+        Err(err) if is_broken_pipe(&err) => Ok(()),
+        other => other,
+    }
 }
