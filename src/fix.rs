@@ -944,16 +944,8 @@ pub fn constraint_name(schema: &Schema, site: &FkSite) -> String {
     {
         return name;
     }
-    // PostgreSQL's own choice for an unnamed key; identifiers stop at 63 bytes.
-    let mut name = format!("{bare}_{}_fkey", site.columns.join("_"));
-    if name.len() > 63 {
-        let keep = (0..=63 - 5)
-            .rev()
-            .find(|i| name.is_char_boundary(*i))
-            .unwrap_or(0);
-        name = format!("{}_fkey", &name[..keep]);
-    }
-    name
+    // PostgreSQL's own choice for an unnamed key, cut to 63 bytes the way PostgreSQL cuts it.
+    crate::history::postgres_fk_name(bare, &site.columns, &|_| false)
 }
 
 /// `fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s` -> the name. None when the

@@ -625,9 +625,11 @@ impl State {
         };
         // Batch methods take no table argument: the block's table is implied.
         let shift = usize::from(batch.is_none());
+        // drop_constraint(name, table, ...) is the one method that names its table second.
+        let table_index = usize::from(method == "drop_constraint");
         let table = match batch {
             Some(b) => b.table.clone(),
-            None => reading.table_arg(&args, 0, "table_name"),
+            None => reading.table_arg(&args, table_index, "table_name"),
         };
         match method.as_str() {
             "create_table" | "add_column" | "create_foreign_key" => {

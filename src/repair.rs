@@ -245,8 +245,8 @@ pub fn write_repair(
     )))
 }
 
-/// env.py passes `render_as_batch=` something other than `False` (`True`, or an expression
-/// such as `IS_SQLITE` that turns it on for some databases).
+/// env.py passes `render_as_batch=True`. An expression (`render_as_batch=IS_SQLITE`) depends on
+/// the database: SQLite gets batch mode through the dialect rule anyway.
 pub fn env_renders_batch(project: &Project) -> bool {
     let Ok(file) = crate::cli::read_python(&project.script_location.join("env.py")) else {
         return false;
@@ -257,7 +257,7 @@ pub fn env_renders_batch(project: &Project) -> bool {
         .any(|n| {
             let name = n.child_by_field_name("name").map(|x| file.text_of(x));
             let value = n.child_by_field_name("value").map(|x| file.text_of(x));
-            name == Some("render_as_batch") && value.is_some_and(|v| v != "False")
+            name == Some("render_as_batch") && value == Some("True")
         })
 }
 
