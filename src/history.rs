@@ -602,11 +602,13 @@ impl State {
     fn call(&mut self, reading: &Reading, call: Node, batches: &[Batch]) {
         let text = first_line(&reading.src[call.byte_range()]);
         let Some((object, method)) = reading.method(call) else {
-            self.unreadable(
-                reading,
-                call,
-                format!("`{text}`: a call the tool can't follow"),
-            );
+            if !on_sqlalchemy_object(reading, call) {
+                self.unreadable(
+                    reading,
+                    call,
+                    format!("`{text}`: a call the tool can't follow"),
+                );
+            }
             return;
         };
         let batch = batches.iter().rev().find(|b| b.alias == object);
@@ -862,6 +864,18 @@ impl State {
 fn is_sqlalchemy(reading: &Reading, object: &str) -> bool {
     let resolved = reading.imports.resolve(object);
     resolved.starts_with("sqlalchemy")
+}
+
+/// `sa.Enum(...).create(bind)`: a method of a SQLAlchemy object (types, DDL), not a key.
+fn on_sqlalchemy_object(reading: &Reading, call: Node) -> bool {
+    let object = call
+        .child_by_field_name("function")
+        .filter(|f| f.kind() == "attribute")
+        .and_then(|f| f.child_by_field_name("object"))
+        .filter(|o| o.kind() == "call")
+        .and_then(|o| o.child_by_field_name("function"))
+        .and_then(|f| dotted_name(f, reading.src));
+    object.is_some_and(|name| is_sqlalchemy(reading, &name))
 }
 
 /// `'name'` or `op.f('name')`.

@@ -388,3 +388,81 @@ fn repair_sqlite() {
 fn repair_postgres() {
     scenario(true);
 }
+
+/// Part 4: a downgrade() `create_foreign_key` that puts back a key upgrade() dropped gets the
+/// rules history says the key had (SET NULL), not NO ACTION as hand-written, nor the policy's.
+fn downgrade_scenario(postgres: bool) {
+    if postgres && std::env::var_os("FIX_MIGRATIONS_E2E_SKIP_POSTGRES").is_some() {
+        return;
+    }
+    let db = if postgres { "PostgreSQL" } else { "SQLite" };
+    let project = Project::new(postgres);
+    let revision = project
+        .path()
+        .join("migrations/versions/5e0000000006_material_cascade.py");
+    let original = fs::read_to_string(
+        project
+            .path()
+            .join("migrations/versions/3c0000000004_merge.py"),
+    )
+    .unwrap()
+    .replace("3c0000000004", "5e0000000006")
+    .replace("('2a0000000002', '2b0000000003')", "'4d0000000005'")
+    .replace("2a0000000002, 2b0000000003", "4d0000000005")
+    .replace("\"\"\"merge", "\"\"\"material cascade");
+    let at = original.find("def upgrade").unwrap();
+    let text = format!(
+        "{}def upgrade() -> None:\n    with op.batch_alter_table('items', schema=None) as batch_op:\n        batch_op.drop_constraint('items_material_id_fkey', type_='foreignkey')\n        batch_op.create_foreign_key('items_material_id_fkey', 'materials', ['material_id'], ['id'], ondelete='CASCADE')\n\n\ndef downgrade() -> None:\n    with op.batch_alter_table('items', schema=None) as batch_op:\n        batch_op.drop_constraint('items_material_id_fkey', type_='foreignkey')\n        batch_op.create_foreign_key('items_material_id_fkey', 'materials', ['material_id'], ['id'])\n",
+        &original[..at]
+    );
+    fs::write(&revision, &text).unwrap();
+
+    let fixed = project.tool(&["--write"]);
+    assert_eq!(fixed.status.code(), Some(0), "{}", fixed.report());
+    let after = fs::read_to_string(&revision).unwrap();
+    let downgrade = support::function_body(&after, "downgrade");
+    assert!(
+        downgrade.contains(
+            "batch_op.create_foreign_key('items_material_id_fkey', 'materials', ['material_id'], ['id'], ondelete='SET NULL')"
+        ),
+        "{after}\n{}",
+        fixed.report()
+    );
+    assert!(
+        fixed
+            .stderr
+            .contains("downgrade() restores the rules the key had before (history: migrations/versions/4d0000000005_items.py:35)"),
+        "{}",
+        fixed.stderr
+    );
+    // Everything but that one keyword is byte-identical.
+    assert_eq!(
+        after.replacen(", ondelete='SET NULL')\n", ")\n", 1).len(),
+        text.len()
+    );
+
+    project.alembic(&["upgrade", "head"]);
+    let material = |fks: &[DbFk]| {
+        fks.iter()
+            .find(|f| f.table == "items" && f.columns == ["material_id"])
+            .map(|f| f.ondelete.clone())
+    };
+    assert_eq!(material(&project.fks()).as_deref(), Some("CASCADE"), "{db}");
+    project.alembic(&["downgrade", "-1"]);
+    assert_eq!(
+        material(&project.fks()).as_deref(),
+        Some("SET NULL"),
+        "{db}"
+    );
+    eprintln!("downgrade e2e {db}: downgrade -1 put back ON DELETE SET NULL from history");
+}
+
+#[test]
+fn downgrade_restores_history_rules_sqlite() {
+    downgrade_scenario(false);
+}
+
+#[test]
+fn downgrade_restores_history_rules_postgres() {
+    downgrade_scenario(true);
+}
