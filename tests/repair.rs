@@ -102,7 +102,8 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 impl Project {
-    fn new(postgres: bool) -> Project {
+    /// `name`: the PostgreSQL database, one per test (tests run in parallel on one cluster).
+    fn new(postgres: bool, name: &str) -> Project {
         let venv = support::venv();
         let dir = tempfile::Builder::new()
             .prefix("fix-migrations-repair-")
@@ -114,9 +115,9 @@ impl Project {
         );
         let (pg, url) = if postgres {
             let cluster = support::shared_cluster();
-            cluster.create_database("repair_e2e").unwrap();
-            let url = cluster.url("repair_e2e");
-            (Some((cluster, "repair_e2e".to_string())), url)
+            cluster.create_database(name).unwrap();
+            let url = cluster.url(name);
+            (Some((cluster, name.to_string())), url)
         } else {
             let url = format!("sqlite:///{}", dir.path().join("app.db").display());
             (None, url)
@@ -221,7 +222,7 @@ fn scenario(postgres: bool) {
         return;
     }
     let db = if postgres { "PostgreSQL" } else { "SQLite" };
-    let project = Project::new(postgres);
+    let project = Project::new(postgres, "repair_e2e");
 
     // 1. The wrong database, and the replay of its history.
     project.alembic(&["upgrade", "head"]);
@@ -396,7 +397,7 @@ fn downgrade_scenario(postgres: bool) {
         return;
     }
     let db = if postgres { "PostgreSQL" } else { "SQLite" };
-    let project = Project::new(postgres);
+    let project = Project::new(postgres, "repair_downgrade_e2e");
     let revision = project
         .path()
         .join("migrations/versions/5e0000000006_material_cascade.py");
