@@ -117,6 +117,12 @@ pub struct RepairArgs {
     /// The new revision's message (as `alembic revision -m`).
     #[arg(short, long, default_value = "repair foreign key rules")]
     pub message: String,
+
+    /// The database the migrations run on; it decides the names of keys created without one.
+    /// Default: the scheme of $DATABASE_URL, else of sqlalchemy.url in alembic.ini, else
+    /// postgresql.
+    #[arg(long, value_enum)]
+    pub dialect: Option<crate::history::Dialect>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -175,6 +181,8 @@ struct Inputs {
     config: Config,
     /// The parsed model files the schema was read from (`--fix-models` edits them).
     model_sources: Vec<SourceFile>,
+    /// Per migration file of the project: the keys as they exist before it runs (history).
+    befores: std::collections::HashMap<PathBuf, crate::keyset::KeySet>,
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
@@ -200,7 +208,10 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         inputs
             .migrations
             .par_iter()
-            .map(|path| process(path, &schema, &inputs.config, args.common.write))
+            .map(|path| {
+                let before = inputs.befores.get(path);
+                process(path, &schema, &inputs.config, before, args.common.write)
+            })
             .collect::<Vec<FileOutcome>>(),
     );
     let output = Output {
@@ -242,12 +253,17 @@ fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
     };
     let model_sources = read_model_sources(&args.common, &config, &root, project.as_ref(), cwd)?;
     let schema = models::read_models(&model_sources);
+    let befores = project
+        .as_ref()
+        .map(|p| befores(p, &migrations, &schema))
+        .unwrap_or_default();
     Ok(Inputs {
         root,
         migrations,
         schema,
         config,
         model_sources,
+        befores,
     })
 }
 
@@ -326,6 +342,31 @@ pub fn read_model_sources(
     model_paths.par_iter().map(|p| read_python(p)).collect()
 }
 
+/// The history before each migration file that is one of the project's revisions. History is
+/// a help, never a requirement: a graph it can't replay leaves the files without one.
+fn befores(
+    project: &Project,
+    migrations: &[PathBuf],
+    schema: &Schema,
+) -> std::collections::HashMap<PathBuf, crate::keyset::KeySet> {
+    use crate::history::{Dialect, History};
+    let Ok(revisions) = discover::read_revisions(project) else {
+        return Default::default();
+    };
+    let Ok(history) = History::load(&project.root, revisions) else {
+        return Default::default();
+    };
+    let dialect = Dialect::detect(None, project).map_or(Dialect::Postgresql, |(d, _)| d);
+    migrations
+        .iter()
+        .filter_map(|path| {
+            let revision = history.revision_at(path)?;
+            let replay = history.before(&revision.id, schema, dialect);
+            Some((path.clone(), replay.keys))
+        })
+        .collect()
+}
+
 fn revisions_to_process(project: &Project, all: bool) -> Result<Vec<PathBuf>> {
     let revisions = discover::read_revisions(project)?;
     let mut paths: Vec<PathBuf> = if all {
@@ -346,11 +387,17 @@ pub fn read_python(path: &Path) -> Result<SourceFile> {
 }
 
 /// One migration file through the pipeline. Errors stay with the file so the others still run.
-fn process(path: &Path, schema: &Schema, config: &Config, write: bool) -> FileOutcome {
+fn process(
+    path: &Path,
+    schema: &Schema,
+    config: &Config,
+    before: Option<&crate::keyset::KeySet>,
+    write: bool,
+) -> FileOutcome {
     let result = (|| -> Result<(SourceFile, FilePlan, Option<String>)> {
         let file = read_python(path)?;
         let migration = migrations::scan(&file);
-        let plan = fix::plan(&file, &migration, schema, config);
+        let plan = fix::plan_with_history(&file, &migration, schema, config, before);
         let fixed = if plan.edits.is_empty() {
             None
         } else {

@@ -233,6 +233,33 @@ fn project_in(dir: &Path) -> Result<Option<Project>> {
     Ok(None)
 }
 
+/// One `[alembic]` option of the project's config (`file_template`, `truncate_slug_length`),
+/// interpolated as Alembic reads it; from `[tool.alembic]` when the project is configured in
+/// pyproject.toml.
+pub fn alembic_option(project: &Project, key: &str) -> Result<Option<String>> {
+    let path = &project.config_file;
+    let text = fs::read_to_string(path).map_err(|err| io_error(path, &err))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let here = dir.to_string_lossy().into_owned();
+    if path.file_name().is_some_and(|n| n == "pyproject.toml") {
+        let table = text
+            .parse::<toml::Table>()
+            .map_err(|_| anyhow!("{}: invalid TOML", path.display()))?;
+        return Ok(tool_alembic(&table)
+            .and_then(|t| t.get(key))
+            .and_then(|v| match v {
+                toml::Value::String(s) => Some(substitute_here(s, &here)),
+                toml::Value::Integer(i) => Some(i.to_string()),
+                _ => None,
+            }));
+    }
+    let ini = Ini::parse(&text);
+    match ini.get("alembic", key) {
+        Some(raw) => Ok(Some(ini_value(&ini, path, key, raw, &here)?)),
+        None => Ok(None),
+    }
+}
+
 fn ini_value(ini: &Ini, path: &Path, key: &str, raw: &str, here: &str) -> Result<String> {
     ini.interpolate("alembic", raw, here)
         .map_err(|msg| anyhow!("{}: {key}: {msg}", path.display()))

@@ -10,6 +10,8 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::history::normalized_action;
+use crate::keyset::{ExistingKey, KeySet};
 use crate::migrations::{
     ArgLayout, ConstraintName, DropSite, FkSite, Migration, Section, SiteKind, StatementId,
     line_end,
@@ -163,23 +165,39 @@ pub fn plan(
     schema: &Schema,
     config: &Config,
 ) -> FilePlan {
+    plan_with_history(file, migration, schema, config, None)
+}
+
+/// `plan`, knowing the keys as they exist before this revision runs (`history::History::before`):
+/// revert pairs whose downgrade() mirror is missing are judged from history, and a downgrade()
+/// `create_foreign_key` that restores a key dropped in upgrade() gets that key's old rules.
+pub fn plan_with_history(
+    file: &SourceFile,
+    migration: &Migration,
+    schema: &Schema,
+    config: &Config,
+    before: Option<&KeySet>,
+) -> FilePlan {
     let mut plan = FilePlan::default();
     let mut suppressor = Suppressor {
         comments: Suppressions::read(file),
         used: HashSet::new(),
     };
     let mut removed: HashSet<StatementId> = HashSet::new();
-    let reverts = revert_pairs(migration, schema, config);
-    // A pair any of whose four calls is covered stays; its create is then left as it is too.
+    let mut reverts = revert_pairs(migration, schema, config);
+    if let Some(before) = before {
+        let found = history_revert_pairs(migration, schema, config, before, &reverts);
+        reverts.extend(found);
+    }
+    // A pair any of whose calls is covered stays; its create is then left as it is too.
     let mut pinned: HashMap<usize, String> = HashMap::new();
     let mut kept_reverts = Vec::new();
     for pair in reverts {
-        let lines = pair.lines(migration);
-        if let Some(why) = lines.iter().find_map(|line| suppressor.check(*line)) {
+        if let Some(why) = pair.lines.iter().find_map(|line| suppressor.check(*line)) {
             pinned.insert(pair.create, why);
             continue;
         }
-        removed.extend(pair.statements);
+        removed.extend(pair.statements.iter().copied());
         kept_reverts.push(pair);
     }
     let reverts = kept_reverts;
@@ -224,6 +242,9 @@ pub fn plan(
         }
     }
 
+    if let Some(before) = before {
+        restore_old_rules(&mut plan, file, migration, before, &removed);
+    }
     name_unnamed(&mut plan, migration, schema, &removed, &mut suppressor);
     plan.edits.extend(removal_edits(file, migration, &removed));
     add_missing_imports(&mut plan, file, migration, &mut suppressor);
@@ -587,23 +608,11 @@ pub fn append_keywords_at(text: &str, layout: &ArgLayout, keywords: &[String]) -
 /// An autogenerate revert pair found in upgrade() and its downgrade() mirror.
 struct RevertPair {
     create: usize,
-    mirror: usize,
-    drops: [usize; 2],
-    statements: [StatementId; 4],
+    statements: Vec<StatementId>,
+    /// The lines its calls start on (a suppression on any of them keeps the pair).
+    lines: Vec<usize>,
     ondelete: Action,
     reason: String,
-}
-
-impl RevertPair {
-    /// The lines its four calls start on.
-    fn lines(&self, migration: &Migration) -> [usize; 4] {
-        [
-            migration.sites[self.create].line,
-            migration.drops[self.drops[0]].line,
-            migration.sites[self.mirror].line,
-            migration.drops[self.drops[1]].line,
-        ]
-    }
 }
 
 /// Once a migration was fixed but the model still says nothing, autogenerate emits a drop +
@@ -690,7 +699,7 @@ fn revert_pairs(migration: &Migration, schema: &Schema, config: &Config) -> Vec<
         let Some(down_drop) = drop_in(Section::Downgrade, create_name.as_ref(), &used_now) else {
             continue;
         };
-        let statements = [
+        let statements = vec![
             create.statement.expect("filtered"),
             migration.drops[up_drop].statement,
             mirror.statement.expect("filtered"),
@@ -707,9 +716,13 @@ fn revert_pairs(migration: &Migration, schema: &Schema, config: &Config) -> Vec<
         used_mirrors.insert(mirror_index);
         pairs.push(RevertPair {
             create: index,
-            mirror: mirror_index,
-            drops: [up_drop, down_drop],
             statements,
+            lines: vec![
+                create.line,
+                migration.drops[up_drop].line,
+                mirror.line,
+                migration.drops[down_drop].line,
+            ],
             ondelete: decision.ondelete,
             reason: format!(
                 "revert pair removed: the database already has ON DELETE {} (downgrade() restores it) and the policy agrees ({})",
@@ -718,6 +731,226 @@ fn revert_pairs(migration: &Migration, schema: &Schema, config: &Config) -> Vec<
         });
     }
     pairs
+}
+
+/// The key an upgrade() `drop_constraint` removes, as history holds it: by name, or (a key
+/// SQLite left unnamed, an unnamed drop) the only key of that table on these columns.
+fn dropped_key<'k>(
+    before: &'k KeySet,
+    drop: &DropSite,
+    columns: &[String],
+    referent: Option<&str>,
+) -> Option<&'k ExistingKey> {
+    let table = drop.table.as_deref()?;
+    let (schema, bare) = crate::history::split_qualified(table);
+    let on_table = || {
+        before
+            .keys
+            .iter()
+            .filter(move |k| k.table == bare && k.schema == schema)
+    };
+    let same_key = |k: &&ExistingKey| {
+        k.columns == columns && referent.is_none_or(|r| policy::bare_name(r) == k.referent_table)
+    };
+    match &drop.name {
+        ConstraintName::Known(name) => on_table()
+            .find(|k| k.name.as_deref() == Some(name.as_str()))
+            .filter(same_key),
+        ConstraintName::Unnamed(_) | ConstraintName::Absent => {
+            let mut matches = on_table().filter(|k| k.name.is_none()).filter(same_key);
+            match (matches.next(), matches.next()) {
+                (Some(only), None) => Some(only),
+                _ => None,
+            }
+        }
+        ConstraintName::Unknown => None,
+    }
+}
+
+fn action_of(text: Option<&str>) -> Option<Action> {
+    match text {
+        None => Some(Action::NoAction),
+        Some(t) => Action::parse(t),
+    }
+}
+
+/// Revert pairs whose downgrade() has no usable mirror (hand-edited, or removed): the rules the
+/// database has come from history instead. The pair goes when the policy agrees with them,
+/// with whatever downgrade() statements undo it (the drop of the new key, the re-create of
+/// the old one).
+fn history_revert_pairs(
+    migration: &Migration,
+    schema: &Schema,
+    config: &Config,
+    before: &KeySet,
+    found: &[RevertPair],
+) -> Vec<RevertPair> {
+    let mut used: HashSet<StatementId> = found
+        .iter()
+        .flat_map(|p| p.statements.iter().copied())
+        .collect();
+    let mut pairs = Vec::new();
+    for (index, create) in migration.sites.iter().enumerate() {
+        let is_create = matches!(
+            create.kind,
+            SiteKind::CreateForeignKey | SiteKind::BatchCreateForeignKey
+        );
+        if create.section != Section::Upgrade
+            || !is_create
+            || create.skip.is_some()
+            || found.iter().any(|p| p.create == index)
+        {
+            continue;
+        }
+        let (Some(statement), Some(key)) = (create.statement, key_ref(create)) else {
+            continue;
+        };
+        if used.contains(&statement) {
+            continue;
+        }
+        let up_drop = migration.drops.iter().find(|d| {
+            d.section == Section::Upgrade
+                && d.table == create.table
+                && !used.contains(&d.statement)
+                && dropped_key(before, d, &create.columns, create.referent_table.as_deref())
+                    .is_some()
+        });
+        let Some(up_drop) = up_drop else { continue };
+        let old = dropped_key(
+            before,
+            up_drop,
+            &create.columns,
+            create.referent_table.as_deref(),
+        )
+        .expect("found above");
+        let (Some(current_delete), Some(current_update)) = (
+            action_of(old.ondelete.as_deref()),
+            action_of(old.onupdate.as_deref()),
+        ) else {
+            continue;
+        };
+        let Ok(decision) = policy::decide(schema, config, key) else {
+            continue;
+        };
+        let update_agrees = decision.onupdate.is_none_or(|u| u == current_update);
+        if decision.ondelete != current_delete || !update_agrees {
+            continue;
+        }
+        let mut statements = vec![statement, up_drop.statement];
+        // downgrade(): the drop of the key this create makes, and the re-create of the old one.
+        let create_name = match &create.name {
+            ConstraintName::Known(n) => Some(n.as_str()),
+            _ => None,
+        };
+        let down_drop = migration.drops.iter().find(|d| {
+            d.section == Section::Downgrade
+                && d.table == create.table
+                && !used.contains(&d.statement)
+                && match (&d.name, create_name) {
+                    (ConstraintName::Known(n), Some(wanted)) => n == wanted,
+                    (ConstraintName::Unnamed(_), None) => true,
+                    _ => false,
+                }
+        });
+        let mirror = migration.sites.iter().find(|m| {
+            m.section == Section::Downgrade
+                && matches!(
+                    m.kind,
+                    SiteKind::CreateForeignKey | SiteKind::BatchCreateForeignKey
+                )
+                && m.table == create.table
+                && m.columns == create.columns
+                && m.referent_table == create.referent_table
+                && m.statement.is_some_and(|s| !used.contains(&s))
+        });
+        statements.extend(down_drop.map(|d| d.statement));
+        statements.extend(mirror.and_then(|m| m.statement));
+        if !statements
+            .iter()
+            .all(|s| migration.statements[*s].removable)
+        {
+            continue;
+        }
+        used.extend(statements.iter().copied());
+        let mut lines = vec![create.line, up_drop.line];
+        lines.extend(down_drop.map(|d| d.line));
+        lines.extend(mirror.map(|m| m.line));
+        pairs.push(RevertPair {
+            create: index,
+            statements,
+            lines,
+            ondelete: decision.ondelete,
+            reason: format!(
+                "revert pair removed: the database already has ON DELETE {} (history: {}) and the policy agrees ({})",
+                decision.ondelete, old.origin, decision.reason
+            ),
+        });
+    }
+    pairs
+}
+
+/// A downgrade() `create_foreign_key` that puts back a key upgrade() dropped gets the rules the
+/// key had before (from history), whatever the policy says today.
+fn restore_old_rules(
+    plan: &mut FilePlan,
+    file: &SourceFile,
+    migration: &Migration,
+    before: &KeySet,
+    removed: &HashSet<StatementId>,
+) {
+    for site in &migration.sites {
+        let is_create = matches!(
+            site.kind,
+            SiteKind::CreateForeignKey | SiteKind::BatchCreateForeignKey
+        );
+        if site.section != Section::Downgrade
+            || !is_create
+            || site.skip.is_some()
+            || site.statement.is_some_and(|s| removed.contains(&s))
+        {
+            continue;
+        }
+        let old = migration
+            .drops
+            .iter()
+            .filter(|d| {
+                d.section == Section::Upgrade
+                    && d.table == site.table
+                    && !removed.contains(&d.statement)
+            })
+            .find_map(|d| dropped_key(before, d, &site.columns, site.referent_table.as_deref()));
+        let Some(old) = old else { continue };
+        let current_delete = normalized_action(site.ondelete.as_ref());
+        let current_update = normalized_action(site.onupdate.as_ref());
+        let wanted = |old: &Option<String>, current: &Option<String>, present: bool| {
+            if old == current {
+                return None;
+            }
+            match old {
+                Some(text) => Action::parse(text),
+                // NO ACTION: only a keyword that is there needs rewriting.
+                None => present.then_some(Action::NoAction),
+            }
+        };
+        let ondelete = wanted(&old.ondelete, &current_delete, site.ondelete.is_some());
+        let onupdate = wanted(&old.onupdate, &current_update, site.onupdate.is_some());
+        if ondelete.is_none() && onupdate.is_none() {
+            continue;
+        }
+        let mut key = report(
+            site,
+            Status::Fixed,
+            format!(
+                "downgrade() restores the rules the key had before (history: {})",
+                old.origin
+            ),
+        );
+        key.ondelete = ondelete.or(key.ondelete);
+        key.onupdate = onupdate.or(key.onupdate);
+        plan.edits
+            .extend(keyword_edits(file, migration, site, onupdate, ondelete));
+        plan.keys.push(key);
+    }
 }
 
 /// Statement removals; a `with` block left empty goes whole, a function left empty keeps a `pass`.
@@ -991,16 +1224,8 @@ pub fn constraint_name(schema: &Schema, site: &FkSite) -> String {
     {
         return name;
     }
-    // PostgreSQL's own choice for an unnamed key; identifiers stop at 63 bytes.
-    let mut name = format!("{bare}_{}_fkey", site.columns.join("_"));
-    if name.len() > 63 {
-        let keep = (0..=63 - 5)
-            .rev()
-            .find(|i| name.is_char_boundary(*i))
-            .unwrap_or(0);
-        name = format!("{}_fkey", &name[..keep]);
-    }
-    name
+    // PostgreSQL's own choice for an unnamed key, cut to 63 bytes the way PostgreSQL cuts it.
+    crate::history::postgres_fk_name(bare, &site.columns, &|_| false)
 }
 
 /// `fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s` -> the name. None when the
