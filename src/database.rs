@@ -296,8 +296,7 @@ fn sql_tokens(sql: &str) -> Vec<Token> {
 
 // ---- PostgreSQL ------------------------------------------------------------------------------
 
-const PG_KEYS_SQL: &str = "
-SELECT n.nspname::text, t.relname::text, c.conname::text,
+const PG_KEYS_SQL: &str = "SELECT n.nspname::text, t.relname::text, c.conname::text,
        ARRAY(SELECT a.attname::text
                FROM unnest(c.conkey) WITH ORDINALITY AS u(attnum, i)
                JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = u.attnum

@@ -342,9 +342,15 @@ fn reason_text(check: &KeyCheck) -> String {
 /// One line for annotations: what is wrong and why the policy says so.
 fn annotation_text(check: &KeyCheck) -> String {
     let message = check.message.as_deref().unwrap_or_default();
-    match &check.policy {
-        Some(p) => format!("{}: {message} ({})", check.label(), p.reason),
-        None => format!("{}: {message}", check.label()),
+    match (&check.policy, check.status) {
+        (Some(p), CheckStatus::Mismatch) => format!("{}: {message} ({})", check.label(), p.reason),
+        (Some(p), _) => format!(
+            "{}: {message}; policy: {} ({})",
+            check.label(),
+            policy_text(&check.policy),
+            p.reason
+        ),
+        (None, _) => format!("{}: {message}", check.label()),
     }
 }
 
