@@ -28,6 +28,17 @@ Examples:
   fix-migrations --all --format json   every revision, machine-readable
   fix-migrations migrations/versions/abc123_add_notes.py --write";
 
+const CHECK_DB_HELP: &str = "\
+Exit status:
+  0  every foreign key of the database has the rules the policy gives it
+  1  a mismatch, a key no model declares, or a model key the database lacks
+  2  bad URL, cannot connect or read (no password is ever printed)
+
+URLs (as SQLAlchemy writes them):
+  sqlite:///app.db   sqlite:////abs/path/app.db
+  postgresql://user@host:5432/db   postgresql+psycopg2://user@/db?host=/run/postgresql
+  Passwords: in the URL, PGPASSWORD, or PGPASSFILE / ~/.pgpass (mode 0600).";
+
 #[derive(Debug, Parser)]
 #[command(name = "fix-migrations", version, about = "Give every foreign key in your Alembic migrations the ON DELETE action your models mean.", after_help = AFTER_HELP)]
 pub struct Args {
@@ -92,6 +103,7 @@ pub enum Command {
     /// foreign key whose rules differ from the policy's.
     Repair(RepairArgs),
     /// Compare a live database's foreign key rules with the models.
+    #[command(after_help = CHECK_DB_HELP)]
     CheckDb(CheckDbArgs),
 }
 

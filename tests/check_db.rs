@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -502,20 +502,25 @@ fn silent_server_times_out_instead_of_hanging() {
 const CHECKER_PASSWORD: &str = "Checker-Pass-7f3a";
 
 /// One cluster for this file's PostgreSQL tests: unix socket (trust) and TCP (scram), with a
-/// role `checker` that has a password.
-fn cluster() -> &'static PgCluster {
-    static CLUSTER: OnceLock<PgCluster> = OnceLock::new();
-    CLUSTER.get_or_init(|| {
-        let cluster = PgCluster::start_with_tcp()
-            .unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e:#}"));
-        cluster
-            .psql(
-                "postgres",
-                &format!("CREATE ROLE checker LOGIN PASSWORD '{CHECKER_PASSWORD}'"),
-            )
-            .unwrap();
-        cluster
-    })
+/// role `checker` that has a password. Each test holds an `Arc`; when the last holder is done
+/// the cluster stops (a static would never be dropped, and the server would outlive the run).
+fn cluster() -> Arc<PgCluster> {
+    static SHARED: Mutex<Weak<PgCluster>> = Mutex::new(Weak::new());
+    let mut slot = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(cluster) = slot.upgrade() {
+        return cluster;
+    }
+    let cluster =
+        PgCluster::start_with_tcp().unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e:#}"));
+    cluster
+        .psql(
+            "postgres",
+            &format!("CREATE ROLE checker LOGIN PASSWORD '{CHECKER_PASSWORD}'"),
+        )
+        .unwrap();
+    let cluster = Arc::new(cluster);
+    *slot = Arc::downgrade(&cluster);
+    cluster
 }
 
 fn skip_postgres() -> bool {
@@ -526,8 +531,7 @@ fn skip_postgres() -> bool {
     skip
 }
 
-fn socket_url(db: &str) -> String {
-    let c = cluster();
+fn socket_url(c: &PgCluster, db: &str) -> String {
     format!(
         "postgresql+psycopg2://postgres@/{db}?host={}&port={}",
         c.socket_dir().display(),
@@ -544,7 +548,7 @@ fn postgres_alembic_upgrade_of_the_fixed_example_agrees() {
     c.create_database("cdb_typed").unwrap();
     let project = example_copy("typed-lookups");
     let dir = project.path();
-    let url = socket_url("cdb_typed");
+    let url = socket_url(&c, "cdb_typed");
     fix_write(dir);
     alembic(dir, &url, &["upgrade", "head"]);
     let out = check_db(dir, &["--format", "json"], &[("DATABASE_URL", &url)]);
@@ -650,7 +654,7 @@ fn postgres_raw_sql_second_schema_composite_keys_and_search_path() {
     ]);
     let out = check_db(
         dir,
-        &["--url", &socket_url("cdb_schemas"), "--format", "json"],
+        &["--url", &socket_url(&c, "cdb_schemas"), "--format", "json"],
         &[],
     );
     assert_eq!(code(&out), 1, "{}", out.report());
@@ -677,7 +681,7 @@ fn postgres_raw_sql_second_schema_composite_keys_and_search_path() {
     // answers are the same.
     let url = format!(
         "{}&options=-csearch_path%3Dsales,public",
-        socket_url("cdb_schemas")
+        socket_url(&c, "cdb_schemas")
     );
     let out = check_db(dir, &["--url", &url, "--format", "json"], &[]);
     assert_eq!(code(&out), 1, "{}", out.report());
@@ -694,7 +698,7 @@ fn postgres_raw_sql_second_schema_composite_keys_and_search_path() {
     );
 
     // Text: the schema-qualified label and the policy's reason.
-    let out = check_db(dir, &["--url", &socket_url("cdb_schemas")], &[]);
+    let out = check_db(dir, &["--url", &socket_url(&c, "cdb_schemas")], &[]);
     assert_eq!(code(&out), 1, "{}", out.report());
     let row = out
         .stdout
@@ -873,7 +877,11 @@ fn postgres_reads_in_a_read_only_transaction() {
     let project = models_project(
         "from sqlalchemy import Column, ForeignKey, Integer\nfrom sqlalchemy.orm import declarative_base\nBase = declarative_base()\n\nclass A(Base):\n    __tablename__ = 'a'\n    id = Column(Integer, primary_key=True)\n\nclass B(Base):\n    __tablename__ = 'b'\n    id = Column(Integer, primary_key=True)\n    a_id = Column(Integer, ForeignKey('a.id'), nullable=False)\n",
     );
-    let out = check_db(project.path(), &["--url", &socket_url("cdb_readonly")], &[]);
+    let out = check_db(
+        project.path(),
+        &["--url", &socket_url(&c, "cdb_readonly")],
+        &[],
+    );
     assert_eq!(code(&out), 1, "{}", out.report());
     assert!(out.stdout.contains("b.a_id -> a.id"), "{}", out.report());
 
