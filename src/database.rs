@@ -460,6 +460,9 @@ fn pg_error_text(err: &postgres::Error) -> String {
         text.push_str(&cause.to_string());
         source = cause.source();
     }
+    if text.ends_with("password missing") {
+        return "the server asks for a password and none was given (in the URL, PGPASSWORD, PGPASSFILE or ~/.pgpass)".to_string();
+    }
     text
 }
 

@@ -827,6 +827,12 @@ fn postgres_passwords_never_leak_and_come_from_pgpassword_or_pgpass() {
         "{}",
         out.report()
     );
+    assert!(
+        out.stderr
+            .contains("the server asks for a password and none was given"),
+        "{}",
+        out.report()
+    );
     leaks(&out, CHECKER_PASSWORD);
     // PGPASSFILE points elsewhere.
     let elsewhere = dir.join("pgpass-file");
