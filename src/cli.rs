@@ -30,6 +30,17 @@ Examples:
   fix-migrations --write --fix-models  also write the decisions into the models
   fix-migrations migrations/versions/abc123_add_notes.py --write";
 
+const CHECK_DB_HELP: &str = "\
+Exit status:
+  0  every foreign key of the database has the rules the policy gives it
+  1  a mismatch, a key no model declares, or a model key the database lacks
+  2  bad URL, cannot connect or read (no password is ever printed)
+
+URLs (as SQLAlchemy writes them):
+  sqlite:///app.db   sqlite:////abs/path/app.db
+  postgresql://user@host:5432/db   postgresql+psycopg2://user@/db?host=/run/postgresql
+  Passwords: in the URL, PGPASSWORD, or PGPASSFILE / ~/.pgpass (mode 0600).";
+
 #[derive(Debug, Parser)]
 #[command(name = "fix-migrations", version, about = "Give every foreign key in your Alembic migrations the ON DELETE action your models mean.", after_help = AFTER_HELP)]
 pub struct Args {
@@ -104,6 +115,7 @@ pub enum Command {
     /// foreign key whose rules differ from the policy's.
     Repair(RepairArgs),
     /// Compare a live database's foreign key rules with the models.
+    #[command(after_help = CHECK_DB_HELP)]
     CheckDb(CheckDbArgs),
 }
 
@@ -132,9 +144,23 @@ pub struct CheckDbArgs {
     #[arg(long)]
     pub url: Option<String>,
 
-    /// Write a repair revision from the database's actual state.
+    /// Instead of the report, write the repair revision (as `fix-migrations repair`) from the
+    /// database's actual state, with the constraint names the database has.
     #[arg(long)]
     pub repair: bool,
+
+    /// With --repair: recreate keys inside `op.batch_alter_table(...)`.
+    #[arg(long, requires = "repair")]
+    pub batch: bool,
+
+    /// With --repair: the new revision's message.
+    #[arg(
+        short,
+        long,
+        requires = "repair",
+        default_value = "repair foreign key rules"
+    )]
+    pub message: String,
 
     /// Seconds to wait for a connection.
     #[arg(long, default_value_t = 10)]

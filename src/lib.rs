@@ -10,6 +10,8 @@
 pub mod cli;
 pub mod config;
 pub mod database;
+pub mod dbcheck;
+pub mod dburl;
 pub mod discover;
 pub mod fix;
 pub mod history;

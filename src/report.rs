@@ -114,7 +114,7 @@ pub fn print(output: &Output, args: &Common) -> Result<u8> {
     }
 }
 
-fn is_broken_pipe(err: &anyhow::Error) -> bool {
+pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         cause
             .downcast_ref::<std::io::Error>()
@@ -131,12 +131,12 @@ pub fn one_line(message: &str) -> String {
 
 // ---- text ------------------------------------------------------------------------------------
 
-struct Palette {
-    on: bool,
+pub(crate) struct Palette {
+    pub(crate) on: bool,
 }
 
 impl Palette {
-    fn paint(&self, style: Style, text: &str) -> String {
+    pub(crate) fn paint(&self, style: Style, text: &str) -> String {
         if self.on {
             format!("{style}{text}{style:#}")
         } else {
@@ -145,7 +145,7 @@ impl Palette {
     }
 }
 
-fn color_choice(when: ColorWhen) -> anstream::ColorChoice {
+pub(crate) fn color_choice(when: ColorWhen) -> anstream::ColorChoice {
     match when {
         ColorWhen::Always => anstream::ColorChoice::Always,
         ColorWhen::Never => anstream::ColorChoice::Never,
@@ -489,7 +489,7 @@ fn print_json(output: &Output) -> Result<()> {
 // ---- github ----------------------------------------------------------------------------------
 
 /// GitHub workflow commands: `%`, CR and LF must be escaped in the message.
-fn escape_github(text: &str) -> String {
+pub(crate) fn escape_github(text: &str) -> String {
     text.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")

@@ -300,6 +300,22 @@ impl PgCluster {
     }
 
     pub fn start() -> Result<PgCluster> {
+        Self::start_with(false)
+    }
+
+    /// A cluster that also listens on TCP at 127.0.0.1:`port` (a free port), where every
+    /// connection must give its role's password (scram-sha-256); the unix socket stays
+    /// `trust`. Every statement is logged with its application name (see [`Self::server_log`]).
+    pub fn start_with_tcp() -> Result<PgCluster> {
+        Self::start_with(true)
+    }
+
+    /// The server's log file so far.
+    pub fn server_log(&self) -> String {
+        fs::read_to_string(self.root.path().join("server.log")).unwrap_or_default()
+    }
+
+    fn start_with(tcp: bool) -> Result<PgCluster> {
         static NEXT: AtomicU16 = AtomicU16::new(0);
         let initdb = pg_bin("initdb")?;
         let pg_ctl = pg_bin("pg_ctl")?;
@@ -313,8 +329,14 @@ impl PgCluster {
         }
         // Only the socket file name depends on the port: the socket lives in our
         // own directory, so no other server can collide with it.
-        let port =
-            20000 + (std::process::id() % 20000) as u16 + NEXT.fetch_add(1, Ordering::SeqCst);
+        let port = if tcp {
+            // A TCP port must be free on 127.0.0.1: take one the kernel hands out.
+            std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port()
+        } else {
+            20000 + (std::process::id() % 20000) as u16 + NEXT.fetch_add(1, Ordering::SeqCst)
+        };
         let mut cluster = PgCluster {
             root,
             port,
@@ -331,11 +353,24 @@ impl PgCluster {
             "--no-sync",
         ]))
         .context("initdb failed")?;
-        let opts = format!(
+        let mut opts = format!(
             "-k {} -c listen_addresses='' -p {} -c fsync=off",
             cluster.socket_dir().display(),
             port
         );
+        if tcp {
+            // Overwritten in place, so the file keeps its owner (the server user).
+            fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+            )
+            .context("writing pg_hba.conf")?;
+            opts = format!(
+                "-k {} -c listen_addresses=127.0.0.1 -p {} -c fsync=off -c log_statement=all -c log_line_prefix='[%a] '",
+                cluster.socket_dir().display(),
+                port
+            );
+        }
         let log = cluster.root.path().join("server.log");
         let started = run(cluster
             .as_server_user(&pg_ctl)
