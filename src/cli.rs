@@ -287,8 +287,14 @@ pub fn read_python(path: &Path) -> Result<SourceFile> {
 
 /// One migration file through the pipeline. Errors stay with the file so the others still run.
 fn process(path: &Path, schema: &Schema, config: &Config, write: bool) -> FileOutcome {
-    let result = (|| -> Result<(SourceFile, FilePlan, Option<String>)> {
-        let file = read_python(path)?;
+    // None: no foreign key marker in the file, so it is checked without being parsed.
+    let result = (|| -> Result<Option<(SourceFile, FilePlan, Option<String>)>> {
+        let bytes = std::fs::read(path).map_err(|e| discover::io_error(path, &e))?;
+        if !migrations::may_hold_keys(&bytes) {
+            parse::decode(path, bytes)?;
+            return Ok(None);
+        }
+        let file = parse::parse_source(path, bytes)?;
         let migration = migrations::scan(&file);
         let plan = fix::plan(&file, &migration, schema, config);
         let fixed = if plan.edits.is_empty() {
@@ -300,10 +306,17 @@ fn process(path: &Path, schema: &Schema, config: &Config, write: bool) -> FileOu
         if write && let Some(text) = &fixed {
             fix::write_atomically(path, text)?;
         }
-        Ok((file, plan, fixed))
+        Ok(Some((file, plan, fixed)))
     })();
     match result {
-        Ok((file, plan, fixed)) => FileOutcome {
+        Ok(None) => FileOutcome {
+            path: path.to_path_buf(),
+            original: None,
+            fixed: None,
+            plan: FilePlan::default(),
+            error: None,
+        },
+        Ok(Some((file, plan, fixed))) => FileOutcome {
             path: path.to_path_buf(),
             original: Some(file.text),
             fixed,

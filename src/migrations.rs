@@ -10,7 +10,7 @@ use serde::Serialize;
 use tree_sitter::Node;
 
 use crate::parse::{
-    CallArgs, Imports, SourceFile, descendants, dotted_name, string_list, string_value,
+    CallArgs, Imports, SourceFile, descendants, dotted_name, string_list, string_value, walk,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -150,6 +150,25 @@ pub struct Migration {
 
 const SA_MODULES: &[&str] = &["sqlalchemy", "sa"];
 
+/// Text without which a file holds nothing `scan` reports: `ForeignKey(`,
+/// `ForeignKeyConstraint(`, `create_foreign_key(` and `drop_constraint(..., type_='foreignkey')`
+/// (matched ignoring ASCII case, as the `type_` value is). A file with none of them is never
+/// parsed. The one list: whatever the scanner learns to read must add its marker here.
+pub const KEY_MARKERS: &[&str] = &["foreignkey", "foreign_key"];
+
+/// True when the file may hold a foreign key call, judged from its bytes alone.
+pub fn may_hold_keys(bytes: &[u8]) -> bool {
+    static FINDER: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
+    FINDER
+        .get_or_init(|| {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(KEY_MARKERS)
+                .expect("the marker list is a valid automaton")
+        })
+        .is_match(bytes)
+}
+
 pub fn scan(file: &SourceFile) -> Migration {
     let imports = Imports::read(file);
     let op_alias = imports
@@ -167,7 +186,7 @@ pub fn scan(file: &SourceFile) -> Migration {
         },
         block_ids: HashMap::new(),
     };
-    for node in descendants(file.tree.root_node()) {
+    for node in walk(file.tree.root_node()) {
         if node.kind() == "call" {
             scanner.visit_call(node);
         }

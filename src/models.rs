@@ -27,6 +27,11 @@ pub struct Schema {
     pub classes: BTreeMap<String, String>,
     /// `MetaData(naming_convention={"fk": ...})`'s foreign key template, when the models set one.
     pub fk_naming_convention: Option<String>,
+    /// Relationships by the table their declaring class maps to, built by the policy on first
+    /// use: it asks for every key of every migration and must not walk every relationship each
+    /// time. Derived data, so never cached or compared; reset it if the schema changes.
+    #[serde(skip)]
+    pub relationship_index: std::sync::OnceLock<crate::policy::RelationshipIndex>,
 }
 
 #[derive(Debug, Clone, Serialize)]
