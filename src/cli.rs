@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 use rayon::prelude::*;
 
+use crate::cache::{self, Cache, FileKey};
 use crate::config::Config;
 use crate::discover::{self, Project};
 use crate::fix::{self, FilePlan};
@@ -84,6 +85,11 @@ pub struct Common {
     /// Print the decision trail for every foreign key.
     #[arg(long, global = true)]
     pub explain: bool,
+
+    /// Neither read nor write the cache of facts from earlier runs (`.fix-migrations-cache/`
+    /// at the project root, or $FIX_MIGRATIONS_CACHE_DIR).
+    #[arg(long, global = true)]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -158,17 +164,34 @@ struct Inputs {
     root: PathBuf,
     migrations: Vec<PathBuf>,
     schema: Schema,
+    /// The model files' combined key: cached plans are valid for this schema only.
+    schema_key: FileKey,
     config: Config,
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let inputs = gather(args, &cwd)?;
+    let plans: Cache<cache::CachedPlan> =
+        Cache::open(&inputs.root, "plans", 64, !args.common.no_cache);
+    // Settings print deterministically (lists and matchers in file order), so their Debug text
+    // stands for them.
+    let settings = format!("{:?}", inputs.config);
+    let key_bytes = [inputs.schema_key.hash[0], inputs.schema_key.hash[1]].map(u64::to_le_bytes);
+    let context = cache::fingerprint(&[&key_bytes[0], &key_bytes[1], settings.as_bytes()]);
+    let step = Step {
+        schema: &inputs.schema,
+        config: &inputs.config,
+        write: args.common.write,
+        plans: &plans,
+        context,
+    };
     let outcomes: Vec<FileOutcome> = inputs
         .migrations
         .par_iter()
-        .map(|path| process(path, &inputs.schema, &inputs.config, args.common.write))
+        .map(|path| process(path, &step))
         .collect();
+    plans.save();
     let output = Output {
         outcomes,
         root: inputs.root.clone(),
@@ -220,14 +243,18 @@ fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
 
     let migrations = match (&project, files.is_empty()) {
         (_, false) => discover::expand_paths(&files)?,
-        (Some(project), true) => revisions_to_process(project, args.all)?,
+        (Some(project), true) => {
+            revisions_to_process(project, args.all, !args.common.no_cache, &root)?
+        }
         (None, true) => unreachable!("a project is required without explicit paths"),
     };
-    let schema = read_schema(&args.common, &config, &root, project.as_ref(), cwd)?;
+    let (schema, schema_key) =
+        read_schema_keyed(&args.common, &config, &root, project.as_ref(), cwd)?;
     Ok(Inputs {
         root,
         migrations,
         schema,
+        schema_key,
         config,
     })
 }
@@ -241,6 +268,18 @@ pub fn read_schema(
     project: Option<&Project>,
     cwd: &Path,
 ) -> Result<Schema> {
+    read_schema_keyed(common, config, root, project, cwd).map(|(schema, _)| schema)
+}
+
+/// `read_schema` and the model files' combined key. An unchanged set of model files gives the
+/// schema cached by the last run, without parsing.
+pub fn read_schema_keyed(
+    common: &Common,
+    config: &Config,
+    root: &Path,
+    project: Option<&Project>,
+    cwd: &Path,
+) -> Result<(Schema, FileKey)> {
     // Globs on the command line are relative to where the user stands; config ones to the root.
     let globs: Vec<String> = if common.models.is_empty() {
         config.models.clone()
@@ -259,15 +298,55 @@ pub fn read_schema(
     };
     let exclude: Vec<PathBuf> = project.map(|p| p.version_dirs.clone()).unwrap_or_default();
     let model_paths = discover::model_files(root, &globs, &exclude)?;
+    let contents = model_paths
+        .par_iter()
+        .map(|path| {
+            let bytes = std::fs::read(path).map_err(|e| discover::io_error(path, &e))?;
+            let key = FileKey::of(path, &bytes)?;
+            Ok((bytes, key))
+        })
+        .collect::<Result<Vec<(Vec<u8>, FileKey)>>>()?;
+    let set_key = FileKey::combined(
+        model_paths
+            .iter()
+            .map(PathBuf::as_path)
+            .zip(contents.iter().map(|(_, key)| key)),
+    );
+    let cache: Cache<Schema> = Cache::open(root, "models", 1, !common.no_cache);
+    if let Some(schema) = cache.get(root, &set_key, 0) {
+        return Ok((schema, set_key));
+    }
     let model_sources = model_paths
         .par_iter()
-        .map(|p| read_python(p))
+        .zip(contents.into_par_iter())
+        .map(|(path, (bytes, _))| parse::parse_source(path, bytes))
         .collect::<Result<Vec<SourceFile>>>()?;
-    Ok(models::read_models(&model_sources))
+    let schema = models::read_models(&model_sources);
+    cache.put(root, set_key, 0, schema.clone());
+    cache.save();
+    Ok((schema, set_key))
 }
 
-fn revisions_to_process(project: &Project, all: bool) -> Result<Vec<PathBuf>> {
-    let revisions = discover::read_revisions(project)?;
+fn revisions_to_process(
+    project: &Project,
+    all: bool,
+    use_cache: bool,
+    root: &Path,
+) -> Result<Vec<PathBuf>> {
+    let cache: Cache<Option<discover::Revision>> = Cache::open(root, "revisions", 16, use_cache);
+    let revisions = discover::read_revisions_with(project, |path, bytes| {
+        if !cache.enabled() {
+            return discover::read_revision(path, bytes);
+        }
+        let key = FileKey::of(path, &bytes)?;
+        if let Some(revision) = cache.get(path, &key, 0) {
+            return Ok(revision);
+        }
+        let revision = discover::read_revision(path, bytes)?;
+        cache.put(path, key, 0, revision.clone());
+        Ok(revision)
+    })?;
+    cache.save();
     let mut paths: Vec<PathBuf> = if all {
         revisions.iter().map(|r| r.path.clone()).collect()
     } else {
@@ -285,28 +364,63 @@ pub fn read_python(path: &Path) -> Result<SourceFile> {
     parse::parse_source(path, bytes)
 }
 
+/// What every migration file is processed with.
+struct Step<'a> {
+    schema: &'a Schema,
+    config: &'a Config,
+    write: bool,
+    /// Plans from earlier runs, valid for `context` (the schema and settings).
+    plans: &'a Cache<cache::CachedPlan>,
+    context: u64,
+}
+
 /// One migration file through the pipeline. Errors stay with the file so the others still run.
-fn process(path: &Path, schema: &Schema, config: &Config, write: bool) -> FileOutcome {
+fn process(path: &Path, step: &Step) -> FileOutcome {
     // None: no foreign key marker in the file, so it is checked without being parsed.
-    let result = (|| -> Result<Option<(SourceFile, FilePlan, Option<String>)>> {
+    let result = (|| -> Result<Option<(String, FilePlan, Option<String>)>> {
         let bytes = std::fs::read(path).map_err(|e| discover::io_error(path, &e))?;
         if !migrations::may_hold_keys(&bytes) {
             parse::decode(path, bytes)?;
             return Ok(None);
         }
-        let file = parse::parse_source(path, bytes)?;
-        let migration = migrations::scan(&file);
-        let plan = fix::plan(&file, &migration, schema, config);
-        let fixed = if plan.edits.is_empty() {
-            None
-        } else {
-            Some(fix::fixed_text(&file, plan.edits.clone())?)
+        let key = match step.plans.enabled() {
+            true => Some(FileKey::of(path, &bytes)?),
+            false => None,
         };
-        let fixed = fixed.filter(|text| *text != file.text);
-        if write && let Some(text) = &fixed {
-            fix::write_atomically(path, text)?;
+        let cached = key.and_then(|key| step.plans.get(path, &key, step.context));
+        let (text, plan, fixed) = match cached {
+            // The same bytes with the same schema and settings: the same plan, whose edits
+            // already passed the re-parse check.
+            Some(cached) => {
+                let text = parse::decode(path, bytes)?;
+                let plan = cached.into_plan();
+                let fixed =
+                    (!plan.edits.is_empty()).then(|| fix::apply(&text, plan.edits.clone()).0);
+                (text, plan, fixed)
+            }
+            None => {
+                let file = parse::parse_source(path, bytes)?;
+                let migration = migrations::scan(&file);
+                let plan = fix::plan(&file, &migration, step.schema, step.config);
+                let fixed = if plan.edits.is_empty() {
+                    None
+                } else {
+                    Some(fix::fixed_text(&file, plan.edits.clone())?)
+                };
+                if let Some(key) = key {
+                    step.plans
+                        .put(path, key, step.context, cache::CachedPlan::of(&plan));
+                }
+                (file.text, plan, fixed)
+            }
+        };
+        let fixed = fixed.filter(|fixed| *fixed != text);
+        if step.write
+            && let Some(fixed) = &fixed
+        {
+            fix::write_atomically(path, fixed)?;
         }
-        Ok(Some((file, plan, fixed)))
+        Ok(Some((text, plan, fixed)))
     })();
     match result {
         Ok(None) => FileOutcome {
@@ -316,9 +430,9 @@ fn process(path: &Path, schema: &Schema, config: &Config, write: bool) -> FileOu
             plan: FilePlan::default(),
             error: None,
         },
-        Ok(Some((file, plan, fixed))) => FileOutcome {
+        Ok(Some((text, plan, fixed))) => FileOutcome {
             path: path.to_path_buf(),
-            original: Some(file.text),
+            original: Some(text),
             fixed,
             plan,
             error: None,

@@ -26,7 +26,7 @@ pub struct Project {
     pub sqlalchemy_url: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Revision {
     pub id: String,
     pub down_revisions: Vec<String>,
@@ -477,6 +477,14 @@ impl Ini {
 /// Every revision file in the project's versions directories (searched recursively), sorted by
 /// path. Files without a module-level `revision` are skipped.
 pub fn read_revisions(project: &Project) -> Result<Vec<Revision>> {
+    read_revisions_with(project, read_revision)
+}
+
+/// `read_revisions` with another reader of one file's bytes (one that consults a cache).
+pub fn read_revisions_with(
+    project: &Project,
+    read: impl Fn(&Path, Vec<u8>) -> Result<Option<Revision>> + Sync,
+) -> Result<Vec<Revision>> {
     let mut files = BTreeSet::new();
     for dir in &project.version_dirs {
         if !dir.is_dir() {
@@ -499,7 +507,7 @@ pub fn read_revisions(project: &Project) -> Result<Vec<Revision>> {
         .par_iter()
         .map(|path| {
             let bytes = fs::read(path).map_err(|err| io_error(path, &err))?;
-            read_revision(path, bytes)
+            read(path, bytes)
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(revisions.into_iter().flatten().collect())

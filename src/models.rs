@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tree_sitter::Node;
 
 use crate::parse::{
@@ -13,13 +13,13 @@ use crate::parse::{
 };
 
 /// Where something was declared, for the reason lines users read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
     pub file: PathBuf,
     pub line: usize,
 }
 
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Schema {
     /// Keyed by the table's qualified name: `"users"`, or `"sales.order"` when a schema is set.
     pub tables: BTreeMap<String, Table>,
@@ -34,7 +34,7 @@ pub struct Schema {
     pub relationship_index: std::sync::OnceLock<crate::policy::RelationshipIndex>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Table {
     pub name: String,
     pub schema: Option<String>,
@@ -48,7 +48,7 @@ pub struct Table {
     pub relationships: Vec<Relationship>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
     pub nullable: bool,
@@ -56,7 +56,7 @@ pub struct Column {
     pub origin: Origin,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelForeignKey {
     pub columns: Vec<String>,
     /// Qualified referent table as written: `"users"` or `"sales.order"`.
@@ -70,7 +70,7 @@ pub struct ModelForeignKey {
     pub misplaced_ondelete: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Relationship {
     /// Class the relationship attribute is declared on.
     pub declared_on: String,
@@ -96,7 +96,7 @@ pub struct Relationship {
     pub origin: Origin,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Backref {
     pub name: String,
     pub cascade: Option<String>,

@@ -15,12 +15,12 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::models::{ModelForeignKey, Relationship, Schema, Table};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
     #[serde(rename = "CASCADE")]
     Cascade,
@@ -69,7 +69,7 @@ impl std::fmt::Display for Action {
 }
 
 /// Which piece of evidence decided. The order is the precedence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
     Model,
@@ -531,8 +531,13 @@ fn deleting_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<
 /// order), grouped by the table (name, schema) their `declared_on` class maps to.
 #[derive(Debug, Default, Clone)]
 pub struct RelationshipIndex {
-    by_declaring_table: HashMap<(String, Option<String>), Vec<(String, usize)>>,
+    by_declaring_table: HashMap<TableId, Vec<RelationshipAt>>,
 }
+
+/// A table's (name, schema), as `is` in `deleting_relationship` compares them.
+type TableId = (String, Option<String>);
+/// (key in `Schema::tables`, index in that table's relationships).
+type RelationshipAt = (String, usize);
 
 impl RelationshipIndex {
     fn build(schema: &Schema) -> RelationshipIndex {
@@ -562,7 +567,7 @@ impl RelationshipIndex {
                 .get(&(t.name.clone(), t.schema.clone()))
                 .map_or(&[][..], Vec::as_slice)
         };
-        let mut positions: Vec<&(String, usize)> = of(a).iter().collect();
+        let mut positions: Vec<&RelationshipAt> = of(a).iter().collect();
         if (&a.name, &a.schema) != (&b.name, &b.schema) {
             positions.extend(of(b));
         }
