@@ -152,13 +152,12 @@ impl<T: Serialize + DeserializeOwned + Clone> Cache<T> {
         if !shard.loaded {
             shard.loaded = true;
             let file = self.shard_file(dir, index);
-            match std::fs::read(&file) {
-                Ok(bytes) => match postcard::from_bytes(&bytes) {
+            if let Ok(bytes) = std::fs::read(&file) {
+                match postcard::from_bytes(&bytes) {
                     Ok(entries) => shard.entries = entries,
                     // Corrupt or from an older layout: start over, rewrite at the end.
                     Err(_) => shard.dirty = true,
-                },
-                Err(_) => {}
+                }
             }
         }
         let entry = shard.entries.get(&entry_name(path))?;
