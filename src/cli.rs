@@ -1,6 +1,7 @@
 //! The command line and the run that strings the steps together:
 //! discover -> parse -> models -> migrations -> policy -> fix -> report.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -8,9 +9,11 @@ use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 use rayon::prelude::*;
 
+use crate::cache::{self, Cache, FileKey};
 use crate::config::Config;
 use crate::discover::{self, Project};
 use crate::fix::{self, FilePlan};
+use crate::keyset::KeySet;
 use crate::migrations;
 use crate::model_fix;
 use crate::models::{self, Schema};
@@ -107,6 +110,11 @@ pub struct Common {
     /// Print the decision trail for every foreign key.
     #[arg(long, global = true)]
     pub explain: bool,
+
+    /// Neither read nor write the cache of facts from earlier runs (`.fix-migrations-cache/`
+    /// at the project root, or $FIX_MIGRATIONS_CACHE_DIR).
+    #[arg(long, global = true)]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -204,8 +212,10 @@ struct Inputs {
     root: PathBuf,
     migrations: Vec<PathBuf>,
     schema: Schema,
+    /// The model files' combined key: cached plans are valid for this schema only.
+    schema_key: FileKey,
     config: Config,
-    /// The parsed model files the schema was read from (`--fix-models` edits them).
+    /// The parsed model files the schema was read from, with `--fix-models` only (it edits them).
     model_sources: Vec<SourceFile>,
     /// Per migration file of the project: the keys as they exist before it runs (history).
     befores: std::collections::HashMap<PathBuf, crate::keyset::KeySet>,
@@ -230,16 +240,29 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     } else {
         (vec![], inputs.schema)
     };
+    let plans: Cache<cache::CachedPlan> =
+        Cache::open(&inputs.root, "plans", 64, !args.common.no_cache);
+    // Settings print deterministically (lists and matchers in file order), so their Debug text
+    // stands for them. --fix-models plans against the models as they will be: its own context.
+    let settings = format!("{:?} fix-models={}", inputs.config, args.fix_models);
+    let key_bytes = [inputs.schema_key.hash[0], inputs.schema_key.hash[1]].map(u64::to_le_bytes);
+    let context = cache::fingerprint(&[&key_bytes[0], &key_bytes[1], settings.as_bytes()]);
+    let step = Step {
+        schema: &schema,
+        config: &inputs.config,
+        write: args.common.write,
+        plans: &plans,
+        context,
+        befores: &inputs.befores,
+    };
     outcomes.extend(
         inputs
             .migrations
             .par_iter()
-            .map(|path| {
-                let before = inputs.befores.get(path);
-                process(path, &schema, &inputs.config, before, args.common.write)
-            })
+            .map(|path| process(path, &step))
             .collect::<Vec<FileOutcome>>(),
     );
+    plans.save();
     let output = Output {
         outcomes,
         root: inputs.root.clone(),
@@ -274,11 +297,25 @@ fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
 
     let migrations = match (&project, files.is_empty()) {
         (_, false) => discover::expand_paths(&files)?,
-        (Some(project), true) => revisions_to_process(project, args.all)?,
+        (Some(project), true) => {
+            revisions_to_process(project, args.all, !args.common.no_cache, &root)?
+        }
         (None, true) => unreachable!("a project is required without explicit paths"),
     };
-    let model_sources = read_model_sources(&args.common, &config, &root, project.as_ref(), cwd)?;
-    let schema = models::read_models(&model_sources);
+    let (schema, schema_key, model_sources) = if args.fix_models {
+        // --fix-models edits the model files: it needs their text and the spans read from
+        // them, which a cached schema doesn't keep.
+        let sources = read_model_sources(&args.common, &config, &root, project.as_ref(), cwd)?;
+        let keys = sources
+            .iter()
+            .map(|f| FileKey::of(&f.path, f.text.as_bytes()))
+            .collect::<Result<Vec<FileKey>>>()?;
+        let key = FileKey::combined(sources.iter().map(|f| f.path.as_path()).zip(&keys));
+        (models::read_models(&sources), key, sources)
+    } else {
+        let (schema, key) = read_schema_keyed(&args.common, &config, &root, project.as_ref(), cwd)?;
+        (schema, key, vec![])
+    };
     let befores = project
         .as_ref()
         .map(|p| befores(p, &migrations, &schema))
@@ -287,6 +324,7 @@ fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
         root,
         migrations,
         schema,
+        schema_key,
         config,
         model_sources,
         befores,
@@ -335,8 +373,46 @@ pub fn read_schema(
     project: Option<&Project>,
     cwd: &Path,
 ) -> Result<Schema> {
-    let model_sources = read_model_sources(common, config, root, project, cwd)?;
-    Ok(models::read_models(&model_sources))
+    read_schema_keyed(common, config, root, project, cwd).map(|(schema, _)| schema)
+}
+
+/// `read_schema` and the model files' combined key. An unchanged set of model files gives the
+/// schema cached by the last run, without parsing.
+pub fn read_schema_keyed(
+    common: &Common,
+    config: &Config,
+    root: &Path,
+    project: Option<&Project>,
+    cwd: &Path,
+) -> Result<(Schema, FileKey)> {
+    let model_paths = model_paths(common, config, root, project, cwd)?;
+    let contents = model_paths
+        .par_iter()
+        .map(|path| {
+            let bytes = std::fs::read(path).map_err(|e| discover::io_error(path, &e))?;
+            let key = FileKey::of(path, &bytes)?;
+            Ok((bytes, key))
+        })
+        .collect::<Result<Vec<(Vec<u8>, FileKey)>>>()?;
+    let set_key = FileKey::combined(
+        model_paths
+            .iter()
+            .map(PathBuf::as_path)
+            .zip(contents.iter().map(|(_, key)| key)),
+    );
+    let cache: Cache<Schema> = Cache::open(root, "models", 1, !common.no_cache);
+    if let Some(schema) = cache.get(root, &set_key, 0) {
+        return Ok((schema, set_key));
+    }
+    let model_sources = model_paths
+        .par_iter()
+        .zip(contents.into_par_iter())
+        .map(|(path, (bytes, _))| parse::parse_source(path, bytes))
+        .collect::<Result<Vec<SourceFile>>>()?;
+    let schema = models::read_models(&model_sources);
+    cache.put(root, set_key, 0, schema.clone());
+    cache.save();
+    Ok((schema, set_key))
 }
 
 /// The parsed model files `read_schema` reads.
@@ -347,6 +423,18 @@ pub fn read_model_sources(
     project: Option<&Project>,
     cwd: &Path,
 ) -> Result<Vec<SourceFile>> {
+    let model_paths = model_paths(common, config, root, project, cwd)?;
+    model_paths.par_iter().map(|p| read_python(p)).collect()
+}
+
+/// The model files the settings point at, under `root`, never inside the version directories.
+fn model_paths(
+    common: &Common,
+    config: &Config,
+    root: &Path,
+    project: Option<&Project>,
+    cwd: &Path,
+) -> Result<Vec<PathBuf>> {
     // Globs on the command line are relative to where the user stands; config ones to the root.
     let globs: Vec<String> = if common.models.is_empty() {
         config.models.clone()
@@ -364,27 +452,31 @@ pub fn read_model_sources(
             .collect()
     };
     let exclude: Vec<PathBuf> = project.map(|p| p.version_dirs.clone()).unwrap_or_default();
-    let model_paths = discover::model_files(root, &globs, &exclude)?;
-    model_paths.par_iter().map(|p| read_python(p)).collect()
+    discover::model_files(root, &globs, &exclude)
 }
 
-/// The history before each migration file that is one of the project's revisions. History is
-/// a help, never a requirement: a graph it can't replay leaves the files without one.
-fn befores(
-    project: &Project,
-    migrations: &[PathBuf],
-    schema: &Schema,
-) -> std::collections::HashMap<PathBuf, crate::keyset::KeySet> {
+/// The history before each migration file that needs it. History is a help, never a
+/// requirement: a graph it can't replay leaves the files without one. Only a file that drops a
+/// constraint can use it (a revert pair without a mirror, a downgrade restoring a dropped key),
+/// so without such a file the history is never read.
+fn befores(project: &Project, migrations: &[PathBuf], schema: &Schema) -> HashMap<PathBuf, KeySet> {
     use crate::history::{Dialect, History};
+    let needing: Vec<&PathBuf> = migrations
+        .par_iter()
+        .filter(|path| std::fs::read(path).is_ok_and(|bytes| migrations::may_use_history(&bytes)))
+        .collect();
+    if needing.is_empty() {
+        return HashMap::new();
+    }
     let Ok(revisions) = discover::read_revisions(project) else {
-        return Default::default();
+        return HashMap::new();
     };
     let Ok(history) = History::load(&project.root, revisions) else {
-        return Default::default();
+        return HashMap::new();
     };
     let dialect = Dialect::detect(None, project).map_or(Dialect::Postgresql, |(d, _)| d);
-    migrations
-        .iter()
+    needing
+        .into_par_iter()
         .filter_map(|path| {
             let revision = history.revision_at(path)?;
             let replay = history.before(&revision.id, schema, dialect);
@@ -393,8 +485,26 @@ fn befores(
         .collect()
 }
 
-fn revisions_to_process(project: &Project, all: bool) -> Result<Vec<PathBuf>> {
-    let revisions = discover::read_revisions(project)?;
+fn revisions_to_process(
+    project: &Project,
+    all: bool,
+    use_cache: bool,
+    root: &Path,
+) -> Result<Vec<PathBuf>> {
+    let cache: Cache<Option<discover::Revision>> = Cache::open(root, "revisions", 16, use_cache);
+    let revisions = discover::read_revisions_with(project, |path, bytes| {
+        if !cache.enabled() {
+            return discover::read_revision(path, bytes);
+        }
+        let key = FileKey::of(path, &bytes)?;
+        if let Some(revision) = cache.get(path, &key, 0) {
+            return Ok(revision);
+        }
+        let revision = discover::read_revision(path, bytes)?;
+        cache.put(path, key, 0, revision.clone());
+        Ok(revision)
+    })?;
+    cache.save();
     let mut paths: Vec<PathBuf> = if all {
         revisions.iter().map(|r| r.path.clone()).collect()
     } else {
@@ -412,33 +522,85 @@ pub fn read_python(path: &Path) -> Result<SourceFile> {
     parse::parse_source(path, bytes)
 }
 
-/// One migration file through the pipeline. Errors stay with the file so the others still run.
-fn process(
-    path: &Path,
-    schema: &Schema,
-    config: &Config,
-    before: Option<&crate::keyset::KeySet>,
+/// What every migration file is processed with.
+struct Step<'a> {
+    schema: &'a Schema,
+    config: &'a Config,
     write: bool,
-) -> FileOutcome {
-    let result = (|| -> Result<(SourceFile, FilePlan, Option<String>)> {
-        let file = read_python(path)?;
-        let migration = migrations::scan(&file);
-        let plan = fix::plan_with_history(&file, &migration, schema, config, before);
-        let fixed = if plan.edits.is_empty() {
-            None
-        } else {
-            Some(fix::fixed_text(&file, plan.edits.clone())?)
-        };
-        let fixed = fixed.filter(|text| *text != file.text);
-        if write && let Some(text) = &fixed {
-            fix::write_atomically(path, text)?;
+    /// Plans from earlier runs, valid for `context` (the schema and settings).
+    plans: &'a Cache<cache::CachedPlan>,
+    context: u64,
+    /// The keys as they exist before each migration that needs history (see `befores`).
+    befores: &'a HashMap<PathBuf, KeySet>,
+}
+
+/// One migration file through the pipeline. Errors stay with the file so the others still run.
+fn process(path: &Path, step: &Step) -> FileOutcome {
+    // None: no marker of anything the tool edits in the file, so it is checked without being
+    // parsed.
+    let result = (|| -> Result<Option<(String, FilePlan, Option<String>)>> {
+        let bytes = std::fs::read(path).map_err(|e| discover::io_error(path, &e))?;
+        if !migrations::may_hold_keys(&bytes) {
+            parse::decode(path, bytes)?;
+            return Ok(None);
         }
-        Ok((file, plan, fixed))
+        let before = step.befores.get(path);
+        let key = match step.plans.enabled() {
+            true => Some(FileKey::of(path, &bytes)?),
+            false => None,
+        };
+        // A plan made with history is valid for that history only.
+        let context = before.map_or(step.context, |keys| {
+            let history = serde_json::to_vec(keys).unwrap_or_default();
+            cache::fingerprint(&[&step.context.to_le_bytes(), &history])
+        });
+        let cached = key.and_then(|key| step.plans.get(path, &key, context));
+        let (text, plan, fixed) = match cached {
+            // The same bytes with the same schema and settings: the same plan, whose edits
+            // already passed the re-parse check.
+            Some(cached) => {
+                let text = parse::decode(path, bytes)?;
+                let plan = cached.into_plan();
+                let fixed =
+                    (!plan.edits.is_empty()).then(|| fix::apply(&text, plan.edits.clone()).0);
+                (text, plan, fixed)
+            }
+            None => {
+                let file = parse::parse_source(path, bytes)?;
+                let migration = migrations::scan(&file);
+                let plan =
+                    fix::plan_with_history(&file, &migration, step.schema, step.config, before);
+                let fixed = if plan.edits.is_empty() {
+                    None
+                } else {
+                    Some(fix::fixed_text(&file, plan.edits.clone())?)
+                };
+                if let Some(key) = key {
+                    step.plans
+                        .put(path, key, context, cache::CachedPlan::of(&plan));
+                }
+                (file.text, plan, fixed)
+            }
+        };
+        let fixed = fixed.filter(|fixed| *fixed != text);
+        if step.write
+            && let Some(fixed) = &fixed
+        {
+            fix::write_atomically(path, fixed)?;
+        }
+        Ok(Some((text, plan, fixed)))
     })();
     match result {
-        Ok((file, plan, fixed)) => FileOutcome {
+        Ok(None) => FileOutcome {
             path: path.to_path_buf(),
-            original: Some(file.text),
+            original: None,
+            fixed: None,
+            plan: FilePlan::default(),
+            error: None,
+        },
+        Ok(Some((text, plan, fixed))) => FileOutcome {
+            path: path.to_path_buf(),
+            original: Some(text),
             fixed,
             plan,
             error: None,

@@ -26,7 +26,7 @@ pub struct Project {
     pub sqlalchemy_url: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Revision {
     pub id: String,
     pub down_revisions: Vec<String>,
@@ -504,6 +504,14 @@ impl Ini {
 /// Every revision file in the project's versions directories (searched recursively), sorted by
 /// path. Files without a module-level `revision` are skipped.
 pub fn read_revisions(project: &Project) -> Result<Vec<Revision>> {
+    read_revisions_with(project, read_revision)
+}
+
+/// `read_revisions` with another reader of one file's bytes (one that consults a cache).
+pub fn read_revisions_with(
+    project: &Project,
+    read: impl Fn(&Path, Vec<u8>) -> Result<Option<Revision>> + Sync,
+) -> Result<Vec<Revision>> {
     let mut files = BTreeSet::new();
     for dir in &project.version_dirs {
         if !dir.is_dir() {
@@ -526,11 +534,40 @@ pub fn read_revisions(project: &Project) -> Result<Vec<Revision>> {
         .par_iter()
         .map(|path| {
             let bytes = fs::read(path).map_err(|err| io_error(path, &err))?;
-            let file = parse::parse_source(path, bytes)?;
-            revision_of(&file)
+            read(path, bytes)
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(revisions.into_iter().flatten().collect())
+}
+
+/// A file's revision identifiers. Alembic writes them above the first top-level definition,
+/// and parsing a whole history only for them would cost as much as the fix itself, so only that
+/// header is parsed when it holds them and the rest never mentions `revision` (a later module
+/// assignment would win in Python). Anything else falls back to parsing the whole file.
+pub fn read_revision(path: &Path, bytes: Vec<u8>) -> Result<Option<Revision>> {
+    let header = header_len(&bytes);
+    if header < bytes.len() && memchr::memmem::find(&bytes[header..], b"revision").is_none() {
+        let from_header = parse::parse_source(path, bytes[..header].to_vec())
+            .ok()
+            .and_then(|file| revision_of(&file).ok().flatten());
+        if let Some(revision) = from_header {
+            return Ok(Some(revision));
+        }
+    }
+    let file = parse::parse_source(path, bytes)?;
+    revision_of(&file)
+}
+
+/// Bytes before the first line that starts a top-level `def`, `async def`, `class` or
+/// decorator. Cutting inside a string literal leaves a header that does not parse, and the
+/// caller then reads the whole file.
+fn header_len(bytes: &[u8]) -> usize {
+    const STARTS: &[&[u8]] = &[b"\ndef ", b"\nasync def ", b"\nclass ", b"\n@"];
+    STARTS
+        .iter()
+        .filter_map(|start| memchr::memmem::find(bytes, start))
+        .min()
+        .map_or(bytes.len(), |newline| newline + 1)
 }
 
 /// Read the module-level `revision` and `down_revision` of one parsed migration file.

@@ -7,7 +7,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::history::normalized_action;
@@ -17,17 +17,17 @@ use crate::migrations::{
     line_end,
 };
 use crate::models::Schema;
-use crate::parse::{SourceFile, parses_cleanly};
+use crate::parse::SourceFile;
 use crate::policy::{self, Action, Finding, KeyRef, Rule};
 use crate::suppress::Suppressions;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Edit {
     pub range: Range<usize>,
     pub content: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// The call gets (or got) new ondelete/onupdate.
@@ -45,7 +45,7 @@ pub enum Status {
 }
 
 /// One foreign key of a migration's upgrade(), as reported.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KeyReport {
     pub line: usize,
     pub function: Section,
@@ -1304,8 +1304,10 @@ pub fn apply(text: &str, mut edits: Vec<Edit>) -> (String, Vec<Edit>) {
 }
 
 /// The fixed text, or an error when the edits would break the file's syntax.
-pub fn fixed_text(file: &SourceFile, edits: Vec<Edit>) -> Result<String> {
-    let (text, skipped) = apply(&file.text, edits);
+pub fn fixed_text(file: &SourceFile, mut edits: Vec<Edit>) -> Result<String> {
+    edits.sort_by_key(|e| (e.range.start, e.range.end));
+    edits.dedup();
+    let (text, skipped) = apply(&file.text, edits.clone());
     if !skipped.is_empty() {
         bail!(
             "{}: {} overlapping edits; refusing to write a partial fix",
@@ -1313,13 +1315,67 @@ pub fn fixed_text(file: &SourceFile, edits: Vec<Edit>) -> Result<String> {
             skipped.len()
         );
     }
-    if !parses_cleanly(&text) {
+    if !parses_cleanly_after(file, &text, &edits) {
         bail!(
             "{}: the fixed file would not parse; nothing written (please report this)",
             file.path.display()
         );
     }
     Ok(text)
+}
+
+/// `parses_cleanly(new_text)`, re-parsing incrementally from the file's tree: tree-sitter
+/// reuses the untouched subtrees and gives the tree a full parse would, at a fraction of the
+/// cost on the large files where few bytes change.
+/// `edits` are sorted, non-overlapping and all applied; they are told to the tree last first,
+/// so that each one's offsets in the original text are still the tree's.
+fn parses_cleanly_after(file: &SourceFile, new_text: &str, edits: &[Edit]) -> bool {
+    let mut tree = file.tree.clone();
+    for edit in edits.iter().rev() {
+        let start_position = point_at(file, edit.range.start);
+        tree.edit(&tree_sitter::InputEdit {
+            start_byte: edit.range.start,
+            old_end_byte: edit.range.end,
+            new_end_byte: edit.range.start + edit.content.len(),
+            start_position,
+            old_end_position: point_at(file, edit.range.end),
+            new_end_position: advance(start_position, &edit.content),
+        });
+    }
+    let Some(new_tree) = crate::parse::python_parser().parse(new_text, Some(&tree)) else {
+        return false;
+    };
+    // Where the edits landed in the new text, and wherever the syntax changed around them.
+    let mut changed: Vec<Range<usize>> = Vec::with_capacity(edits.len());
+    let mut shift: isize = 0;
+    for edit in edits {
+        let start = edit.range.start.saturating_add_signed(shift);
+        changed.push(start..start + edit.content.len());
+        shift += edit.content.len() as isize - edit.range.len() as isize;
+    }
+    changed.extend(
+        tree.changed_ranges(&new_tree)
+            .map(|r| r.start_byte..r.end_byte),
+    );
+    crate::parse::edited_tree_is_clean(&new_tree, new_text, &changed)
+}
+
+fn point_at(file: &SourceFile, byte: usize) -> tree_sitter::Point {
+    tree_sitter::Point {
+        row: file.line_of(byte) - 1,
+        column: byte - file.line_start(byte),
+    }
+}
+
+fn advance(mut point: tree_sitter::Point, text: &str) -> tree_sitter::Point {
+    match text.rfind('\n') {
+        Some(last) => {
+            point.row += memchr::memchr_iter(b'\n', text.as_bytes()).count();
+            point.column = text.len() - last - 1;
+        }
+        None => point.column += text.len(),
+    }
+    point
 }
 
 /// Write through a temp file in the same directory and a rename, so a crash leaves the old file

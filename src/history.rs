@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use anyhow::{Result, anyhow, bail};
+use rayon::prelude::*;
 use serde::Serialize;
 use tree_sitter::Node;
 
@@ -168,6 +169,29 @@ pub struct History {
 }
 
 /// One revision file, read once.
+/// Text without which a revision holds no operation that creates, drops, renames or hides a
+/// key: foreign keys, `drop_table`, `rename_table`, `drop_column`, `alter_column`, raw SQL.
+const HISTORY_MARKERS: &[&str] = &[
+    "foreign",
+    "drop_table",
+    "rename_table",
+    "drop_column",
+    "alter_column",
+    "execute",
+];
+
+fn may_change_keys(bytes: &[u8]) -> bool {
+    static FINDER: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
+    FINDER
+        .get_or_init(|| {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(HISTORY_MARKERS)
+                .expect("the marker list is a valid automaton")
+        })
+        .is_match(bytes)
+}
+
 struct Parsed {
     file: SourceFile,
     migration: Migration,
@@ -182,25 +206,34 @@ impl History {
             .into_iter()
             .map(|r| r.id.clone())
             .collect();
-        let mut parsed = HashMap::new();
-        for revision in &revisions {
-            let file = crate::cli::read_python(&revision.path)?;
-            let origin_file = file
-                .path
-                .strip_prefix(root)
-                .unwrap_or(&file.path)
-                .display()
-                .to_string();
-            parsed.insert(
-                revision.id.clone(),
-                Parsed {
+        // A revision with none of the operations replay reads changes no key: never parsed.
+        let parsed = revisions
+            .par_iter()
+            .map(|revision| -> Result<Option<(String, Parsed)>> {
+                let bytes = std::fs::read(&revision.path)
+                    .map_err(|e| crate::discover::io_error(&revision.path, &e))?;
+                if !may_change_keys(&bytes) {
+                    return Ok(None);
+                }
+                let file = crate::parse::parse_source(&revision.path, bytes)?;
+                let origin_file = file
+                    .path
+                    .strip_prefix(root)
+                    .unwrap_or(&file.path)
+                    .display()
+                    .to_string();
+                let parsed = Parsed {
                     migration: migrations::scan(&file),
                     imports: Imports::read(&file),
                     file,
                     origin_file,
-                },
-            );
-        }
+                };
+                Ok(Some((revision.id.clone(), parsed)))
+            })
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
         Ok(History {
             revisions,
             order,
@@ -248,7 +281,9 @@ impl History {
             unreadable: Vec::new(),
         };
         for id in ids {
-            state.revision(&self.parsed[id], id);
+            if let Some(parsed) = self.parsed.get(id) {
+                state.revision(parsed, id);
+            }
         }
         let mut keys = KeySet { keys: state.keys };
         keys.sort();

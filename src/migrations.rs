@@ -6,14 +6,14 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tree_sitter::Node;
 
 use crate::parse::{
-    CallArgs, Imports, SourceFile, descendants, dotted_name, string_list, string_value,
+    CallArgs, Imports, SourceFile, descendants, dotted_name, string_list, string_value, walk,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SiteKind {
     /// `sa.ForeignKeyConstraint(...)` inside `op.create_table(...)`.
@@ -30,7 +30,7 @@ pub enum SiteKind {
     ModelConstraint,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Section {
     Upgrade,
@@ -161,6 +161,40 @@ pub struct Migration {
 
 const SA_MODULES: &[&str] = &["sqlalchemy", "sa"];
 
+/// Text without which a file holds nothing `scan` reports or the fixer edits: `ForeignKey(`,
+/// `ForeignKeyConstraint(`, `create_foreign_key(` and `drop_constraint(..., type_='foreignkey')`
+/// (matched ignoring ASCII case, as the `type_` value is), `sqlmodel.` and suppression comments.
+/// A file with none of them is never parsed. The one list: whatever the scanner learns to read
+/// must add its marker here.
+pub const KEY_MARKERS: &[&str] = &[
+    "foreignkey",
+    "foreign_key",
+    // The missing `import sqlmodel` fix.
+    "sqlmodel",
+    // Suppression comments, reported when unused.
+    "fix-migrations:",
+];
+
+/// True when the file may hold anything the fixer edits or reports (a foreign key call, a use
+/// of `sqlmodel.`, a suppression comment), judged from its bytes alone.
+pub fn may_hold_keys(bytes: &[u8]) -> bool {
+    static FINDER: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
+    FINDER
+        .get_or_init(|| {
+            aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(KEY_MARKERS)
+                .expect("the marker list is a valid automaton")
+        })
+        .is_match(bytes)
+}
+
+/// True when planning the file may need the keys history holds before it: only a file that
+/// drops a constraint has a revert pair or a downgrade() that restores a dropped key.
+pub fn may_use_history(bytes: &[u8]) -> bool {
+    memchr::memmem::find(bytes, b"drop_constraint").is_some()
+}
+
 pub fn scan(file: &SourceFile) -> Migration {
     let imports = Imports::read(file);
     let op_alias = imports
@@ -178,7 +212,7 @@ pub fn scan(file: &SourceFile) -> Migration {
         },
         block_ids: HashMap::new(),
     };
-    for node in descendants(file.tree.root_node()) {
+    for node in walk(file.tree.root_node()) {
         if node.kind() == "call" {
             scanner.visit_call(node);
         }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tree_sitter::Node;
 
 use crate::migrations::{ArgLayout, arg_layout};
@@ -16,13 +16,13 @@ use crate::parse::{
 };
 
 /// Where something was declared, for the reason lines users read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
     pub file: PathBuf,
     pub line: usize,
 }
 
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct Schema {
     /// Keyed by the table's qualified name: `"users"`, or `"sales.order"` when a schema is set.
     pub tables: BTreeMap<String, Table>,
@@ -30,9 +30,14 @@ pub struct Schema {
     pub classes: BTreeMap<String, String>,
     /// `MetaData(naming_convention={"fk": ...})`'s foreign key template, when the models set one.
     pub fk_naming_convention: Option<String>,
+    /// Relationships by the table their declaring class maps to, built by the policy on first
+    /// use: it asks for every key of every migration and must not walk every relationship each
+    /// time. Derived data, so never cached or compared; reset it if the schema changes.
+    #[serde(skip)]
+    pub relationship_index: std::sync::OnceLock<crate::policy::RelationshipIndex>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Table {
     pub name: String,
     pub schema: Option<String>,
@@ -46,7 +51,7 @@ pub struct Table {
     pub relationships: Vec<Relationship>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
     pub nullable: bool,
@@ -54,7 +59,7 @@ pub struct Column {
     pub origin: Origin,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelForeignKey {
     pub columns: Vec<String>,
     /// Qualified referent table as written: `"users"` or `"sales.order"`.
@@ -113,7 +118,7 @@ pub struct MisplacedOndelete {
     pub single_key: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Relationship {
     /// Class the relationship attribute is declared on.
     pub declared_on: String,
@@ -139,7 +144,7 @@ pub struct Relationship {
     pub origin: Origin,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Backref {
     pub name: String,
     pub cascade: Option<String>,

@@ -56,6 +56,11 @@ pub fn python_parser() -> Parser {
 /// Parse a file's bytes. Binary content, invalid UTF-8 and syntax errors are errors that name the
 /// line, because every later step edits by byte range and must never guess around damage.
 pub fn parse_source(path: &Path, bytes: Vec<u8>) -> Result<SourceFile> {
+    parse_text(path, decode(path, bytes)?)
+}
+
+/// The file's bytes as text: binary content and invalid UTF-8 are errors that name the line.
+pub fn decode(path: &Path, bytes: Vec<u8>) -> Result<String> {
     if let Some(nul) = bytes.iter().position(|&b| b == 0) {
         let line = bytes[..nul].iter().filter(|&&b| b == b'\n').count() + 1;
         bail!(
@@ -78,7 +83,7 @@ pub fn parse_source(path: &Path, bytes: Vec<u8>) -> Result<SourceFile> {
             );
         }
     };
-    parse_text(path, text)
+    Ok(text)
 }
 
 pub fn parse_text(path: &Path, text: String) -> Result<SourceFile> {
@@ -118,7 +123,16 @@ pub fn parse_text(path: &Path, text: String) -> Result<SourceFile> {
 /// here: a repeated keyword argument (which a careless edit could create) and Python 2
 /// statements.
 fn rejected_by_python3<'t>(root: Node<'t>, src: &str) -> Option<(Node<'t>, String)> {
-    for node in descendants(root) {
+    rejected_by_python3_within(root, src, |_| true)
+}
+
+/// `rejected_by_python3` over the nodes `look` accepts and their accepted descendants.
+fn rejected_by_python3_within<'t>(
+    root: Node<'t>,
+    src: &str,
+    look: impl Fn(Node<'t>) -> bool + Copy,
+) -> Option<(Node<'t>, String)> {
+    for node in walk_where(root, look).filter(|n| look(*n)) {
         match node.kind() {
             "print_statement" => return Some((node, "Python 2 `print` statement".into())),
             "exec_statement" => return Some((node, "Python 2 `exec` statement".into())),
@@ -148,9 +162,27 @@ fn rejected_by_python3<'t>(root: Node<'t>, src: &str) -> Option<(Node<'t>, Strin
 /// True when the text parses without any error node: the check run on every edited file
 /// before it may be written.
 pub fn parses_cleanly(text: &str) -> bool {
-    python_parser().parse(text, None).is_some_and(|tree| {
-        !tree.root_node().has_error() && rejected_by_python3(tree.root_node(), text).is_none()
-    })
+    python_parser()
+        .parse(text, None)
+        .is_some_and(|tree| tree_is_clean(&tree, text))
+}
+
+/// No error node and nothing CPython 3 would refuse.
+pub fn tree_is_clean(tree: &Tree, text: &str) -> bool {
+    !tree.root_node().has_error() && rejected_by_python3(tree.root_node(), text).is_none()
+}
+
+/// `tree_is_clean` for a tree re-parsed after edits from a clean one: only nodes touching
+/// `changed` (byte ranges in the new text) can have become something CPython refuses.
+pub fn edited_tree_is_clean(tree: &Tree, text: &str, changed: &[Range<usize>]) -> bool {
+    let touches = |node: Node| {
+        let span = node.byte_range();
+        changed
+            .iter()
+            .any(|c| span.start <= c.end && c.start <= span.end)
+    };
+    !tree.root_node().has_error()
+        && rejected_by_python3_within(tree.root_node(), text, touches).is_none()
 }
 
 fn first_syntax_error(node: Node) -> Option<Node> {
@@ -172,22 +204,40 @@ fn first_syntax_error(node: Node) -> Option<Node> {
 /// Every node of the tree in document order (pre-order), without recursion so that deeply
 /// nested expressions cannot overflow the stack.
 pub fn descendants(root: Node) -> Vec<Node> {
-    let mut out = Vec::new();
+    walk(root).collect()
+}
+
+/// `descendants` without collecting them first: the whole-file passes (imports, the scanner,
+/// the Python 3 check) run on every file and need no list of every node.
+pub fn walk(root: Node<'_>) -> impl Iterator<Item = Node<'_>> {
+    walk_where(root, |_| true)
+}
+
+/// `walk`, not entering the nodes `enter` refuses (they are still yielded).
+pub fn walk_where<'t>(
+    root: Node<'t>,
+    enter: impl Fn(Node<'t>) -> bool,
+) -> impl Iterator<Item = Node<'t>> {
     let mut cursor = root.walk();
-    loop {
-        out.push(cursor.node());
-        if cursor.goto_first_child() {
-            continue;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
         }
-        loop {
-            if cursor.goto_next_sibling() {
-                break;
-            }
-            if !cursor.goto_parent() {
-                return out;
+        let node = cursor.node();
+        if !(enter(node) && cursor.goto_first_child()) {
+            loop {
+                if cursor.goto_next_sibling() {
+                    break;
+                }
+                if !cursor.goto_parent() {
+                    done = true;
+                    break;
+                }
             }
         }
-    }
+        Some(node)
+    })
 }
 
 /// The value of a plain string literal (or an implicit concatenation of them). None for
@@ -282,7 +332,11 @@ impl Imports {
     pub fn read(file: &SourceFile) -> Imports {
         let src = file.text.as_str();
         let mut names = HashMap::new();
-        for node in descendants(file.tree.root_node()) {
+        // Import statements are statements: no expression holds one, so skip the calls.
+        let statements = walk_where(file.tree.root_node(), |n| {
+            n.kind() != "expression_statement"
+        });
+        for node in statements {
             match node.kind() {
                 "import_statement" => {
                     let mut cursor = node.walk();

@@ -13,12 +13,14 @@
 //! Then it judges the migration's existing value against the decision, and raises the findings
 //! that need a human rather than a silent "fix".
 
-use serde::Serialize;
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::models::{ModelForeignKey, Relationship, Schema, Table};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
     #[serde(rename = "CASCADE")]
     Cascade,
@@ -67,7 +69,7 @@ impl std::fmt::Display for Action {
 }
 
 /// Which piece of evidence decided. The order is the precedence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
     Model,
@@ -482,48 +484,105 @@ fn deleting_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<
         }
     };
     let self_referential = is(Some(child), parent);
-    for table in schema.tables.values() {
-        for rel in &table.relationships {
-            if rel.secondary.is_some() {
-                continue;
-            }
-            let declared_on = table_of(&rel.declared_on);
-            let target = table_of(&rel.target);
-            // Parent-side (one-to-many) relationship: parent -> child.
-            let one_to_many = is(declared_on, parent)
-                && is(target, child)
-                && !(self_referential && rel.has_remote_side);
-            if one_to_many
-                && covers(rel)
-                && let Some(why) = deletes(
-                    rel.cascade.as_deref(),
-                    rel.passive_deletes,
-                    rel.cascade_delete,
-                )
-            {
-                return Some(format!(
-                    "relationship {}.{} {why}",
-                    rel.declared_on, rel.attribute
-                ));
-            }
-            // A backref declared on the child configures the parent's one-to-many side.
-            let many_to_one = is(declared_on, child)
-                && is(target, parent)
-                && (!self_referential || rel.has_remote_side);
-            if many_to_one
-                && covers(rel)
-                && let Some(backref) = &rel.backref
-                && let Some(why) =
-                    deletes(backref.cascade.as_deref(), backref.passive_deletes, false)
-            {
-                return Some(format!(
-                    "backref {}.{} of {}.{} {why}",
-                    rel.target, backref.name, rel.declared_on, rel.attribute
-                ));
-            }
+    // Only relationships declared on the parent or the child can match, visited in the order
+    // of a walk over every table's relationships, so the first match is the same.
+    for rel in relationship_index(schema).declared_on(schema, parent, child) {
+        if rel.secondary.is_some() {
+            continue;
+        }
+        let declared_on = table_of(&rel.declared_on);
+        let target = table_of(&rel.target);
+        // Parent-side (one-to-many) relationship: parent -> child.
+        let one_to_many = is(declared_on, parent)
+            && is(target, child)
+            && !(self_referential && rel.has_remote_side);
+        if one_to_many
+            && covers(rel)
+            && let Some(why) = deletes(
+                rel.cascade.as_deref(),
+                rel.passive_deletes,
+                rel.cascade_delete,
+            )
+        {
+            return Some(format!(
+                "relationship {}.{} {why}",
+                rel.declared_on, rel.attribute
+            ));
+        }
+        // A backref declared on the child configures the parent's one-to-many side.
+        let many_to_one = is(declared_on, child)
+            && is(target, parent)
+            && (!self_referential || rel.has_remote_side);
+        if many_to_one
+            && covers(rel)
+            && let Some(backref) = &rel.backref
+            && let Some(why) = deletes(backref.cascade.as_deref(), backref.passive_deletes, false)
+        {
+            return Some(format!(
+                "backref {}.{} of {}.{} {why}",
+                rel.target, backref.name, rel.declared_on, rel.attribute
+            ));
         }
     }
     None
+}
+
+/// Positions of relationships in a walk over `schema.tables` (table order, then declaration
+/// order), grouped by the table (name, schema) their `declared_on` class maps to.
+#[derive(Debug, Default, Clone)]
+pub struct RelationshipIndex {
+    by_declaring_table: HashMap<TableId, Vec<RelationshipAt>>,
+}
+
+/// A table's (name, schema), as `is` in `deleting_relationship` compares them.
+type TableId = (String, Option<String>);
+/// (key in `Schema::tables`, index in that table's relationships).
+type RelationshipAt = (String, usize);
+
+impl RelationshipIndex {
+    fn build(schema: &Schema) -> RelationshipIndex {
+        let mut index = RelationshipIndex::default();
+        for (table_key, table) in &schema.tables {
+            for (position, rel) in table.relationships.iter().enumerate() {
+                let declaring = schema
+                    .classes
+                    .get(&rel.declared_on)
+                    .and_then(|t| find_table(schema, t));
+                if let Some(declaring) = declaring {
+                    index
+                        .by_declaring_table
+                        .entry((declaring.name.clone(), declaring.schema.clone()))
+                        .or_default()
+                        .push((table_key.clone(), position));
+                }
+            }
+        }
+        index
+    }
+
+    /// Relationships declared on `a` or `b`, in walk order.
+    fn declared_on<'s>(&self, schema: &'s Schema, a: &Table, b: &Table) -> Vec<&'s Relationship> {
+        let of = |t: &Table| {
+            self.by_declaring_table
+                .get(&(t.name.clone(), t.schema.clone()))
+                .map_or(&[][..], Vec::as_slice)
+        };
+        let mut positions: Vec<&RelationshipAt> = of(a).iter().collect();
+        if (&a.name, &a.schema) != (&b.name, &b.schema) {
+            positions.extend(of(b));
+        }
+        positions.sort();
+        positions
+            .into_iter()
+            .filter_map(|(table, i)| schema.tables.get(table)?.relationships.get(*i))
+            .collect()
+    }
+}
+
+fn relationship_index(schema: &Schema) -> &RelationshipIndex {
+    schema
+        .relationship_index
+        .get_or_init(|| RelationshipIndex::build(schema))
 }
 
 /// The `foreign_keys=` of the relationship on the other side of `back_populates`.

@@ -1,0 +1,361 @@
+//! Facts extracted from files, kept between runs so that a run over an unchanged history
+//! parses nothing: the model schema, each migration's revision ids and its plan.
+//!
+//! An entry is used only when the file's path, size, mtime and content hash (and, for plans,
+//! the schema, the settings and the tool version) are what they were; anything else is
+//! recomputed and rewritten, never trusted. The directory (`.fix-migrations-cache/` at the
+//! project root, or `$FIX_MIGRATIONS_CACHE_DIR`) is safe to delete at any time. Entries live in
+//! a few shard files, each written whole through a temp file and a rename: concurrent runs can
+//! lose each other's entries (recomputed next time), never corrupt a file.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::UNIX_EPOCH;
+
+use anyhow::Result;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::{Xxh3, xxh3_64, xxh3_128};
+
+use crate::discover;
+
+/// The cache directory's name at the project root.
+pub const DIR_NAME: &str = ".fix-migrations-cache";
+/// Overrides where the cache lives.
+pub const DIR_ENV: &str = "FIX_MIGRATIONS_CACHE_DIR";
+/// Entries made by another build of the tool are never read: it may decide differently.
+const VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
+
+/// What identifies a file's content without trusting mtime alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileKey {
+    pub size: u64,
+    pub mtime_ns: u64,
+    pub hash: [u64; 2],
+}
+
+impl FileKey {
+    /// The key of `bytes`, just read from `path`.
+    pub fn of(path: &Path, bytes: &[u8]) -> Result<FileKey> {
+        let meta = std::fs::metadata(path).map_err(|e| discover::io_error(path, &e))?;
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as u64);
+        let hash = xxh3_128(bytes);
+        Ok(FileKey {
+            size: bytes.len() as u64,
+            mtime_ns,
+            hash: [(hash >> 64) as u64, hash as u64],
+        })
+    }
+
+    /// One key for a set of files: equal only when every path and key is.
+    pub fn combined<'a>(files: impl IntoIterator<Item = (&'a Path, &'a FileKey)>) -> FileKey {
+        let mut hasher = Xxh3::new();
+        let (mut size, mut mtime_ns) = (0u64, 0u64);
+        for (path, key) in files {
+            hasher.update(path.as_os_str().as_encoded_bytes());
+            hasher.update(&[0]);
+            hasher.update(&key.size.to_le_bytes());
+            hasher.update(&key.mtime_ns.to_le_bytes());
+            hasher.update(&key.hash[0].to_le_bytes());
+            hasher.update(&key.hash[1].to_le_bytes());
+            size = size.wrapping_add(key.size);
+            mtime_ns = mtime_ns.max(key.mtime_ns);
+        }
+        let hash = hasher.digest128();
+        FileKey {
+            size,
+            mtime_ns,
+            hash: [(hash >> 64) as u64, hash as u64],
+        }
+    }
+}
+
+/// A 64-bit digest of what a result depends on besides its file (schema, settings).
+pub fn fingerprint(parts: &[&[u8]]) -> u64 {
+    let mut hasher = Xxh3::new();
+    for part in parts {
+        hasher.update(&(part.len() as u64).to_le_bytes());
+        hasher.update(part);
+    }
+    hasher.digest()
+}
+
+#[derive(Serialize, Deserialize)]
+struct Entry<T> {
+    key: FileKey,
+    /// The fingerprint of what else the value depends on.
+    context: u64,
+    value: T,
+}
+
+struct Shard<T> {
+    loaded: bool,
+    dirty: bool,
+    entries: BTreeMap<String, Entry<T>>,
+}
+
+/// One run's view of the cache of one kind of value. A disabled cache (`--no-cache`) finds
+/// nothing and stores nothing. Shards are postcard-encoded: compact and quick to read back.
+pub struct Cache<T> {
+    dir: Option<PathBuf>,
+    kind: &'static str,
+    shards: Vec<Mutex<Shard<T>>>,
+}
+
+impl<T: Serialize + DeserializeOwned + Clone> Cache<T> {
+    /// The cache of one kind of fact (`kind` names its shard files) for the project at `root`.
+    pub fn open(root: &Path, kind: &'static str, shards: usize, enabled: bool) -> Cache<T> {
+        let dir = enabled.then(|| {
+            std::env::var_os(DIR_ENV)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| root.join(DIR_NAME))
+        });
+        Cache {
+            dir,
+            kind,
+            shards: (0..shards.max(1))
+                .map(|_| {
+                    Mutex::new(Shard {
+                        loaded: false,
+                        dirty: false,
+                        entries: BTreeMap::new(),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.dir.is_some()
+    }
+
+    fn shard_of(&self, path: &Path) -> usize {
+        (xxh3_64(path.as_os_str().as_encoded_bytes()) % self.shards.len() as u64) as usize
+    }
+
+    fn shard_file(&self, dir: &Path, index: usize) -> PathBuf {
+        dir.join(VERSION)
+            .join(format!("{}-{index:02}.bin", self.kind))
+    }
+
+    /// The value stored for `path`, when its key and context are the same as now.
+    pub fn get(&self, path: &Path, key: &FileKey, context: u64) -> Option<T> {
+        let dir = self.dir.as_deref()?;
+        let index = self.shard_of(path);
+        let mut shard = self.shards[index].lock().ok()?;
+        if !shard.loaded {
+            shard.loaded = true;
+            let file = self.shard_file(dir, index);
+            if let Ok(bytes) = std::fs::read(&file) {
+                match postcard::from_bytes(&bytes) {
+                    Ok(entries) => shard.entries = entries,
+                    // Corrupt or from an older layout: start over, rewrite at the end.
+                    Err(_) => shard.dirty = true,
+                }
+            }
+        }
+        let entry = shard.entries.get(&entry_name(path))?;
+        if entry.key != *key || entry.context != context {
+            return None;
+        }
+        Some(entry.value.clone())
+    }
+
+    pub fn put(&self, path: &Path, key: FileKey, context: u64, value: T) {
+        if self.dir.is_none() {
+            return;
+        }
+        let index = self.shard_of(path);
+        if let Ok(mut shard) = self.shards[index].lock() {
+            shard.dirty = true;
+            shard.entries.insert(
+                entry_name(path),
+                Entry {
+                    key,
+                    context,
+                    value,
+                },
+            );
+        }
+    }
+
+    /// Write the shards this run changed. A cache that cannot be written (read-only checkout,
+    /// full disk) only makes the next run slower, so failures are not errors.
+    pub fn save(&self) {
+        let Some(dir) = self.dir.as_deref() else {
+            return;
+        };
+        for (index, shard) in self.shards.iter().enumerate() {
+            let Ok(mut shard) = shard.lock() else {
+                continue;
+            };
+            if !shard.dirty {
+                continue;
+            }
+            if ensure_dir(dir).is_ok()
+                && write_shard(&self.shard_file(dir, index), &shard.entries).is_ok()
+            {
+                shard.dirty = false;
+            }
+        }
+    }
+}
+
+fn entry_name(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// The cache directory with its markers: CACHEDIR.TAG for backup tools, a `.gitignore` of `*`
+/// so it never shows up in `git status`.
+fn ensure_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir.join(VERSION))?;
+    let tag = dir.join("CACHEDIR.TAG");
+    if !tag.exists() {
+        std::fs::write(
+            &tag,
+            "Signature: 8a477f597d28d172789f06886806bc55\n# This file is a cache directory tag created by fix-migrations.\n",
+        )?;
+    }
+    let ignore = dir.join(".gitignore");
+    if !ignore.exists() {
+        std::fs::write(&ignore, "# Automatically created by fix-migrations.\n*\n")?;
+    }
+    Ok(())
+}
+
+fn write_shard<T: Serialize>(file: &Path, entries: &BTreeMap<String, Entry<T>>) -> Result<()> {
+    let dir = file.parent().expect("a shard file lives in a directory");
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    temp.as_file_mut()
+        .write_all(&postcard::to_stdvec(entries)?)?;
+    temp.persist(file)?;
+    Ok(())
+}
+
+/// Finding codes are `&'static str` in the plan; a cached one is read back as such. The few
+/// distinct codes are leaked once each and live for the rest of the run.
+fn static_code(text: String) -> &'static str {
+    static SEEN: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = seen.iter().find(|s| **s == text) {
+        return known;
+    }
+    let leaked: &'static str = text.leak();
+    seen.push(leaked);
+    leaked
+}
+
+/// A migration's plan as cached: `FilePlan` with what its JSON output leaves out (decision
+/// trails, each key's and import's edits for SARIF), and codes / module names as owned text.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct CachedPlan {
+    edits: Vec<crate::fix::Edit>,
+    keys: Vec<crate::fix::KeyReport>,
+    trails: Vec<Vec<String>>,
+    key_edits: Vec<Vec<crate::fix::Edit>>,
+    /// (line, code, message)
+    findings: Vec<(usize, String, String)>,
+    notes: Vec<(usize, String)>,
+    suppressed: Vec<(usize, String)>,
+    /// (line, code, message)
+    notices: Vec<(usize, String, String)>,
+    imports: Vec<CachedImport>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct CachedImport {
+    line: usize,
+    module: String,
+    used: String,
+    after_line: usize,
+    status: crate::fix::Status,
+    edit: Option<crate::fix::Edit>,
+}
+
+fn owned_findings(findings: &[crate::fix::FileFinding]) -> Vec<(usize, String, String)> {
+    findings
+        .iter()
+        .map(|f| (f.line, f.code.to_string(), f.message.clone()))
+        .collect()
+}
+
+fn static_findings(findings: Vec<(usize, String, String)>) -> Vec<crate::fix::FileFinding> {
+    findings
+        .into_iter()
+        .map(|(line, code, message)| crate::fix::FileFinding {
+            line,
+            code: static_code(code),
+            message,
+        })
+        .collect()
+}
+
+impl CachedPlan {
+    pub fn of(plan: &crate::fix::FilePlan) -> CachedPlan {
+        // Destructured whole, so a field added to FilePlan can't be forgotten here.
+        let crate::fix::FilePlan {
+            edits,
+            keys,
+            findings,
+            notes,
+            suppressed,
+            notices,
+            imports,
+        } = plan;
+        CachedPlan {
+            edits: edits.clone(),
+            keys: keys.clone(),
+            trails: keys.iter().map(|k| k.trail.clone()).collect(),
+            key_edits: keys.iter().map(|k| k.edits.clone()).collect(),
+            findings: owned_findings(findings),
+            notes: notes.clone(),
+            suppressed: suppressed.clone(),
+            notices: owned_findings(notices),
+            imports: imports
+                .iter()
+                .map(|i| CachedImport {
+                    line: i.line,
+                    module: i.module.to_string(),
+                    used: i.used.clone(),
+                    after_line: i.after_line,
+                    status: i.status,
+                    edit: i.edit.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn into_plan(self) -> crate::fix::FilePlan {
+        let mut keys = self.keys;
+        for ((key, trail), edits) in keys.iter_mut().zip(self.trails).zip(self.key_edits) {
+            key.trail = trail;
+            key.edits = edits;
+        }
+        crate::fix::FilePlan {
+            edits: self.edits,
+            keys,
+            findings: static_findings(self.findings),
+            notes: self.notes,
+            suppressed: self.suppressed,
+            notices: static_findings(self.notices),
+            imports: self
+                .imports
+                .into_iter()
+                .map(|i| crate::fix::ImportFix {
+                    line: i.line,
+                    module: static_code(i.module),
+                    used: i.used,
+                    after_line: i.after_line,
+                    status: i.status,
+                    edit: i.edit,
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! The benchmark's generator and the cache, at a tiny size: a correctness test, never a timing
+//! one. The generated project must be read as the generator wrote it (every foreign key site
+//! reported), and a run from the cache must print exactly what a run without it prints.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn python() -> PathBuf {
+    std::env::var_os("FIX_MIGRATIONS_E2E_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("python3"))
+}
+
+fn generate(out: &Path) -> serde_json::Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/generate.py");
+    let done = Command::new(python())
+        .arg(script)
+        .arg(out)
+        .args(["--migrations", "60", "--model-files", "8", "--seed", "3"])
+        .output()
+        .expect("python3 runs the generator");
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    serde_json::from_slice(&done.stdout).expect("the generator prints its manifest")
+}
+
+/// (exit code, stdout, stderr) of the tool run on `project` with `args`.
+fn run(project: &Path, cache: &Path, args: &[&str]) -> (i32, String, String) {
+    let done = Command::new(env!("CARGO_BIN_EXE_fix-migrations"))
+        .arg("--project")
+        .arg(project)
+        .args(args)
+        .env("FIX_MIGRATIONS_CACHE_DIR", cache)
+        .current_dir(project)
+        .output()
+        .expect("the tool runs");
+    (
+        done.status.code().expect("an exit code"),
+        String::from_utf8(done.stdout).expect("UTF-8 stdout"),
+        String::from_utf8(done.stderr).expect("UTF-8 stderr"),
+    )
+}
+
+#[test]
+fn generated_project_is_read_whole_and_the_cache_changes_nothing() {
+    let temp = tempfile::tempdir().unwrap();
+    let project = temp.path().join("project");
+    let cache = temp.path().join("cache");
+    let manifest = generate(&project);
+    let expected_sites = manifest["fk_sites"].as_u64().unwrap();
+    assert!(
+        expected_sites > 20,
+        "the tiny project still has keys: {manifest}"
+    );
+
+    let json = ["--all", "--dry-run", "--format", "json"];
+    let uncached = run(&project, &cache, &[&json[..], &["--no-cache"]].concat());
+    assert!(!cache.exists(), "--no-cache wrote a cache");
+    let cold = run(&project, &cache, &json);
+    assert!(cache.join("CACHEDIR.TAG").is_file());
+    assert_eq!(
+        std::fs::read_to_string(cache.join(".gitignore"))
+            .unwrap()
+            .lines()
+            .last(),
+        Some("*")
+    );
+    let warm = run(&project, &cache, &json);
+
+    let report: serde_json::Value = serde_json::from_str(&uncached.1).unwrap();
+    let sites = report["foreign_keys"].as_array().unwrap().len() as u64;
+    assert_eq!(sites, expected_sites, "{}", uncached.2);
+    assert_eq!(
+        report["summary"]["files"].as_u64(),
+        manifest["migration_files"].as_u64()
+    );
+    assert_eq!(report["summary"]["errors"].as_u64(), Some(0));
+    assert_eq!(uncached, cold, "a cold run differs from --no-cache");
+    assert_eq!(
+        uncached, warm,
+        "a run from the cache differs from --no-cache"
+    );
+
+    // Text output with the trails (kept in the cache although JSON leaves them out).
+    let text = ["--all", "--dry-run", "--explain"];
+    let uncached = run(&project, &cache, &[&text[..], &["--no-cache"]].concat());
+    let cold = run(&project, &cache, &text);
+    assert_eq!(uncached, cold);
+    assert_eq!(uncached, run(&project, &cache, &text));
+
+    // A corrupt cache is ignored and rewritten, never trusted.
+    for shard in std::fs::read_dir(cache.join(concat!("v", env!("CARGO_PKG_VERSION")))).unwrap() {
+        std::fs::write(shard.unwrap().path(), b"\xff\x00garbage").unwrap();
+    }
+    assert_eq!(uncached, run(&project, &cache, &text));
+    assert_eq!(uncached, run(&project, &cache, &text));
+
+    // A changed migration is planned afresh, not taken from the cache.
+    let versions = project.join("migrations/versions");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&versions)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let with_key = files
+        .iter()
+        .find(|p| std::fs::read_to_string(p).unwrap().contains("], ),"))
+        .expect("a one-line create_table key");
+    let source = std::fs::read_to_string(with_key).unwrap();
+    std::fs::write(
+        with_key,
+        source.replacen("], ),", "], ondelete='RESTRICT'),", 1),
+    )
+    .unwrap();
+    let after_uncached = run(&project, &cache, &[&json[..], &["--no-cache"]].concat());
+    let after_cached = run(&project, &cache, &json);
+    assert_ne!(after_uncached.1, uncached.1);
+    assert_eq!(after_uncached, after_cached);
+}
