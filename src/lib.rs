@@ -8,6 +8,7 @@
 //! `check-db` (database -> keyset -> policy -> report / repair).
 
 pub mod cli;
+pub mod completions;
 pub mod config;
 pub mod database;
 pub mod discover;
