@@ -229,7 +229,8 @@ fn wheel_puts_the_binary_on_path_in_a_fresh_venv() {
         install.report()
     );
     // As after `source venv/bin/activate`: found by name on PATH, nothing else from the tests.
-    let path = std::env::join_paths([env_dir.join("bin"), PathBuf::from("/usr/bin:/bin")]).unwrap();
+    let path =
+        std::env::join_paths([env_dir.join("bin"), "/usr/bin".into(), "/bin".into()]).unwrap();
     let tool = |args: &[&str], cwd: &Path| {
         run(Command::new("fix-migrations")
             .args(args)
