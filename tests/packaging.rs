@@ -4,8 +4,8 @@
 //! installed into a fresh venv with no index, and `pre-commit try-repo` running both hooks of
 //! `.pre-commit-hooks.yaml` on a copy of an example project.
 //!
-//! The release builds share one cargo target directory (target/packaging-build) so that the
-//! second build and later runs only recompile this crate. pre-commit's `language: python`
+//! The release builds keep their cargo target directories (target/packaging-build/<kind>) so
+//! that later runs only recompile this crate. pre-commit's `language: python`
 //! installs the repository with `pip install .`, whose isolated build fetches maturin from the
 //! package index, as it does for users.
 
@@ -27,8 +27,15 @@ fn work_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("packaging")
 }
 
-fn cargo_target_dir() -> PathBuf {
-    manifest_dir().join("target").join("packaging-build")
+/// One cargo target directory per kind of build, kept between runs. Never shared between the
+/// sdist build (no .git) and pre-commit's clone (a git checkout): cargo hashes a package by its
+/// path inside the workspace, so the second would reuse the first's build-script output and
+/// `--version` would name the wrong build.
+fn cargo_target_dir(kind: &str) -> PathBuf {
+    manifest_dir()
+        .join("target")
+        .join("packaging-build")
+        .join(kind)
 }
 
 /// PATH with the pinned venv's scripts (maturin, pre-commit) first.
@@ -125,7 +132,7 @@ fn build() -> Result<Built> {
             .arg(&dist)
             .arg(&sdist)
             .env("PATH", venv_path()?)
-            .env("CARGO_TARGET_DIR", cargo_target_dir()),
+            .env("CARGO_TARGET_DIR", cargo_target_dir("sdist-wheel")),
         BUILD_TIMEOUT,
     )
     .and_then(|out| {
@@ -280,71 +287,80 @@ fn wheel_puts_the_binary_on_path_in_a_fresh_venv() {
     );
 }
 
-/// `pre-commit try-repo <source> <hook> --ref <commit> --all-files` in `project`.
-fn try_repo(
-    built: &Built,
-    project: &Path,
-    pre_commit_home: &Path,
-    hook: &str,
-) -> Result<CmdOutput> {
+/// `pre-commit <args>` in `project`, with its store in `pre_commit_home`.
+fn pre_commit(project: &Path, pre_commit_home: &Path, args: &[&str]) -> Result<CmdOutput> {
     run_with_timeout(
         Command::new(venv().bin("pre-commit"))
-            .arg("try-repo")
-            .arg(&built.source)
-            .arg(hook)
-            .args(["--ref", &built.commit, "--all-files", "--color", "never"])
+            .args(args)
+            .args(["--all-files", "--color", "never"])
             .current_dir(project)
             .env("PATH", venv_path()?)
             .env("PRE_COMMIT_HOME", pre_commit_home)
-            .env("CARGO_TARGET_DIR", cargo_target_dir())
+            .env("CARGO_TARGET_DIR", cargo_target_dir("pre-commit"))
             .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
             .env("NO_COLOR", "1"),
         BUILD_TIMEOUT,
     )
 }
 
+/// The whole user path: try a hook with `try-repo`, then adopt both in .pre-commit-config.yaml.
+/// (try-repo installs into a store of its own that it deletes; `run` keeps PRE_COMMIT_HOME.)
 #[test]
 fn pre_commit_hooks_check_then_fix_an_example_project() {
     let built = built();
+    let source = built.source.to_string_lossy().into_owned();
     let project = example_copy("flask-notes").unwrap();
     git(project.path(), &["init", "-q"]).unwrap();
     git(project.path(), &["add", "-A"]).unwrap();
     git(project.path(), &["commit", "-q", "-m", "example"]).unwrap();
     let pre_commit_home = tempfile::tempdir().unwrap();
+    let home = pre_commit_home.path();
     let migration = project.path().join(FLASK_NOTES_MIGRATION);
     let original = fs::read_to_string(&migration).unwrap();
 
-    let check = try_repo(
-        built,
-        project.path(),
-        pre_commit_home.path(),
+    let args = [
+        "try-repo",
+        &source,
         "fix-migrations-check",
-    )
-    .unwrap();
+        "--ref",
+        &built.commit,
+    ];
+    let check = pre_commit(project.path(), home, &args).unwrap();
     assert_eq!(check.status.code(), Some(1), "{}", check.report());
     assert!(
         check.stdout.contains("fix-migrations (check only)")
             && check.stdout.contains("Failed")
-            && check.stdout.contains(&format!("+    {AUTHOR_FIX}")),
+            && check.stdout.contains(&format!("+    {AUTHOR_FIX}"))
+            && check.stdout.contains("5 foreign keys to fix"),
         "{}",
         check.report()
     );
     assert_eq!(fs::read_to_string(&migration).unwrap(), original);
 
-    let fix = try_repo(
-        built,
-        project.path(),
-        pre_commit_home.path(),
-        "fix-migrations",
+    fs::write(
+        project.path().join(".pre-commit-config.yaml"),
+        format!(
+            "repos:\n  - repo: {source}\n    rev: {}\n    hooks:\n      - id: fix-migrations\n      - id: fix-migrations-check\n",
+            built.commit
+        ),
     )
     .unwrap();
-    // pre-commit fails a hook that modified files, so the user reviews and stages them.
+    git(project.path(), &["add", ".pre-commit-config.yaml"]).unwrap();
+    let fix = pre_commit(project.path(), home, &["run"]).unwrap();
+    // pre-commit fails a hook that modified files, so the user reviews and stages them; the
+    // check hook then sees the fixed file.
     assert_eq!(fix.status.code(), Some(1), "{}", fix.report());
     assert!(
         fix.stdout.contains("files were modified by this hook"),
         "{}",
         fix.report()
     );
+    let check_line = fix
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("fix-migrations (check only)"))
+        .unwrap_or_else(|| panic!("no check hook line:\n{}", fix.report()));
+    assert!(check_line.ends_with("Passed"), "{}", fix.report());
     let fixed = fs::read_to_string(&migration).unwrap();
     assert!(fixed.contains(AUTHOR_FIX), "{fixed}");
     // models.py is not a migration: the hooks' `files` pattern keeps it out.
@@ -354,10 +370,45 @@ fn pre_commit_hooks_check_then_fix_an_example_project() {
         fs::read_to_string(manifest_dir().join("examples/flask-notes/models.py")).unwrap()
     );
 
-    for hook in ["fix-migrations", "fix-migrations-check"] {
-        let again = try_repo(built, project.path(), pre_commit_home.path(), hook).unwrap();
-        assert_eq!(again.status.code(), Some(0), "{}", again.report());
-        assert!(again.stdout.contains("Passed"), "{}", again.report());
-    }
+    let again = pre_commit(project.path(), home, &["run"]).unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", again.report());
+    assert_eq!(
+        again.stdout.matches("Passed").count(),
+        2,
+        "{}",
+        again.report()
+    );
     assert_eq!(fs::read_to_string(&migration).unwrap(), fixed);
+
+    // The binary pre-commit installed was built from the git clone: --version names the commit.
+    let installed = installed_binary(home).unwrap();
+    let version = run_ok(Command::new(&installed).arg("--version")).unwrap();
+    assert!(
+        version.stdout.starts_with(&format!(
+            "fix-migrations 0.1.0 (git {} ",
+            &built.commit[..7]
+        )),
+        "{}",
+        version.report()
+    );
+}
+
+/// `<PRE_COMMIT_HOME>/repo*/py_env-*/bin/fix-migrations`: the one environment pre-commit made.
+fn installed_binary(pre_commit_home: &Path) -> Result<PathBuf> {
+    let mut found = Vec::new();
+    for repo in fs::read_dir(pre_commit_home)?.flatten() {
+        let Ok(envs) = fs::read_dir(repo.path()) else {
+            continue;
+        };
+        for env in envs.flatten() {
+            let bin = env.path().join("bin/fix-migrations");
+            if env.file_name().to_string_lossy().starts_with("py_env-") && bin.is_file() {
+                found.push(bin);
+            }
+        }
+    }
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        other => bail!("expected one installed fix-migrations, found {other:?}"),
+    }
 }
