@@ -44,8 +44,11 @@ URLs (as SQLAlchemy writes them):
   postgresql://user@host:5432/db   postgresql+psycopg2://user@/db?host=/run/postgresql
   Passwords: in the URL, PGPASSWORD, or PGPASSFILE / ~/.pgpass (mode 0600).";
 
+/// The package version and the commit it was built from (see build.rs).
+const BUILD_VERSION: &str = env!("FIX_MIGRATIONS_BUILD_VERSION");
+
 #[derive(Debug, Parser)]
-#[command(name = "fix-migrations", version, about = "Give every foreign key in your Alembic migrations the ON DELETE action your models mean.", after_help = AFTER_HELP)]
+#[command(name = "fix-migrations", version = BUILD_VERSION, about = "Give every foreign key in your Alembic migrations the ON DELETE action your models mean.", after_help = AFTER_HELP)]
 pub struct Args {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -125,6 +128,15 @@ pub enum Command {
     /// Compare a live database's foreign key rules with the models.
     #[command(after_help = CHECK_DB_HELP)]
     CheckDb(CheckDbArgs),
+    /// Print a shell completion script to stdout (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -197,6 +209,7 @@ pub fn main() -> ExitCode {
         None => run(&args),
         Some(Command::Repair(repair)) => crate::repair::run(&args.common, repair),
         Some(Command::CheckDb(check)) => crate::database::run(&args.common, check),
+        Some(Command::Completions(shell)) => crate::completions::run(shell),
     };
     match ran {
         Ok(code) => code,

@@ -9,6 +9,7 @@
 
 pub mod cache;
 pub mod cli;
+pub mod completions;
 pub mod config;
 pub mod database;
 pub mod dbcheck;

@@ -87,6 +87,11 @@ fn command_timeout() -> Duration {
 /// Runs a command to completion with no standard input, capturing its output.
 /// A command that outlives [`command_timeout`] is killed and reported.
 pub fn run(cmd: &mut Command) -> Result<CmdOutput> {
+    run_with_timeout(cmd, command_timeout())
+}
+
+/// [`run`] with its own limit, for the few commands (release builds) that need longer.
+pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<CmdOutput> {
     use std::io::Read;
     let desc = describe(cmd);
     let mut child = cmd
@@ -107,7 +112,7 @@ pub fn run(cmd: &mut Command) -> Result<CmdOutput> {
         let _ = err_pipe.read_to_end(&mut buf);
         buf
     });
-    let deadline = Instant::now() + command_timeout();
+    let deadline = Instant::now() + timeout;
     let mut timed_out = false;
     let status = loop {
         if let Some(status) = child.try_wait()? {
@@ -129,7 +134,7 @@ pub fn run(cmd: &mut Command) -> Result<CmdOutput> {
     if timed_out {
         bail!(
             "command killed after {} s:\n{}",
-            command_timeout().as_secs(),
+            timeout.as_secs(),
             output.report()
         );
     }
