@@ -81,7 +81,7 @@ echo "formats: ${COMPREPLY[*]}"
         out.report()
     );
     assert!(
-        out.stdout.contains("formats: text json github\n"),
+        out.stdout.contains("formats: text json github sarif\n"),
         "{}",
         out.report()
     );
