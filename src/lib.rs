@@ -13,6 +13,7 @@ pub mod database;
 pub mod discover;
 pub mod fix;
 pub mod history;
+pub mod invariants;
 pub mod keyset;
 pub mod migrations;
 pub mod models;

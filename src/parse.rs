@@ -82,6 +82,13 @@ pub fn parse_source(path: &Path, bytes: Vec<u8>) -> Result<SourceFile> {
 }
 
 pub fn parse_text(path: &Path, text: String) -> Result<SourceFile> {
+    if let Some((offset, columns)) = too_deep_indent(&text) {
+        let line = text[..offset].matches('\n').count() + 1;
+        bail!(
+            "{}:{line}: indented {columns} columns; lines indented deeper than {MAX_INDENT_COLUMNS} columns are not read (CPython allows at most 100 indentation levels)",
+            path.display()
+        );
+    }
     let tree = python_parser()
         .parse(&text, None)
         .ok_or_else(|| anyhow::anyhow!("{}: tree-sitter gave no tree", path.display()))?;
@@ -145,28 +152,73 @@ fn rejected_by_python3<'t>(root: Node<'t>, src: &str) -> Option<(Node<'t>, Strin
     None
 }
 
+/// tree-sitter-python 0.25's scanner saves its stack of open indentation levels (two bytes
+/// each, after up to 257 bytes of string state) into a 1,024-byte buffer and overruns it, a C
+/// assertion failure or memory corruption, once about 384 levels are open. Each level is at
+/// least one column deeper than the one before, so text whose indentation never exceeds this
+/// many columns is safe.
+pub const MAX_INDENT_COLUMNS: usize = 380;
+
+/// The first place (byte offset, columns) where indentation goes past `MAX_INDENT_COLUMNS`,
+/// counted as the scanner counts it: a tab is 8 columns, `\r` and form feed reset, and a
+/// backslash line continuation carries the count over to the next line. Every line start is
+/// measured, even inside strings and brackets, so this errs on the side of refusing.
+fn too_deep_indent(text: &str) -> Option<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut columns = 0usize;
+    let mut at_line_start = true;
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        if byte == b'\n' {
+            at_line_start = true;
+            columns = 0;
+        } else if at_line_start {
+            match byte {
+                b' ' => columns += 1,
+                b'\t' => columns += 8,
+                b'\r' | b'\x0c' => columns = 0,
+                b'\\' if bytes[i + 1..].starts_with(b"\n") => i += 1,
+                b'\\' if bytes[i + 1..].starts_with(b"\r\n") => i += 2,
+                _ => at_line_start = false,
+            }
+            if columns > MAX_INDENT_COLUMNS {
+                return Some((i, columns));
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
 /// True when the text parses without any error node: the check run on every edited file
 /// before it may be written.
 pub fn parses_cleanly(text: &str) -> bool {
+    if too_deep_indent(text).is_some() {
+        return false;
+    }
     python_parser().parse(text, None).is_some_and(|tree| {
         !tree.root_node().has_error() && rejected_by_python3(tree.root_node(), text).is_none()
     })
 }
 
-fn first_syntax_error(node: Node) -> Option<Node> {
-    if !node.has_error() {
+/// The first error or missing node, in document order. A loop, not recursion: an error deep
+/// inside 100,000 nested brackets must not overflow the stack.
+fn first_syntax_error(root: Node) -> Option<Node> {
+    if !root.has_error() {
         return None;
     }
-    if node.is_error() || node.is_missing() {
-        return Some(node);
-    }
-    let mut cursor = node.walk();
-    for child in node.children(&mut cursor) {
-        if let Some(bad) = first_syntax_error(child) {
-            return Some(bad);
+    let mut node = root;
+    loop {
+        if node.is_error() || node.is_missing() {
+            return Some(node);
         }
+        let mut cursor = node.walk();
+        let Some(child) = node.children(&mut cursor).find(|c| c.has_error()) else {
+            return Some(node);
+        };
+        node = child;
     }
-    Some(node)
 }
 
 /// Every node of the tree in document order (pre-order), without recursion so that deeply
@@ -193,6 +245,11 @@ pub fn descendants(root: Node) -> Vec<Node> {
 /// The value of a plain string literal (or an implicit concatenation of them). None for
 /// f-strings, byte strings and anything that is not a literal: the tool never guesses.
 pub fn string_value(node: Node, src: &str) -> Option<String> {
+    // Parentheses are unwrapped in a loop: `((((...'x'...))))` may nest deeper than the stack.
+    let mut node = node;
+    while node.kind() == "parenthesized_expression" {
+        node = node.named_child(0)?;
+    }
     match node.kind() {
         "string" => {
             let mut value = String::new();
@@ -220,7 +277,6 @@ pub fn string_value(node: Node, src: &str) -> Option<String> {
                 .collect::<Option<Vec<_>>>()
                 .map(|parts| parts.concat())
         }
-        "parenthesized_expression" => string_value(node.named_child(0)?, src),
         _ => None,
     }
 }
@@ -259,15 +315,26 @@ pub fn string_list(node: Node, src: &str) -> Option<Vec<String>> {
 
 /// `sa.schema.ForeignKey` -> "sa.schema.ForeignKey"; None when the callee is not a plain dotted name.
 pub fn dotted_name(node: Node, src: &str) -> Option<String> {
-    match node.kind() {
-        "identifier" => Some(src[node.byte_range()].to_string()),
-        "attribute" => {
-            let object = dotted_name(node.child_by_field_name("object")?, src)?;
-            let attr = node.child_by_field_name("attribute")?;
-            Some(format!("{object}.{}", &src[attr.byte_range()]))
+    // Walked from the outermost attribute inward in a loop, not by recursion: a chain of
+    // 100,000 attributes must not overflow the stack.
+    let mut segments = Vec::new();
+    let mut current = node;
+    loop {
+        match current.kind() {
+            "identifier" => {
+                segments.push(&src[current.byte_range()]);
+                break;
+            }
+            "attribute" => {
+                let attr = current.child_by_field_name("attribute")?;
+                segments.push(&src[attr.byte_range()]);
+                current = current.child_by_field_name("object")?;
+            }
+            _ => return None,
         }
-        _ => None,
     }
+    segments.reverse();
+    Some(segments.join("."))
 }
 
 /// What the names bound by a module's imports stand for: `sa` -> `sqlalchemy`,

@@ -1,0 +1,77 @@
+//! Replays the committed fuzz corpora (fuzz/corpus/<target>/, minimized with `cargo fuzz cmin`)
+//! and the crash reproducers (fuzz/regressions/<target>/) under plain `cargo test` on stable,
+//! through the same invariant checks the fuzz targets run (fix_migrations::invariants).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use arbitrary::{Arbitrary, Unstructured};
+use fix_migrations::config::Config;
+use fix_migrations::invariants;
+
+#[path = "../fuzz/shared.rs"]
+mod shared;
+
+fn inputs(target: &str) -> Vec<PathBuf> {
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut files: Vec<PathBuf> = ["corpus", "regressions"]
+        .iter()
+        .map(|kind| fuzz.join(kind).join(target))
+        .filter(|dir| dir.is_dir())
+        .flat_map(|dir| fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Run every input of `target` through `check`; fail with the list of broken ones.
+fn replay(target: &str, check: impl Fn(&[u8]) -> Result<(), String>) {
+    let files = inputs(target);
+    assert!(
+        files.len() >= 10,
+        "{target}: only {} corpus files",
+        files.len()
+    );
+    let broken: Vec<String> = files
+        .iter()
+        .filter_map(|path| {
+            let bytes = fs::read(path).unwrap();
+            check(&bytes)
+                .err()
+                .map(|why| format!("{}: {why}", path.display()))
+        })
+        .collect();
+    println!("{target}: {} inputs replayed", files.len());
+    assert!(broken.is_empty(), "{}", broken.join("\n\n"));
+}
+
+#[test]
+fn migration_corpus() {
+    let schema = shared::fixture_schema();
+    replay("migration", |bytes| {
+        invariants::check_migration(bytes, &schema, &Config::default())
+    });
+}
+
+#[test]
+fn models_corpus() {
+    replay("models", |bytes| {
+        invariants::check_models(bytes, shared::MIGRATIONS)
+    });
+}
+
+/// As libfuzzer-sys feeds a typed target: the whole input to `arbitrary_take_rest`, inputs it
+/// can't build a value from skipped.
+#[test]
+fn structured_corpus() {
+    let schema = shared::fixture_schema();
+    replay("structured", |bytes| {
+        let Ok(migration) = shared::Migration::arbitrary_take_rest(Unstructured::new(bytes)) else {
+            return Ok(());
+        };
+        let text = migration.render();
+        invariants::check_migration(text.as_bytes(), &schema, &Config::default())
+            .map_err(|why| format!("{why}\n--- rendered input\n{text}"))
+    });
+}
