@@ -582,6 +582,62 @@ mod tests {
         assert!(err.to_string().starts_with("m.py:2: syntax error"), "{err}");
     }
 
+    /// Each of these overflowed the stack (test threads have 2 MiB) before the walks were loops.
+    #[test]
+    fn deep_nesting_is_walked_without_recursion() {
+        let depth = 100_000;
+        let chain = parse(&format!("x = a{}\n", ".b".repeat(depth)));
+        let outer = descendants(chain.tree.root_node())
+            .into_iter()
+            .find(|n| n.kind() == "attribute")
+            .unwrap();
+        let dotted = dotted_name(outer, &chain.text).unwrap();
+        assert_eq!(dotted.len(), 1 + 2 * depth);
+
+        let open = "(".repeat(depth);
+        let close = ")".repeat(depth);
+        let parens = parse(&format!("x = {open}'v'{close}\n"));
+        let value = descendants(parens.tree.root_node())
+            .into_iter()
+            .find(|n| n.kind() == "parenthesized_expression")
+            .unwrap();
+        assert_eq!(string_value(value, &parens.text).as_deref(), Some("v"));
+
+        let err = parse_text(Path::new("m.py"), format!("x = {open}1 +{close}\n"))
+            .err()
+            .unwrap();
+        assert!(err.to_string().starts_with("m.py:1: syntax error"), "{err}");
+    }
+
+    #[test]
+    fn indentation_the_scanner_cannot_hold_is_refused() {
+        let nested = |levels: usize, unit: &str| {
+            let mut text = String::new();
+            for level in 0..levels {
+                text.push_str(&format!("{}if x:\n", unit.repeat(level)));
+            }
+            text.push_str(&format!("{}y = 'deep'\n", unit.repeat(levels)));
+            text
+        };
+        assert!(parse_text(Path::new("m.py"), nested(90, "    ")).is_ok());
+        assert!(parses_cleanly(&nested(95, "    ")));
+        let err = parse_text(Path::new("m.py"), nested(600, " "))
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.to_string(),
+            "m.py:382: indented 381 columns; lines indented deeper than 380 columns are not read (CPython allows at most 100 indentation levels)"
+        );
+        assert!(!parses_cleanly(&nested(600, " ")));
+        // Tabs count 8 columns; a backslash continuation carries the count to the next line.
+        assert_eq!(too_deep_indent(&"\t".repeat(48)), Some((47, 384)));
+        assert_eq!(
+            too_deep_indent(&format!("{}\\\n{}x", " ".repeat(300), " ".repeat(81))),
+            Some((382, 381))
+        );
+        assert_eq!(too_deep_indent(&format!("{}x\n", " ".repeat(380))), None);
+    }
+
     #[test]
     fn non_utf8_names_the_line() {
         let err = parse_source(Path::new("m.py"), b"x = 1\ny = '\xff'\n".to_vec())

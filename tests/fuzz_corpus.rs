@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use arbitrary::{Arbitrary, Unstructured};
 use fix_migrations::config::Config;
 use fix_migrations::invariants;
+use fix_migrations::parse;
 
 #[path = "../fuzz/shared.rs"]
 mod shared;
@@ -63,15 +64,46 @@ fn models_corpus() {
 
 /// As libfuzzer-sys feeds a typed target: the whole input to `arbitrary_take_rest`, inputs it
 /// can't build a value from skipped.
+fn render(bytes: &[u8]) -> Option<String> {
+    shared::Migration::arbitrary_take_rest(Unstructured::new(bytes))
+        .ok()
+        .map(|m| m.render())
+}
+
 #[test]
 fn structured_corpus() {
     let schema = shared::fixture_schema();
     replay("structured", |bytes| {
-        let Ok(migration) = shared::Migration::arbitrary_take_rest(Unstructured::new(bytes)) else {
+        let Some(text) = render(bytes) else {
             return Ok(());
         };
-        let text = migration.render();
         invariants::check_migration(text.as_bytes(), &schema, &Config::default())
             .map_err(|why| format!("{why}\n--- rendered input\n{text}"))
     });
+}
+
+/// The generator is only worth its keep if what it renders parses and gets edits.
+#[test]
+fn structured_corpus_reaches_the_fixer() {
+    let schema = shared::fixture_schema();
+    let (mut rendered, mut parsed, mut edited) = (0, 0, 0);
+    for path in inputs("structured") {
+        let Some(text) = render(&fs::read(path).unwrap()) else {
+            continue;
+        };
+        rendered += 1;
+        let Ok(file) = parse::parse_text(Path::new("m.py"), text) else {
+            continue;
+        };
+        parsed += 1;
+        if !invariants::plan_edits(&file, &schema, &Config::default()).is_empty() {
+            edited += 1;
+        }
+    }
+    println!("structured: {rendered} rendered, {parsed} parse, {edited} get edits");
+    assert!(
+        parsed * 2 > rendered,
+        "most rendered migrations should parse"
+    );
+    assert!(edited * 5 > parsed, "too few rendered migrations get edits");
 }
