@@ -1388,6 +1388,11 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
     let permissions = std::fs::metadata(&target)
         .with_context(|| format!("{}: cannot stat", path.display()))?
         .permissions();
+    // A rename would replace a read-only file without complaint (and root ignores the bits):
+    // honour them as an editor does.
+    if permissions.readonly() {
+        bail!("{}: read-only file; not written", path.display());
+    }
     let mut temp = tempfile::Builder::new()
         .prefix(".fix-migrations-")
         .tempfile_in(dir)

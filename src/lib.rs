@@ -17,6 +17,7 @@ pub mod dburl;
 pub mod discover;
 pub mod fix;
 pub mod history;
+pub mod invariants;
 pub mod keyset;
 pub mod migrations;
 pub mod model_fix;

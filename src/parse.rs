@@ -87,6 +87,13 @@ pub fn decode(path: &Path, bytes: Vec<u8>) -> Result<String> {
 }
 
 pub fn parse_text(path: &Path, text: String) -> Result<SourceFile> {
+    if let Some((offset, columns)) = too_deep_indent(&text) {
+        let line = text[..offset].matches('\n').count() + 1;
+        bail!(
+            "{}:{line}: indented {columns} columns; lines indented deeper than {MAX_INDENT_COLUMNS} columns are not read (CPython allows at most 100 indentation levels)",
+            path.display()
+        );
+    }
     let tree = python_parser()
         .parse(&text, None)
         .ok_or_else(|| anyhow::anyhow!("{}: tree-sitter gave no tree", path.display()))?;
@@ -159,6 +166,45 @@ fn rejected_by_python3_within<'t>(
     None
 }
 
+/// tree-sitter-python 0.25's scanner saves its stack of open indentation levels (two bytes
+/// each, after up to 257 bytes of string state) into a 1,024-byte buffer and overruns it, a C
+/// assertion failure or memory corruption, once about 384 levels are open. Each level is at
+/// least one column deeper than the one before, so text whose indentation never exceeds this
+/// many columns is safe.
+pub const MAX_INDENT_COLUMNS: usize = 380;
+
+/// The first place (byte offset, columns) where indentation goes past `MAX_INDENT_COLUMNS`,
+/// counted as the scanner counts it: a tab is 8 columns, `\r` and form feed reset, and a
+/// backslash line continuation carries the count over to the next line. Every line start is
+/// measured, even inside strings and brackets, so this errs on the side of refusing.
+fn too_deep_indent(text: &str) -> Option<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut columns = 0usize;
+    let mut at_line_start = true;
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        if byte == b'\n' {
+            at_line_start = true;
+            columns = 0;
+        } else if at_line_start {
+            match byte {
+                b' ' => columns += 1,
+                b'\t' => columns += 8,
+                b'\r' | b'\x0c' => columns = 0,
+                b'\\' if bytes[i + 1..].starts_with(b"\n") => i += 1,
+                b'\\' if bytes[i + 1..].starts_with(b"\r\n") => i += 2,
+                _ => at_line_start = false,
+            }
+            if columns > MAX_INDENT_COLUMNS {
+                return Some((i, columns));
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
 /// True when the text parses without any error node: the check run on every edited file
 /// before it may be written.
 pub fn parses_cleanly(text: &str) -> bool {
@@ -167,13 +213,17 @@ pub fn parses_cleanly(text: &str) -> bool {
         .is_some_and(|tree| tree_is_clean(&tree, text))
 }
 
-/// No error node and nothing CPython 3 would refuse.
+/// No error node, no indentation that overruns tree-sitter-python's scanner, and nothing
+/// CPython 3 would refuse.
 pub fn tree_is_clean(tree: &Tree, text: &str) -> bool {
-    !tree.root_node().has_error() && rejected_by_python3(tree.root_node(), text).is_none()
+    too_deep_indent(text).is_none()
+        && !tree.root_node().has_error()
+        && rejected_by_python3(tree.root_node(), text).is_none()
 }
 
 /// `tree_is_clean` for a tree re-parsed after edits from a clean one: only nodes touching
-/// `changed` (byte ranges in the new text) can have become something CPython refuses.
+/// `changed` (byte ranges in the new text) can have become something CPython refuses. Edits
+/// never add indentation, so the original's indentation check still holds.
 pub fn edited_tree_is_clean(tree: &Tree, text: &str, changed: &[Range<usize>]) -> bool {
     let touches = |node: Node| {
         let span = node.byte_range();
@@ -185,20 +235,23 @@ pub fn edited_tree_is_clean(tree: &Tree, text: &str, changed: &[Range<usize>]) -
         && rejected_by_python3_within(tree.root_node(), text, touches).is_none()
 }
 
-fn first_syntax_error(node: Node) -> Option<Node> {
-    if !node.has_error() {
+/// The first error or missing node, in document order. A loop, not recursion: an error deep
+/// inside 100,000 nested brackets must not overflow the stack.
+fn first_syntax_error(root: Node) -> Option<Node> {
+    if !root.has_error() {
         return None;
     }
-    if node.is_error() || node.is_missing() {
-        return Some(node);
-    }
-    let mut cursor = node.walk();
-    for child in node.children(&mut cursor) {
-        if let Some(bad) = first_syntax_error(child) {
-            return Some(bad);
+    let mut node = root;
+    loop {
+        if node.is_error() || node.is_missing() {
+            return Some(node);
         }
+        let mut cursor = node.walk();
+        let Some(child) = node.children(&mut cursor).find(|c| c.has_error()) else {
+            return Some(node);
+        };
+        node = child;
     }
-    Some(node)
 }
 
 /// Every node of the tree in document order (pre-order), without recursion so that deeply
@@ -243,6 +296,11 @@ pub fn walk_where<'t>(
 /// The value of a plain string literal (or an implicit concatenation of them). None for
 /// f-strings, byte strings and anything that is not a literal: the tool never guesses.
 pub fn string_value(node: Node, src: &str) -> Option<String> {
+    // Parentheses are unwrapped in a loop: `((((...'x'...))))` may nest deeper than the stack.
+    let mut node = node;
+    while node.kind() == "parenthesized_expression" {
+        node = node.named_child(0)?;
+    }
     match node.kind() {
         "string" => {
             let mut value = String::new();
@@ -270,7 +328,6 @@ pub fn string_value(node: Node, src: &str) -> Option<String> {
                 .collect::<Option<Vec<_>>>()
                 .map(|parts| parts.concat())
         }
-        "parenthesized_expression" => string_value(node.named_child(0)?, src),
         _ => None,
     }
 }
@@ -309,15 +366,26 @@ pub fn string_list(node: Node, src: &str) -> Option<Vec<String>> {
 
 /// `sa.schema.ForeignKey` -> "sa.schema.ForeignKey"; None when the callee is not a plain dotted name.
 pub fn dotted_name(node: Node, src: &str) -> Option<String> {
-    match node.kind() {
-        "identifier" => Some(src[node.byte_range()].to_string()),
-        "attribute" => {
-            let object = dotted_name(node.child_by_field_name("object")?, src)?;
-            let attr = node.child_by_field_name("attribute")?;
-            Some(format!("{object}.{}", &src[attr.byte_range()]))
+    // Walked from the outermost attribute inward in a loop, not by recursion: a chain of
+    // 100,000 attributes must not overflow the stack.
+    let mut segments = Vec::new();
+    let mut current = node;
+    loop {
+        match current.kind() {
+            "identifier" => {
+                segments.push(&src[current.byte_range()]);
+                break;
+            }
+            "attribute" => {
+                let attr = current.child_by_field_name("attribute")?;
+                segments.push(&src[attr.byte_range()]);
+                current = current.child_by_field_name("object")?;
+            }
+            _ => return None,
         }
-        _ => None,
     }
+    segments.reverse();
+    Some(segments.join("."))
 }
 
 /// What the names bound by a module's imports stand for: `sa` -> `sqlalchemy`,
@@ -567,6 +635,62 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.to_string().starts_with("m.py:2: syntax error"), "{err}");
+    }
+
+    /// Each of these overflowed the stack (test threads have 2 MiB) before the walks were loops.
+    #[test]
+    fn deep_nesting_is_walked_without_recursion() {
+        let depth = 100_000;
+        let chain = parse(&format!("x = a{}\n", ".b".repeat(depth)));
+        let outer = descendants(chain.tree.root_node())
+            .into_iter()
+            .find(|n| n.kind() == "attribute")
+            .unwrap();
+        let dotted = dotted_name(outer, &chain.text).unwrap();
+        assert_eq!(dotted.len(), 1 + 2 * depth);
+
+        let open = "(".repeat(depth);
+        let close = ")".repeat(depth);
+        let parens = parse(&format!("x = {open}'v'{close}\n"));
+        let value = descendants(parens.tree.root_node())
+            .into_iter()
+            .find(|n| n.kind() == "parenthesized_expression")
+            .unwrap();
+        assert_eq!(string_value(value, &parens.text).as_deref(), Some("v"));
+
+        let err = parse_text(Path::new("m.py"), format!("x = {open}1 +{close}\n"))
+            .err()
+            .unwrap();
+        assert!(err.to_string().starts_with("m.py:1: syntax error"), "{err}");
+    }
+
+    #[test]
+    fn indentation_the_scanner_cannot_hold_is_refused() {
+        let nested = |levels: usize, unit: &str| {
+            let mut text = String::new();
+            for level in 0..levels {
+                text.push_str(&format!("{}if x:\n", unit.repeat(level)));
+            }
+            text.push_str(&format!("{}y = 'deep'\n", unit.repeat(levels)));
+            text
+        };
+        assert!(parse_text(Path::new("m.py"), nested(90, "    ")).is_ok());
+        assert!(parses_cleanly(&nested(95, "    ")));
+        let err = parse_text(Path::new("m.py"), nested(600, " "))
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.to_string(),
+            "m.py:382: indented 381 columns; lines indented deeper than 380 columns are not read (CPython allows at most 100 indentation levels)"
+        );
+        assert!(!parses_cleanly(&nested(600, " ")));
+        // Tabs count 8 columns; a backslash continuation carries the count to the next line.
+        assert_eq!(too_deep_indent(&"\t".repeat(48)), Some((47, 384)));
+        assert_eq!(
+            too_deep_indent(&format!("{}\\\n{}x", " ".repeat(300), " ".repeat(81))),
+            Some((382, 381))
+        );
+        assert_eq!(too_deep_indent(&format!("{}x\n", " ".repeat(380))), None);
     }
 
     #[test]
