@@ -146,6 +146,20 @@ impl<T: Serialize + DeserializeOwned + Clone> Cache<T> {
 
     /// The value stored for `path`, when its key and context are the same as now.
     pub fn get(&self, path: &Path, key: &FileKey, context: u64) -> Option<T> {
+        self.get_with(path, key, context, |entries, name| {
+            entries.get(name).map(|entry| entry.value.clone())
+        })
+    }
+
+    /// `read` applied to the shard of `path` (loaded on first use), when the entry's key and
+    /// context are the same as now.
+    fn get_with(
+        &self,
+        path: &Path,
+        key: &FileKey,
+        context: u64,
+        read: impl FnOnce(&mut BTreeMap<String, Entry<T>>, &str) -> Option<T>,
+    ) -> Option<T> {
         let dir = self.dir.as_deref()?;
         let index = self.shard_of(path);
         let mut shard = self.shards[index].lock().ok()?;
@@ -160,11 +174,20 @@ impl<T: Serialize + DeserializeOwned + Clone> Cache<T> {
                 }
             }
         }
-        let entry = shard.entries.get(&entry_name(path))?;
+        let name = entry_name(path);
+        let entry = shard.entries.get(&name)?;
         if entry.key != *key || entry.context != context {
             return None;
         }
-        Some(entry.value.clone())
+        read(&mut shard.entries, &name)
+    }
+
+    /// `get` without a copy: the value moves out of this run's view of its shard. Only for a
+    /// cache whose shard is not written after a hit (a `put` and `save` would drop the entry).
+    pub fn take(&self, path: &Path, key: &FileKey, context: u64) -> Option<T> {
+        self.get_with(path, key, context, |entries, name| {
+            entries.remove(name).map(|entry| entry.value)
+        })
     }
 
     pub fn put(&self, path: &Path, key: FileKey, context: u64, value: T) {

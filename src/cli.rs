@@ -230,8 +230,8 @@ struct Inputs {
     config: Config,
     /// The parsed model files the schema was read from, with `--fix-models` only (it edits them).
     model_sources: Vec<SourceFile>,
-    /// Per migration file of the project: the keys as they exist before it runs (history).
-    befores: std::collections::HashMap<PathBuf, crate::keyset::KeySet>,
+    /// The Alembic project, whose history a migration that drops a key in upgrade() needs.
+    project: Option<Project>,
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
@@ -242,17 +242,18 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let inputs = gather(args, &cwd)?;
     // With --fix-models the migrations are planned against the models as they will be, so a
     // misplaced ondelete moved into ForeignKey() counts as the model's own value.
-    let (mut outcomes, schema) = if args.fix_models {
+    let (mut outcomes, fixed_schema) = if args.fix_models {
         let run = model_fix::run(
             &inputs.model_sources,
             &inputs.schema,
             &inputs.config,
             args.common.write,
         );
-        (run.outcomes, run.schema)
+        (run.outcomes, Some(run.schema))
     } else {
-        (vec![], inputs.schema)
+        (vec![], None)
     };
+    let schema = fixed_schema.as_ref().unwrap_or(&inputs.schema);
     let plans: Cache<cache::CachedPlan> =
         Cache::open(&inputs.root, "plans", 64, !args.common.no_cache);
     // Settings print deterministically (lists and matchers in file order), so their Debug text
@@ -261,18 +262,35 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let key_bytes = [inputs.schema_key.hash[0], inputs.schema_key.hash[1]].map(u64::to_le_bytes);
     let context = cache::fingerprint(&[&key_bytes[0], &key_bytes[1], settings.as_bytes()]);
     let step = Step {
-        schema: &schema,
+        schema,
         config: &inputs.config,
         write: args.common.write,
         plans: &plans,
         context,
-        befores: &inputs.befores,
+    };
+    let stages: Vec<Stage> = inputs
+        .migrations
+        .par_iter()
+        .map(|path| process(path, &step))
+        .collect();
+    // History is read only when a file turned out to need it (most runs: never).
+    let needs_history = stages.iter().any(|s| matches!(s, Stage::NeedsHistory(_)));
+    let history = match (&inputs.project, needs_history) {
+        (Some(project), true) => HistoryBefore::load(project),
+        _ => None,
     };
     outcomes.extend(
-        inputs
-            .migrations
-            .par_iter()
-            .map(|path| process(path, &step))
+        stages
+            .into_par_iter()
+            .map(|stage| match stage {
+                Stage::Done(outcome) => outcome,
+                Stage::NeedsHistory(pending) => {
+                    let before = history
+                        .as_ref()
+                        .and_then(|h| h.before(&pending.file.path, &inputs.schema));
+                    process_with_history(pending, before.as_ref(), &step)
+                }
+            })
             .collect::<Vec<FileOutcome>>(),
     );
     plans.save();
@@ -283,6 +301,12 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         write: args.common.write,
     };
     let code = report::print(&output, &args.common)?;
+    // The process ends next: leaving the schema, the texts and the plans to the OS costs
+    // nothing, freeing their many small allocations one by one costs a warm run's time.
+    std::mem::forget(output);
+    std::mem::forget(inputs);
+    std::mem::forget(fixed_schema);
+    std::mem::forget(history);
     Ok(ExitCode::from(code))
 }
 
@@ -329,10 +353,6 @@ fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
         let (schema, key) = read_schema_keyed(&args.common, &config, &root, project.as_ref(), cwd)?;
         (schema, key, vec![])
     };
-    let befores = project
-        .as_ref()
-        .map(|p| befores(p, &migrations, &schema))
-        .unwrap_or_default();
     Ok(Inputs {
         root,
         migrations,
@@ -340,7 +360,7 @@ fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
         schema_key,
         config,
         model_sources,
-        befores,
+        project,
     })
 }
 
@@ -414,7 +434,8 @@ pub fn read_schema_keyed(
             .zip(contents.iter().map(|(_, key)| key)),
     );
     let cache: Cache<Schema> = Cache::open(root, "models", 1, !common.no_cache);
-    if let Some(schema) = cache.get(root, &set_key, 0) {
+    // Taken, not copied: the shard is written only on a miss.
+    if let Some(schema) = cache.take(root, &set_key, 0) {
         return Ok((schema, set_key));
     }
     let model_sources = model_paths
@@ -468,34 +489,41 @@ fn model_paths(
     discover::model_files(root, &globs, &exclude)
 }
 
-/// The history before each migration file that needs it. History is a help, never a
-/// requirement: a graph it can't replay leaves the files without one. Only a file that drops a
-/// constraint can use it (a revert pair without a mirror, a downgrade restoring a dropped key),
-/// so without such a file the history is never read.
-fn befores(project: &Project, migrations: &[PathBuf], schema: &Schema) -> HashMap<PathBuf, KeySet> {
-    use crate::history::{Dialect, History};
-    let needing: Vec<&PathBuf> = migrations
-        .par_iter()
-        .filter(|path| std::fs::read(path).is_ok_and(|bytes| migrations::may_use_history(&bytes)))
-        .collect();
-    if needing.is_empty() {
-        return HashMap::new();
-    }
-    let Ok(revisions) = discover::read_revisions(project) else {
-        return HashMap::new();
-    };
-    let Ok(history) = History::load(&project.root, revisions) else {
-        return HashMap::new();
-    };
-    let dialect = Dialect::detect(None, project).map_or(Dialect::Postgresql, |(d, _)| d);
-    needing
-        .into_par_iter()
-        .filter_map(|path| {
-            let revision = history.revision_at(path)?;
-            let replay = history.before(&revision.id, schema, dialect);
-            Some((path.clone(), replay.keys))
+/// The project's history, read once for the files that need it. History is a help, never a
+/// requirement: a graph it can't replay leaves the files without one.
+struct HistoryBefore {
+    history: crate::history::History,
+    dialect: crate::history::Dialect,
+    /// Each revision's id by its file's canonical path, so a lookup costs no scan of them all.
+    ids: HashMap<PathBuf, String>,
+}
+
+impl HistoryBefore {
+    fn load(project: &Project) -> Option<HistoryBefore> {
+        use crate::history::{Dialect, History};
+        let revisions = discover::read_revisions(project).ok()?;
+        let history = History::load(&project.root, revisions).ok()?;
+        let dialect = Dialect::detect(None, project).map_or(Dialect::Postgresql, |(d, _)| d);
+        let mut ids = HashMap::new();
+        // The first revision of a path wins, as `History::revision_at` finds it.
+        for revision in history.revisions().iter().rev() {
+            let canonical =
+                std::fs::canonicalize(&revision.path).unwrap_or_else(|_| revision.path.clone());
+            ids.insert(canonical, revision.id.clone());
+        }
+        Some(HistoryBefore {
+            history,
+            dialect,
+            ids,
         })
-        .collect()
+    }
+
+    /// The keys as they exist just before the revision in `path` runs.
+    fn before(&self, path: &Path, schema: &Schema) -> Option<KeySet> {
+        let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let id = self.ids.get(&canonical)?;
+        Some(self.history.before(id, schema, self.dialect).keys)
+    }
 }
 
 fn revisions_to_process(
@@ -543,66 +571,152 @@ struct Step<'a> {
     /// Plans from earlier runs, valid for `context` (the schema and settings).
     plans: &'a Cache<cache::CachedPlan>,
     context: u64,
-    /// The keys as they exist before each migration that needs history (see `befores`).
-    befores: &'a HashMap<PathBuf, KeySet>,
+}
+
+/// A migration file after the first pass: done, or waiting for the project's history.
+enum Stage {
+    Done(FileOutcome),
+    NeedsHistory(Pending),
+}
+
+/// A file parsed and scanned whose plan depends on the keys as they exist before it runs:
+/// it drops a foreign key in upgrade() (a revert pair without a mirror, a downgrade() that
+/// restores the dropped key). Without such a drop, history changes nothing in the plan.
+struct Pending {
+    file: SourceFile,
+    migration: migrations::Migration,
+    key: Option<FileKey>,
+}
+
+/// What planning one file gives: nothing to parse, a plan (with the original text and the
+/// fixed text), or a file that needs history first.
+enum Planned {
+    Unparsed,
+    Plan(String, FilePlan, Option<String>),
+    NeedsHistory(Pending),
 }
 
 /// One migration file through the pipeline. Errors stay with the file so the others still run.
-fn process(path: &Path, step: &Step) -> FileOutcome {
-    // None: no marker of anything the tool edits in the file, so it is checked without being
-    // parsed.
-    let result = (|| -> Result<Option<(String, FilePlan, Option<String>)>> {
-        let bytes = std::fs::read(path).map_err(|e| discover::io_error(path, &e))?;
-        if !migrations::may_hold_keys(&bytes) {
-            parse::decode(path, bytes)?;
-            return Ok(None);
+fn process(path: &Path, step: &Step) -> Stage {
+    match plan_file(path, step) {
+        Ok(Planned::NeedsHistory(pending)) => Stage::NeedsHistory(pending),
+        Ok(Planned::Unparsed) => Stage::Done(outcome(path, Ok(None))),
+        Ok(Planned::Plan(text, plan, fixed)) => {
+            Stage::Done(outcome(path, finish(path, step, text, plan, fixed)))
         }
-        let before = step.befores.get(path);
-        let key = match step.plans.enabled() {
-            true => Some(FileKey::of(path, &bytes)?),
-            false => None,
-        };
-        // A plan made with history is valid for that history only.
-        let context = before.map_or(step.context, |keys| {
-            let history = serde_json::to_vec(keys).unwrap_or_default();
-            cache::fingerprint(&[&step.context.to_le_bytes(), &history])
-        });
-        let cached = key.and_then(|key| step.plans.get(path, &key, context));
-        let (text, plan, fixed) = match cached {
-            // The same bytes with the same schema and settings: the same plan, whose edits
-            // already passed the re-parse check.
-            Some(cached) => {
-                let text = parse::decode(path, bytes)?;
-                let plan = cached.into_plan();
-                let fixed =
-                    (!plan.edits.is_empty()).then(|| fix::apply(&text, plan.edits.clone()).0);
-                (text, plan, fixed)
-            }
-            None => {
-                let file = parse::parse_source(path, bytes)?;
-                let migration = migrations::scan(&file);
-                let plan =
-                    fix::plan_with_history(&file, &migration, step.schema, step.config, before);
-                let fixed = if plan.edits.is_empty() {
-                    None
-                } else {
-                    Some(fix::fixed_text(&file, plan.edits.clone())?)
-                };
-                if let Some(key) = key {
-                    step.plans
-                        .put(path, key, context, cache::CachedPlan::of(&plan));
-                }
-                (file.text, plan, fixed)
-            }
-        };
-        let fixed = fixed.filter(|fixed| *fixed != text);
-        if step.write
-            && let Some(fixed) = &fixed
-        {
-            fix::write_atomically(path, fixed)?;
+        Err(err) => Stage::Done(outcome(path, Err(err))),
+    }
+}
+
+fn plan_file(path: &Path, step: &Step) -> Result<Planned> {
+    let bytes = std::fs::read(path).map_err(|e| discover::io_error(path, &e))?;
+    // No marker of anything the tool edits in the file: checked without being parsed.
+    if !migrations::may_hold_keys(&bytes) {
+        parse::decode(path, bytes)?;
+        return Ok(Planned::Unparsed);
+    }
+    let key = match step.plans.enabled() {
+        true => Some(FileKey::of(path, &bytes)?),
+        false => None,
+    };
+    // A plan stored under the plain context was made for a file that needs no history.
+    if let Some(cached) = key.and_then(|key| step.plans.get(path, &key, step.context)) {
+        let text = parse::decode(path, bytes)?;
+        let (plan, fixed) = from_cache(&text, cached);
+        return Ok(Planned::Plan(text, plan, fixed));
+    }
+    let file = parse::parse_source(path, bytes)?;
+    let migration = migrations::scan(&file);
+    let pending = Pending {
+        file,
+        migration,
+        key,
+    };
+    if pending
+        .migration
+        .drops
+        .iter()
+        .any(|d| d.section == migrations::Section::Upgrade)
+    {
+        return Ok(Planned::NeedsHistory(pending));
+    }
+    let (text, plan, fixed) = plan_fresh(pending, None, step.context, step)?;
+    Ok(Planned::Plan(text, plan, fixed))
+}
+
+/// The second pass for a file that needs history: its plan with the keys before it.
+fn process_with_history(pending: Pending, before: Option<&KeySet>, step: &Step) -> FileOutcome {
+    let path = pending.file.path.clone();
+    // A plan made with history is valid for that history only.
+    let context = before.map_or(step.context, |keys| {
+        let history = serde_json::to_vec(keys).unwrap_or_default();
+        cache::fingerprint(&[&step.context.to_le_bytes(), &history])
+    });
+    let cached = pending
+        .key
+        .and_then(|key| step.plans.get(&path, &key, context));
+    let planned = match cached {
+        Some(cached) => {
+            let text = pending.file.text;
+            let (plan, fixed) = from_cache(&text, cached);
+            Ok((text, plan, fixed))
         }
-        Ok(Some((text, plan, fixed)))
-    })();
+        None => plan_fresh(pending, before, context, step),
+    };
+    let result = planned.and_then(|(text, plan, fixed)| finish(&path, step, text, plan, fixed));
+    outcome(&path, result)
+}
+
+/// The same bytes with the same schema and settings: the same plan, whose edits already
+/// passed the re-parse check.
+fn from_cache(text: &str, cached: cache::CachedPlan) -> (FilePlan, Option<String>) {
+    let plan = cached.into_plan();
+    let fixed = (!plan.edits.is_empty()).then(|| fix::apply(text, plan.edits.clone()).0);
+    (plan, fixed)
+}
+
+fn plan_fresh(
+    pending: Pending,
+    before: Option<&KeySet>,
+    context: u64,
+    step: &Step,
+) -> Result<(String, FilePlan, Option<String>)> {
+    let Pending {
+        file,
+        migration,
+        key,
+    } = pending;
+    let plan = fix::plan_with_history(&file, &migration, step.schema, step.config, before);
+    let fixed = if plan.edits.is_empty() {
+        None
+    } else {
+        Some(fix::fixed_text(&file, plan.edits.clone())?)
+    };
+    if let Some(key) = key {
+        step.plans
+            .put(&file.path, key, context, cache::CachedPlan::of(&plan));
+    }
+    Ok((file.text, plan, fixed))
+}
+
+/// Drop a fixed text equal to the original; write it with --write.
+fn finish(
+    path: &Path,
+    step: &Step,
+    text: String,
+    plan: FilePlan,
+    fixed: Option<String>,
+) -> Result<Option<(String, FilePlan, Option<String>)>> {
+    let fixed = fixed.filter(|fixed| *fixed != text);
+    if step.write
+        && let Some(fixed) = &fixed
+    {
+        fix::write_atomically(path, fixed)?;
+    }
+    Ok(Some((text, plan, fixed)))
+}
+
+fn outcome(path: &Path, result: Result<Option<(String, FilePlan, Option<String>)>>) -> FileOutcome {
     match result {
         Ok(None) => FileOutcome {
             path: path.to_path_buf(),

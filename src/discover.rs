@@ -547,6 +547,13 @@ pub fn read_revisions_with(
 pub fn read_revision(path: &Path, bytes: Vec<u8>) -> Result<Option<Revision>> {
     let header = header_len(&bytes);
     if header < bytes.len() && memchr::memmem::find(&bytes[header..], b"revision").is_none() {
+        if let Some((id, down_revisions)) = header_ids(&bytes[..header]) {
+            return Ok(Some(Revision {
+                id,
+                down_revisions,
+                path: path.to_path_buf(),
+            }));
+        }
         let from_header = parse::parse_source(path, bytes[..header].to_vec())
             .ok()
             .and_then(|file| revision_of(&file).ok().flatten());
@@ -568,6 +575,192 @@ fn header_len(bytes: &[u8]) -> usize {
         .filter_map(|start| memchr::memmem::find(bytes, start))
         .min()
         .map_or(bytes.len(), |newline| newline + 1)
+}
+
+/// The revision ids of a header in the layout Alembic writes, read line by line without a
+/// parse (a history's headers would otherwise cost a parse each): a module docstring, comments,
+/// blank lines, plain imports and `name[: annotation] = literal` assignments, the literal None,
+/// a plain string or a one-line tuple / list of plain strings. Any other line gives None and
+/// the caller parses, so whenever this gives an answer it is the one the parse gives.
+fn header_ids(header: &[u8]) -> Option<(String, Vec<String>)> {
+    let text = std::str::from_utf8(header).ok()?;
+    let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    let (mut revision, mut down) = (None, None);
+    let mut first_statement = true;
+    while let Some(line) = lines.next() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if std::mem::take(&mut first_statement) && line.starts_with("\"\"\"") {
+            skip_docstring(&line[3..], &mut lines)?;
+            continue;
+        }
+        if is_plain_import(line) {
+            continue;
+        }
+        let (name, value) = plain_assignment(line)?;
+        let value = header_literal(value)?;
+        match name {
+            "revision" => match value {
+                HeaderLiteral::Str(id) => revision = Some(id),
+                // Not a string: the parse reports it.
+                _ => return None,
+            },
+            "down_revision" => {
+                down = Some(match value {
+                    HeaderLiteral::None => vec![],
+                    HeaderLiteral::Str(id) => vec![id],
+                    HeaderLiteral::Strs(ids) => ids,
+                })
+            }
+            _ => {}
+        }
+    }
+    Some((revision?, down?))
+}
+
+/// Past a `"""` docstring whose first line's rest is `first`: no backslash, the closing quotes
+/// end a line. None when it is anything else.
+fn skip_docstring<'a>(first: &str, lines: &mut impl Iterator<Item = &'a str>) -> Option<()> {
+    let mut line = first;
+    loop {
+        if line.contains('\\') {
+            return None;
+        }
+        if let Some(at) = line.find("\"\"\"") {
+            return (at + 3 == line.len()).then_some(());
+        }
+        line = lines.next()?;
+    }
+}
+
+const PYTHON_KEYWORDS: &[&str] = &[
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
+    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
+    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
+    "with", "yield", "match", "case", "type", "print", "exec",
+];
+
+fn is_identifier(word: &str) -> bool {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !PYTHON_KEYWORDS.contains(&word)
+}
+
+fn is_dotted(word: &str) -> bool {
+    word.split('.').all(is_identifier)
+}
+
+/// `name` or `name as alias`, with `name` accepted by `is_name`.
+fn is_import_item(item: &str, is_name: fn(&str) -> bool) -> bool {
+    match item.split_whitespace().collect::<Vec<_>>()[..] {
+        [name] => is_name(name),
+        [name, "as", alias] => is_name(name) && is_identifier(alias),
+        _ => false,
+    }
+}
+
+/// `import a.b[ as c], d` or `from [.]a.b import c[ as d], e` on one line.
+fn is_plain_import(line: &str) -> bool {
+    if let Some(names) = line.strip_prefix("import ") {
+        return names.split(',').all(|i| is_import_item(i, is_dotted));
+    }
+    let Some(rest) = line.strip_prefix("from ") else {
+        return false;
+    };
+    let Some((module, names)) = rest.split_once(" import ") else {
+        return false;
+    };
+    let module = module.trim();
+    let bare = module.trim_start_matches('.');
+    (bare.is_empty() && !module.is_empty() || is_dotted(bare))
+        && names.split(',').all(|i| is_import_item(i, is_identifier))
+}
+
+/// `name = value` or `name: Annotation[...] = value` -> (name, value).
+fn plain_assignment(line: &str) -> Option<(&str, &str)> {
+    let (target, value) = line.split_once(" = ")?;
+    let (name, annotation) = match target.split_once(':') {
+        Some((name, annotation)) => (name, Some(annotation.strip_prefix(' ')?)),
+        None => (target, None),
+    };
+    if !is_identifier(name) || annotation.is_some_and(|a| !is_type_expression(a)) {
+        return None;
+    }
+    Some((name, value))
+}
+
+/// `a.b` or `a.b[T, U[V]]`: the annotations Alembic's template writes.
+fn is_type_expression(text: &str) -> bool {
+    fn read(text: &str) -> Option<&str> {
+        let end = text
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+            .unwrap_or(text.len());
+        if !is_dotted(&text[..end]) && &text[..end] != "None" {
+            return None;
+        }
+        let mut rest = &text[end..];
+        if let Some(mut inner) = rest.strip_prefix('[') {
+            loop {
+                inner = read(inner)?;
+                if let Some(next) = inner.strip_prefix(", ") {
+                    inner = next;
+                } else {
+                    rest = inner.strip_prefix(']')?;
+                    break;
+                }
+            }
+        }
+        Some(rest)
+    }
+    read(text).is_some_and(str::is_empty)
+}
+
+enum HeaderLiteral {
+    None,
+    Str(String),
+    Strs(Vec<String>),
+}
+
+/// A string in quotes with no backslash and no quote of its kind inside.
+fn plain_string(text: &str) -> Option<String> {
+    let quote = text.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+    let inner = text.strip_prefix(quote)?.strip_suffix(quote)?;
+    (!inner.contains(quote) && !inner.contains('\\')).then(|| inner.to_string())
+}
+
+fn header_literal(text: &str) -> Option<HeaderLiteral> {
+    if text == "None" {
+        return Some(HeaderLiteral::None);
+    }
+    if let Some(string) = plain_string(text) {
+        return Some(HeaderLiteral::Str(string));
+    }
+    let inner = text
+        .strip_prefix('(')
+        .and_then(|t| t.strip_suffix(')'))
+        .or_else(|| text.strip_prefix('[').and_then(|t| t.strip_suffix(']')))?;
+    let inner = inner.trim();
+    if inner.is_empty() {
+        return Some(HeaderLiteral::Strs(vec![]));
+    }
+    let items: Vec<&str> = inner
+        .strip_suffix(',')
+        .unwrap_or(inner)
+        .split(',')
+        .collect();
+    // `('a')` is a parenthesized string, not a tuple: left to the parse.
+    if items.len() == 1 && text.starts_with('(') && !inner.ends_with(',') {
+        return None;
+    }
+    items
+        .iter()
+        .map(|item| plain_string(item.trim()))
+        .collect::<Option<Vec<_>>>()
+        .map(HeaderLiteral::Strs)
 }
 
 /// Read the module-level `revision` and `down_revision` of one parsed migration file.
@@ -824,5 +1017,80 @@ mod tests {
     fn normalize_folds_dots() {
         assert_eq!(normalize(Path::new("/a/./b/../c")), PathBuf::from("/a/c"));
         assert_eq!(normalize(Path::new("../x")), PathBuf::from("../x"));
+    }
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::*;
+
+    /// Whenever the line reader answers, the parser gives the same answer; the common layouts
+    /// are answered without a parse.
+    #[test]
+    fn header_ids_agree_with_the_parse() {
+        let path = Path::new("h.py");
+        let by_parse = |text: &str| {
+            parse::parse_source(path, text.as_bytes().to_vec())
+                .ok()
+                .and_then(|f| revision_of(&f).ok().flatten())
+                .map(|r| (r.id, r.down_revisions))
+        };
+        let template = "\"\"\"add \"things\"\n\nRevision ID: abc\nRevises: def\n\"\"\"\nfrom typing import Sequence, Union\n\nfrom alembic import op\nimport sqlalchemy as sa\n\n\n# revision identifiers, used by Alembic.\nrevision: str = 'abc'\ndown_revision: Union[str, Sequence[str], None] = DOWN\nbranch_labels: Union[str, Sequence[str], None] = None\ndepends_on: Union[str, Sequence[str], None] = None\n";
+        let answered = [
+            "'def'",
+            "None",
+            "\"def\"",
+            "('a', 'b')",
+            "('a',)",
+            "['a', \"b\"]",
+            "()",
+        ];
+        let left_to_parse = [
+            "('a')",
+            "'a' 'b'",
+            "'a\\'b'",
+            "f'a'",
+            "'a'  # parent",
+            "(\n    'a',\n)",
+            "('a,b', 'c')",
+            "1",
+            "'a",
+        ];
+        for down in answered {
+            let text = template.replace("DOWN", down);
+            let fast = header_ids(text.as_bytes());
+            assert!(fast.is_some(), "{text}");
+            assert_eq!(fast, by_parse(&text), "{text}");
+        }
+        for down in left_to_parse {
+            let text = template.replace("DOWN", down);
+            assert_eq!(header_ids(text.as_bytes()), None, "{text}");
+        }
+        let other_headers = [
+            "revision = 'a'\ndown_revision = None\n",
+            "revision = 'a'\r\ndown_revision = 'b'\r\n",
+            "import os\nrevision = 'a'\n",
+            "revision = 'a'\ndown_revision = None\nrevision = 'b'\n",
+            "revision = 'a'\ndown_revision = None\nif True:\n    revision = 'b'\n",
+            "revision = ('a')\ndown_revision = None\n",
+            "revision = 'a'\ndown_revision = None\nx = [\n",
+            "'''doc'''\nrevision = 'a'\ndown_revision = None\n",
+            "\"\"\"doc\nrevision = 'x'\n\"\"\"\nrevision = 'a'\ndown_revision = None\n",
+            "\"\"\"unclosed\nrevision = 'a'\ndown_revision = None\n",
+            "from . import x\nfrom .m import y as z\nrevision = 'a'\ndown_revision = None\n",
+            "from import x\nrevision = 'a'\ndown_revision = None\n",
+            "import class\nrevision = 'a'\ndown_revision = None\n",
+            "revision: = 'a'\ndown_revision = None\n",
+            "revision: Union[str = 'a'\ndown_revision = None\n",
+            "  revision = 'a'\ndown_revision = None\n",
+        ];
+        for text in other_headers {
+            if let Some(fast) = header_ids(text.as_bytes()) {
+                assert_eq!(Some(fast), by_parse(text), "{text}");
+            }
+        }
+        assert!(header_ids(other_headers[0].as_bytes()).is_some());
+        assert!(header_ids(other_headers[1].as_bytes()).is_some());
+        assert_eq!(header_ids(other_headers[4].as_bytes()), None);
     }
 }

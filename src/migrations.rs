@@ -189,12 +189,6 @@ pub fn may_hold_keys(bytes: &[u8]) -> bool {
         .is_match(bytes)
 }
 
-/// True when planning the file may need the keys history holds before it: only a file that
-/// drops a constraint has a revert pair or a downgrade() that restores a dropped key.
-pub fn may_use_history(bytes: &[u8]) -> bool {
-    memchr::memmem::find(bytes, b"drop_constraint").is_some()
-}
-
 pub fn scan(file: &SourceFile) -> Migration {
     let imports = Imports::read(file);
     let op_alias = imports

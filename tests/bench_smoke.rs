@@ -120,3 +120,67 @@ fn generated_project_is_read_whole_and_the_cache_changes_nothing() {
     assert_ne!(after_uncached.1, uncached.1);
     assert_eq!(after_uncached, after_cached);
 }
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// History is read only for a file that drops a key in upgrade(); such a file's plan depends on
+/// it (here: downgrade() restores the dropped key's old rules), and its cached plan must be the
+/// one made with history. Every other file is planned without reading history at all.
+#[test]
+fn a_file_that_needs_history_is_planned_with_it_cold_warm_and_uncached() {
+    let temp = tempfile::tempdir().unwrap();
+    let project = temp.path().join("project");
+    let cache = temp.path().join("cache");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repair"),
+        &project,
+    );
+    let versions = project.join("migrations/versions");
+    let merge = std::fs::read_to_string(versions.join("3c0000000004_merge.py")).unwrap();
+    let header = merge
+        .replace("3c0000000004", "5e0000000006")
+        .replace("('2a0000000002', '2b0000000003')", "'4d0000000005'")
+        .replace("2a0000000002, 2b0000000003", "4d0000000005");
+    let header = &header[..header.find("def upgrade").unwrap()];
+    std::fs::write(
+        versions.join("5e0000000006_material_cascade.py"),
+        format!(
+            "{header}def upgrade() -> None:\n    with op.batch_alter_table('items', schema=None) as batch_op:\n        batch_op.drop_constraint('items_material_id_fkey', type_='foreignkey')\n        batch_op.create_foreign_key('items_material_id_fkey', 'materials', ['material_id'], ['id'], ondelete='CASCADE')\n\n\ndef downgrade() -> None:\n    with op.batch_alter_table('items', schema=None) as batch_op:\n        batch_op.drop_constraint('items_material_id_fkey', type_='foreignkey')\n        batch_op.create_foreign_key('items_material_id_fkey', 'materials', ['material_id'], ['id'])\n"
+        ),
+    )
+    .unwrap();
+    for args in [
+        &["--all", "--dry-run", "--explain"][..],
+        &["--all", "--dry-run", "--format", "json"][..],
+    ] {
+        let uncached = run(&project, &cache, &[args, &["--no-cache"]].concat());
+        assert!(
+            uncached.2.contains(
+                "downgrade() restores the rules the key had before (history: migrations/versions/4d0000000005_items.py:35)"
+            ) || uncached.1.contains("downgrade() restores the rules the key had before"),
+            "{}{}",
+            uncached.1,
+            uncached.2
+        );
+        assert!(
+            uncached.1.contains("ondelete='SET NULL')"),
+            "{}",
+            uncached.1
+        );
+        let cold = run(&project, &cache, args);
+        let warm = run(&project, &cache, args);
+        assert_eq!(uncached, cold, "a cold run differs from --no-cache");
+        assert_eq!(uncached, warm, "a warm run differs from --no-cache");
+    }
+}
