@@ -1330,6 +1330,11 @@ pub fn fixed_text(file: &SourceFile, mut edits: Vec<Edit>) -> Result<String> {
 /// `edits` are sorted, non-overlapping and all applied; they are told to the tree last first,
 /// so that each one's offsets in the original text are still the tree's.
 fn parses_cleanly_after(file: &SourceFile, new_text: &str, edits: &[Edit]) -> bool {
+    // Edits copy indentation from lines already there, but an inserted line must not be the
+    // one that takes the scanner past its limit.
+    if !crate::parse::indentation_is_safe(new_text) {
+        return false;
+    }
     let mut tree = file.tree.clone();
     for edit in edits.iter().rev() {
         let start_position = point_at(file, edit.range.start);

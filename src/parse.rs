@@ -208,9 +208,17 @@ fn too_deep_indent(text: &str) -> Option<(usize, usize)> {
 /// True when the text parses without any error node: the check run on every edited file
 /// before it may be written.
 pub fn parses_cleanly(text: &str) -> bool {
-    python_parser()
-        .parse(text, None)
-        .is_some_and(|tree| tree_is_clean(&tree, text))
+    // The indentation check must come before the parse: the parse itself is what aborts.
+    too_deep_indent(text).is_none()
+        && python_parser()
+            .parse(text, None)
+            .is_some_and(|tree| tree_is_clean(&tree, text))
+}
+
+/// False when the text's indentation would overrun tree-sitter-python's scanner: such text
+/// must never reach a parser.
+pub fn indentation_is_safe(text: &str) -> bool {
+    too_deep_indent(text).is_none()
 }
 
 /// No error node, no indentation that overruns tree-sitter-python's scanner, and nothing
@@ -222,8 +230,8 @@ pub fn tree_is_clean(tree: &Tree, text: &str) -> bool {
 }
 
 /// `tree_is_clean` for a tree re-parsed after edits from a clean one: only nodes touching
-/// `changed` (byte ranges in the new text) can have become something CPython refuses. Edits
-/// never add indentation, so the original's indentation check still holds.
+/// `changed` (byte ranges in the new text) can have become something CPython refuses. The
+/// caller checks `indentation_is_safe` before re-parsing.
 pub fn edited_tree_is_clean(tree: &Tree, text: &str, changed: &[Range<usize>]) -> bool {
     let touches = |node: Node| {
         let span = node.byte_range();
