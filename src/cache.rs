@@ -3,7 +3,11 @@
 //!
 //! An entry is used only when the file's path, size, mtime and content hash (and, for plans,
 //! the schema, the settings and the tool version) are what they were; anything else is
-//! recomputed and rewritten, never trusted. The directory (`.fix-migrations-cache/` at the
+//! recomputed and rewritten, never trusted. A file's hash is itself remembered (`HashIndex`)
+//! and reused while its size and mtime stay as recorded, as git's index does: a run over an
+//! unchanged history then reads only the files whose output needs their text. A file whose
+//! mtime was within two seconds of the moment its hash was recorded is hashed again (an edit
+//! in the same mtime tick would otherwise go unseen). The directory (`.fix-migrations-cache/` at the
 //! project root, or `$FIX_MIGRATIONS_CACHE_DIR`) is safe to delete at any time. Entries live in
 //! a few shard files, each written whole through a temp file and a rename: concurrent runs can
 //! lose each other's entries (recomputed next time), never corrupt a file.
@@ -39,18 +43,17 @@ pub struct FileKey {
 impl FileKey {
     /// The key of `bytes`, just read from `path`.
     pub fn of(path: &Path, bytes: &[u8]) -> Result<FileKey> {
-        let meta = std::fs::metadata(path).map_err(|e| discover::io_error(path, &e))?;
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as u64);
+        let (_, mtime_ns) = stat(path)?;
+        Ok(FileKey::from_parts(mtime_ns, bytes))
+    }
+
+    fn from_parts(mtime_ns: u64, bytes: &[u8]) -> FileKey {
         let hash = xxh3_128(bytes);
-        Ok(FileKey {
+        FileKey {
             size: bytes.len() as u64,
             mtime_ns,
             hash: [(hash >> 64) as u64, hash as u64],
-        })
+        }
     }
 
     /// One key for a set of files: equal only when every path and key is.
@@ -76,6 +79,62 @@ impl FileKey {
     }
 }
 
+/// A file's size and mtime (ns since the epoch, 0 when the platform has none).
+fn stat(path: &Path) -> Result<(u64, u64)> {
+    let meta = std::fs::metadata(path).map_err(|e| discover::io_error(path, &e))?;
+    let mtime_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as u64);
+    Ok((meta.len(), mtime_ns))
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// How long before its hash was recorded a file's mtime must be for size + mtime to vouch for
+/// the content: more than any file system's mtime granularity (FAT's is two seconds).
+const RACY_NS: u64 = 2_000_000_000;
+
+/// Each file's content hash by path, trusted while the file's size and mtime are what they were
+/// when it was recorded (and the record is not racy).
+pub struct HashIndex(Cache<()>);
+
+impl HashIndex {
+    pub fn open(root: &Path, enabled: bool) -> HashIndex {
+        HashIndex(Cache::open(root, "hashes", 16, enabled))
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.0.enabled()
+    }
+
+    /// The key of the file at `path`, and its bytes when they had to be read for it. Without
+    /// a cache there is no key to make, only the bytes.
+    pub fn key_of(&self, path: &Path) -> Result<(Option<FileKey>, Option<Vec<u8>>)> {
+        if !self.enabled() {
+            let bytes = std::fs::read(path).map_err(|e| discover::io_error(path, &e))?;
+            return Ok((None, Some(bytes)));
+        }
+        let (size, mtime_ns) = stat(path)?;
+        if let Some(key) = self.0.key_by_stat(path, size, mtime_ns) {
+            return Ok((Some(key), None));
+        }
+        let bytes = std::fs::read(path).map_err(|e| discover::io_error(path, &e))?;
+        let key = FileKey::from_parts(mtime_ns, &bytes);
+        self.0.put(path, key, 0, ());
+        Ok((Some(key), Some(bytes)))
+    }
+
+    pub fn save(&self) {
+        self.0.save();
+    }
+}
+
 /// A 64-bit digest of what a result depends on besides its file (schema, settings).
 pub fn fingerprint(parts: &[&[u8]]) -> u64 {
     let mut hasher = Xxh3::new();
@@ -91,6 +150,8 @@ struct Entry<T> {
     key: FileKey,
     /// The fingerprint of what else the value depends on.
     context: u64,
+    /// When the entry was stored (ns since the epoch).
+    recorded_ns: u64,
     value: T,
 }
 
@@ -163,23 +224,40 @@ impl<T: Serialize + DeserializeOwned + Clone> Cache<T> {
         let dir = self.dir.as_deref()?;
         let index = self.shard_of(path);
         let mut shard = self.shards[index].lock().ok()?;
-        if !shard.loaded {
-            shard.loaded = true;
-            let file = self.shard_file(dir, index);
-            if let Ok(bytes) = std::fs::read(&file) {
-                match postcard::from_bytes(&bytes) {
-                    Ok(entries) => shard.entries = entries,
-                    // Corrupt or from an older layout: start over, rewrite at the end.
-                    Err(_) => shard.dirty = true,
-                }
-            }
-        }
+        self.load(&mut shard, dir, index);
         let name = entry_name(path);
         let entry = shard.entries.get(&name)?;
         if entry.key != *key || entry.context != context {
             return None;
         }
         read(&mut shard.entries, &name)
+    }
+
+    /// The key recorded for `path` when the file still has the recorded size and mtime and the
+    /// mtime was well before the recording.
+    fn key_by_stat(&self, path: &Path, size: u64, mtime_ns: u64) -> Option<FileKey> {
+        let dir = self.dir.as_deref()?;
+        let index = self.shard_of(path);
+        let mut shard = self.shards[index].lock().ok()?;
+        self.load(&mut shard, dir, index);
+        let entry = shard.entries.get(&entry_name(path))?;
+        let same = entry.key.size == size && entry.key.mtime_ns == mtime_ns;
+        let settled = mtime_ns.saturating_add(RACY_NS) <= entry.recorded_ns;
+        (same && settled).then_some(entry.key)
+    }
+
+    fn load(&self, shard: &mut Shard<T>, dir: &Path, index: usize) {
+        if shard.loaded {
+            return;
+        }
+        shard.loaded = true;
+        if let Ok(bytes) = std::fs::read(self.shard_file(dir, index)) {
+            match postcard::from_bytes(&bytes) {
+                Ok(entries) => shard.entries = entries,
+                // Corrupt or from an older layout: start over, rewrite at the end.
+                Err(_) => shard.dirty = true,
+            }
+        }
     }
 
     /// `get` without a copy: the value moves out of this run's view of its shard. Only for a
@@ -202,6 +280,7 @@ impl<T: Serialize + DeserializeOwned + Clone> Cache<T> {
                 Entry {
                     key,
                     context,
+                    recorded_ns: now_ns(),
                     value,
                 },
             );
@@ -278,6 +357,8 @@ fn static_code(text: String) -> &'static str {
 /// trails, each key's and import's edits for SARIF), and codes / module names as owned text.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct CachedPlan {
+    /// The file holds no marker: it was checked (it is UTF-8 text) and never parsed.
+    pub unparsed: bool,
     edits: Vec<crate::fix::Edit>,
     keys: Vec<crate::fix::KeyReport>,
     trails: Vec<Vec<String>>,
@@ -332,6 +413,7 @@ impl CachedPlan {
             imports,
         } = plan;
         CachedPlan {
+            unparsed: false,
             edits: edits.clone(),
             keys: keys.clone(),
             trails: keys.iter().map(|k| k.trail.clone()).collect(),
@@ -352,6 +434,19 @@ impl CachedPlan {
                 })
                 .collect(),
         }
+    }
+
+    /// The entry for a file without markers.
+    pub fn unparsed() -> CachedPlan {
+        CachedPlan {
+            unparsed: true,
+            ..CachedPlan::of(&crate::fix::FilePlan::default())
+        }
+    }
+
+    /// True when the plan changes nothing in the file: its text is not needed to report it.
+    pub fn edits_nothing(&self) -> bool {
+        self.edits.is_empty()
     }
 
     pub fn into_plan(self) -> crate::fix::FilePlan {

@@ -9,7 +9,14 @@ use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};
 use rayon::prelude::*;
 
-use crate::cache::{self, Cache, FileKey};
+use crate::cache::{self, Cache, FileKey, HashIndex};
+
+/// The key a file has when there is no cache to key it for.
+const NO_KEY: FileKey = FileKey {
+    size: 0,
+    mtime_ns: 0,
+    hash: [0, 0],
+};
 use crate::config::Config;
 use crate::discover::{self, Project};
 use crate::fix::{self, FilePlan};
@@ -232,6 +239,8 @@ struct Inputs {
     model_sources: Vec<SourceFile>,
     /// The Alembic project, whose history a migration that drops a key in upgrade() needs.
     project: Option<Project>,
+    /// Content hashes of the files read, reused while their size and mtime stay.
+    hashes: HashIndex,
 }
 
 pub fn run(args: &Args) -> Result<ExitCode> {
@@ -263,6 +272,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     let context = cache::fingerprint(&[&key_bytes[0], &key_bytes[1], settings.as_bytes()]);
     let step = Step {
         schema,
+        hashes: &inputs.hashes,
         config: &inputs.config,
         write: args.common.write,
         plans: &plans,
@@ -294,6 +304,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             .collect::<Vec<FileOutcome>>(),
     );
     plans.save();
+    inputs.hashes.save();
     let output = Output {
         outcomes,
         root: inputs.root.clone(),
@@ -331,12 +342,11 @@ fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
         .as_ref()
         .map_or_else(|| start.clone(), |p| p.root.clone());
     let config = Config::load(args.common.config.as_deref(), &root)?;
+    let hashes = HashIndex::open(&root, !args.common.no_cache);
 
     let migrations = match (&project, files.is_empty()) {
         (_, false) => discover::expand_paths(&files)?,
-        (Some(project), true) => {
-            revisions_to_process(project, args.all, !args.common.no_cache, &root)?
-        }
+        (Some(project), true) => revisions_to_process(project, args.all, &hashes, &root)?,
         (None, true) => unreachable!("a project is required without explicit paths"),
     };
     let (schema, schema_key, model_sources) = if args.fix_models {
@@ -350,7 +360,8 @@ fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
         let key = FileKey::combined(sources.iter().map(|f| f.path.as_path()).zip(&keys));
         (models::read_models(&sources), key, sources)
     } else {
-        let (schema, key) = read_schema_keyed(&args.common, &config, &root, project.as_ref(), cwd)?;
+        let (schema, key) =
+            read_schema_keyed(&args.common, &config, &root, project.as_ref(), cwd, &hashes)?;
         (schema, key, vec![])
     };
     Ok(Inputs {
@@ -361,6 +372,7 @@ fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
         config,
         model_sources,
         project,
+        hashes,
     })
 }
 
@@ -406,7 +418,10 @@ pub fn read_schema(
     project: Option<&Project>,
     cwd: &Path,
 ) -> Result<Schema> {
-    read_schema_keyed(common, config, root, project, cwd).map(|(schema, _)| schema)
+    let hashes = HashIndex::open(root, !common.no_cache);
+    let schema = read_schema_keyed(common, config, root, project, cwd, &hashes)?.0;
+    hashes.save();
+    Ok(schema)
 }
 
 /// `read_schema` and the model files' combined key. An unchanged set of model files gives the
@@ -417,21 +432,20 @@ pub fn read_schema_keyed(
     root: &Path,
     project: Option<&Project>,
     cwd: &Path,
+    hashes: &HashIndex,
 ) -> Result<(Schema, FileKey)> {
     let model_paths = model_paths(common, config, root, project, cwd)?;
     let contents = model_paths
         .par_iter()
-        .map(|path| {
-            let bytes = std::fs::read(path).map_err(|e| discover::io_error(path, &e))?;
-            let key = FileKey::of(path, &bytes)?;
-            Ok((bytes, key))
-        })
-        .collect::<Result<Vec<(Vec<u8>, FileKey)>>>()?;
+        .map(|path| hashes.key_of(path))
+        .collect::<Result<Vec<(Option<FileKey>, Option<Vec<u8>>)>>>()?;
+    // Without a cache there are no keys; a default key then stands for "not cached".
     let set_key = FileKey::combined(
-        model_paths
-            .iter()
-            .map(PathBuf::as_path)
-            .zip(contents.iter().map(|(_, key)| key)),
+        model_paths.iter().map(PathBuf::as_path).zip(
+            contents
+                .iter()
+                .map(|(key, _)| key.as_ref().unwrap_or(&NO_KEY)),
+        ),
     );
     let cache: Cache<Schema> = Cache::open(root, "models", 1, !common.no_cache);
     // Taken, not copied: the shard is written only on a miss.
@@ -441,7 +455,13 @@ pub fn read_schema_keyed(
     let model_sources = model_paths
         .par_iter()
         .zip(contents.into_par_iter())
-        .map(|(path, (bytes, _))| parse::parse_source(path, bytes))
+        .map(|(path, (_, bytes))| {
+            let bytes = match bytes {
+                Some(bytes) => bytes,
+                None => std::fs::read(path).map_err(|e| discover::io_error(path, &e))?,
+            };
+            parse::parse_source(path, bytes)
+        })
         .collect::<Result<Vec<SourceFile>>>()?;
     let schema = models::read_models(&model_sources);
     cache.put(root, set_key, 0, schema.clone());
@@ -529,20 +549,24 @@ impl HistoryBefore {
 fn revisions_to_process(
     project: &Project,
     all: bool,
-    use_cache: bool,
+    hashes: &HashIndex,
     root: &Path,
 ) -> Result<Vec<PathBuf>> {
-    let cache: Cache<Option<discover::Revision>> = Cache::open(root, "revisions", 16, use_cache);
-    let revisions = discover::read_revisions_with(project, |path, bytes| {
-        if !cache.enabled() {
-            return discover::read_revision(path, bytes);
-        }
-        let key = FileKey::of(path, &bytes)?;
-        if let Some(revision) = cache.get(path, &key, 0) {
+    let cache: Cache<Option<discover::Revision>> =
+        Cache::open(root, "revisions", 16, hashes.enabled());
+    let revisions = discover::read_revisions_with(project, |path| {
+        let (key, bytes) = hashes.key_of(path)?;
+        if let Some(revision) = key.and_then(|key| cache.get(path, &key, 0)) {
             return Ok(revision);
         }
+        let bytes = match bytes {
+            Some(bytes) => bytes,
+            None => std::fs::read(path).map_err(|e| discover::io_error(path, &e))?,
+        };
         let revision = discover::read_revision(path, bytes)?;
-        cache.put(path, key, 0, revision.clone());
+        if let Some(key) = key {
+            cache.put(path, key, 0, revision.clone());
+        }
         Ok(revision)
     })?;
     cache.save();
@@ -566,6 +590,7 @@ pub fn read_python(path: &Path) -> Result<SourceFile> {
 /// What every migration file is processed with.
 struct Step<'a> {
     schema: &'a Schema,
+    hashes: &'a HashIndex,
     config: &'a Config,
     write: bool,
     /// Plans from earlier runs, valid for `context` (the schema and settings).
@@ -609,21 +634,33 @@ fn process(path: &Path, step: &Step) -> Stage {
 }
 
 fn plan_file(path: &Path, step: &Step) -> Result<Planned> {
-    let bytes = std::fs::read(path).map_err(|e| discover::io_error(path, &e))?;
+    let (key, bytes) = step.hashes.key_of(path)?;
+    let read = |bytes: Option<Vec<u8>>| match bytes {
+        Some(bytes) => Ok(bytes),
+        None => std::fs::read(path).map_err(|e| discover::io_error(path, &e)),
+    };
+    // A plan stored under the plain context was made for a file that needs no history. Only
+    // a plan that edits needs the text (for the diff and the write).
+    if let Some(cached) = key.and_then(|key| step.plans.get(path, &key, step.context)) {
+        if cached.unparsed {
+            return Ok(Planned::Unparsed);
+        }
+        if cached.edits_nothing() {
+            return Ok(Planned::Plan(String::new(), cached.into_plan(), None));
+        }
+        let text = parse::decode(path, read(bytes)?)?;
+        let (plan, fixed) = from_cache(&text, cached);
+        return Ok(Planned::Plan(text, plan, fixed));
+    }
+    let bytes = read(bytes)?;
     // No marker of anything the tool edits in the file: checked without being parsed.
     if !migrations::may_hold_keys(&bytes) {
         parse::decode(path, bytes)?;
+        if let Some(key) = key {
+            step.plans
+                .put(path, key, step.context, cache::CachedPlan::unparsed());
+        }
         return Ok(Planned::Unparsed);
-    }
-    let key = match step.plans.enabled() {
-        true => Some(FileKey::of(path, &bytes)?),
-        false => None,
-    };
-    // A plan stored under the plain context was made for a file that needs no history.
-    if let Some(cached) = key.and_then(|key| step.plans.get(path, &key, step.context)) {
-        let text = parse::decode(path, bytes)?;
-        let (plan, fixed) = from_cache(&text, cached);
-        return Ok(Planned::Plan(text, plan, fixed));
     }
     let file = parse::parse_source(path, bytes)?;
     let migration = migrations::scan(&file);

@@ -504,13 +504,16 @@ impl Ini {
 /// Every revision file in the project's versions directories (searched recursively), sorted by
 /// path. Files without a module-level `revision` are skipped.
 pub fn read_revisions(project: &Project) -> Result<Vec<Revision>> {
-    read_revisions_with(project, read_revision)
+    read_revisions_with(project, |path| {
+        let bytes = fs::read(path).map_err(|err| io_error(path, &err))?;
+        read_revision(path, bytes)
+    })
 }
 
-/// `read_revisions` with another reader of one file's bytes (one that consults a cache).
+/// `read_revisions` with another reader of one file (one that consults a cache first).
 pub fn read_revisions_with(
     project: &Project,
-    read: impl Fn(&Path, Vec<u8>) -> Result<Option<Revision>> + Sync,
+    read: impl Fn(&Path) -> Result<Option<Revision>> + Sync,
 ) -> Result<Vec<Revision>> {
     let mut files = BTreeSet::new();
     for dir in &project.version_dirs {
@@ -532,10 +535,7 @@ pub fn read_revisions_with(
     let files: Vec<PathBuf> = files.into_iter().collect();
     let revisions = files
         .par_iter()
-        .map(|path| {
-            let bytes = fs::read(path).map_err(|err| io_error(path, &err))?;
-            read(path, bytes)
-        })
+        .map(|path| read(path))
         .collect::<Result<Vec<_>>>()?;
     Ok(revisions.into_iter().flatten().collect())
 }

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use tree_sitter::Node;
 
 use crate::parse::{
-    CallArgs, Imports, SourceFile, descendants, dotted_name, string_list, string_value, walk,
+    CallArgs, Imports, MarkerOffsets, SourceFile, descendants, dotted_name, string_list,
+    string_value, walk_where,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,6 +190,11 @@ pub fn may_hold_keys(bytes: &[u8]) -> bool {
         .is_match(bytes)
 }
 
+/// The callee names `Scanner::visit_call` acts on all contain one of these (case-insensitive):
+/// `ForeignKeyConstraint`, `ForeignKey`, `create_foreign_key`, `drop_constraint`.
+const SCAN_MARKERS: &[&str] = &["foreignkey", "foreign_key", "drop_constraint"];
+static SCAN_FINDER: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
+
 pub fn scan(file: &SourceFile) -> Migration {
     let imports = Imports::read(file);
     let op_alias = imports
@@ -206,8 +212,14 @@ pub fn scan(file: &SourceFile) -> Migration {
         },
         block_ids: HashMap::new(),
     };
-    for node in walk(file.tree.root_node()) {
-        if node.kind() == "call" {
+    // Every call the scanner acts on names a marker in its callee (after import aliases are
+    // resolved), so only subtrees holding one are entered.
+    let finder = crate::parse::marker_finder(&SCAN_FINDER, SCAN_MARKERS, true);
+    let markers = MarkerOffsets::find(&file.text, finder);
+    let prune = !scanner.imports.alias_hides(finder);
+    let holds_marker = |n: Node| !prune || markers.any_within(n.byte_range());
+    for node in walk_where(file.tree.root_node(), holds_marker) {
+        if node.kind() == "call" && holds_marker(node) {
             scanner.visit_call(node);
         }
     }
@@ -228,8 +240,14 @@ fn unbound_module_use(
     if imports.is_bound(module) {
         return None;
     }
+    // Only the subtrees where the name's text occurs can hold a use of it.
+    let uses = MarkerOffsets::of(&file.text, module);
+    if uses.is_empty() {
+        return None;
+    }
+    let holds_use = |n: Node| uses.any_within(n.byte_range());
     let mut first_use = None;
-    for node in descendants(file.tree.root_node()) {
+    for node in walk_where(file.tree.root_node(), holds_use) {
         if node.kind() != "identifier" || file.text_of(node) != module {
             continue;
         }

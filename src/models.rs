@@ -6,13 +6,14 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
 use std::path::PathBuf;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tree_sitter::Node;
 
 use crate::migrations::{ArgLayout, arg_layout};
 use crate::parse::{
-    CallArgs, Imports, SourceFile, callee_from, descendants, dotted_name, quote_of, string_list,
-    string_value,
+    CallArgs, Imports, MarkerOffsets, SourceFile, callee_from, descendants, dotted_name,
+    holds_statements, quote_of, string_list, string_value, walk_where,
 };
 
 /// Where something was declared, for the reason lines users read.
@@ -357,16 +358,52 @@ struct FileFacts {
 /// tables contribute nothing.
 pub fn read_models(files: &[SourceFile]) -> Schema {
     let mut globals = Globals::collect(files);
-    let annotated: HashMap<String, AnnotatedColumn> = files
-        .iter()
-        .flat_map(|f| FileReader::new(f, &globals).annotated_aliases())
+    let scopes: Vec<FileScope> = files.par_iter().map(FileScope::read).collect();
+    // Per file in parallel, merged in file order: a later file's alias wins, as it always did.
+    let annotated: Vec<Vec<(String, AnnotatedColumn)>> = files
+        .par_iter()
+        .zip(&scopes)
+        .map(|(f, scope)| FileReader::new(f, scope, &globals).annotated_aliases())
         .collect();
-    globals.annotated = annotated;
+    globals.annotated = annotated.into_iter().flatten().collect();
     let facts: Vec<FileFacts> = files
-        .iter()
-        .map(|f| FileReader::new(f, &globals).read())
+        .par_iter()
+        .zip(&scopes)
+        .map(|(f, scope)| FileReader::new(f, scope, &globals).read())
         .collect();
     build(facts, &globals)
+}
+
+/// What a model file binds at module level, read once per file.
+struct FileScope {
+    imports: Imports,
+    /// Module-level classes and functions: a local `ForeignKey` is not SQLAlchemy's.
+    local_defs: HashSet<String>,
+}
+
+impl FileScope {
+    fn read(file: &SourceFile) -> FileScope {
+        let src = file.text.as_str();
+        let root = file.tree.root_node();
+        let mut cursor = root.walk();
+        let local_defs = root
+            .named_children(&mut cursor)
+            .map(|n| {
+                if n.kind() == "decorated_definition" {
+                    n.child_by_field_name("definition").unwrap_or(n)
+                } else {
+                    n
+                }
+            })
+            .filter(|n| matches!(n.kind(), "class_definition" | "function_definition"))
+            .filter_map(|n| n.child_by_field_name("name"))
+            .map(|n| src[n.byte_range()].to_string())
+            .collect();
+        FileScope {
+            imports: Imports::read(file),
+            local_defs,
+        }
+    }
 }
 
 fn unwrap_parens(mut node: Node) -> Node {
@@ -508,6 +545,10 @@ fn fk_template(dict: Node, src: &str) -> Option<String> {
     }
 }
 
+/// The calls `FileReader::read` acts on outside class bodies: `Table(...)` and `MetaData(...)`.
+const READ_MARKERS: &[&str] = &["Table", "MetaData"];
+static READ_FINDER: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
+
 impl Globals {
     fn collect(files: &[SourceFile]) -> Globals {
         let mut globals = Globals::default();
@@ -515,7 +556,8 @@ impl Globals {
         let mut model_aliases = Vec::new();
         for file in files {
             let src = file.text.as_str();
-            for node in descendants(file.tree.root_node()) {
+            // Assignments are statements: the expressions inside them need not be visited.
+            for node in walk_where(file.tree.root_node(), holds_statements) {
                 if node.kind() != "assignment" {
                     continue;
                 }
@@ -571,36 +613,19 @@ impl Globals {
 struct FileReader<'a> {
     file: &'a SourceFile,
     src: &'a str,
-    imports: Imports,
+    imports: &'a Imports,
     globals: &'a Globals,
-    /// Module-level classes and functions: a local `ForeignKey` is not SQLAlchemy's.
-    local_defs: HashSet<String>,
+    local_defs: &'a HashSet<String>,
 }
 
 impl<'a> FileReader<'a> {
-    fn new(file: &'a SourceFile, globals: &'a Globals) -> FileReader<'a> {
-        let src = file.text.as_str();
-        let root = file.tree.root_node();
-        let mut cursor = root.walk();
-        let local_defs = root
-            .named_children(&mut cursor)
-            .map(|n| {
-                if n.kind() == "decorated_definition" {
-                    n.child_by_field_name("definition").unwrap_or(n)
-                } else {
-                    n
-                }
-            })
-            .filter(|n| matches!(n.kind(), "class_definition" | "function_definition"))
-            .filter_map(|n| n.child_by_field_name("name"))
-            .map(|n| src[n.byte_range()].to_string())
-            .collect();
+    fn new(file: &'a SourceFile, scope: &'a FileScope, globals: &'a Globals) -> FileReader<'a> {
         FileReader {
             file,
-            src,
-            imports: Imports::read(file),
+            src: file.text.as_str(),
+            imports: &scope.imports,
             globals,
-            local_defs,
+            local_defs: &scope.local_defs,
         }
     }
 
@@ -661,7 +686,14 @@ impl<'a> FileReader<'a> {
 
     fn read(&self) -> FileFacts {
         let mut facts = FileFacts::default();
-        for node in descendants(self.file.tree.root_node()) {
+        // Classes and assignments are statements; the calls read here (`Table(...)`,
+        // `MetaData(...)`) name a marker, so only expressions holding one are entered. An
+        // import alias hiding a marker (`Table as T`) turns the pruning off.
+        let finder = crate::parse::marker_finder(&READ_FINDER, READ_MARKERS, false);
+        let markers = MarkerOffsets::find(self.src, finder);
+        let prune = !self.imports.alias_hides(finder);
+        let enter = |n: Node| !prune || holds_statements(n) || markers.any_within(n.byte_range());
+        for node in walk_where(self.file.tree.root_node(), enter) {
             match node.kind() {
                 "class_definition" => {
                     if let Some(class) = self.read_class(node) {

@@ -126,11 +126,89 @@ pub fn parse_text(path: &Path, text: String) -> Result<SourceFile> {
     Ok(file)
 }
 
+/// Node kind ids of the grammar, looked up once. `Node::kind()` goes through a C string
+/// (strlen, UTF-8 check) on every call; the whole-file walks compare ids instead.
+pub struct Kinds {
+    pub argument_list: u16,
+    pub keyword_argument: u16,
+    pub print_statement: u16,
+    pub exec_statement: u16,
+    pub string: u16,
+    pub expression_statement: u16,
+    /// The kinds `holds_statements` enters.
+    statement_holders: Vec<u16>,
+}
+
+pub fn kinds() -> &'static Kinds {
+    static KINDS: std::sync::OnceLock<Kinds> = std::sync::OnceLock::new();
+    KINDS.get_or_init(|| {
+        let language: tree_sitter::Language = tree_sitter_python::LANGUAGE.into();
+        let id = |kind: &str| {
+            let id = language.id_for_node_kind(kind, true);
+            assert!(id != 0, "tree-sitter-python has no node kind `{kind}`");
+            id
+        };
+        Kinds {
+            argument_list: id("argument_list"),
+            keyword_argument: id("keyword_argument"),
+            print_statement: id("print_statement"),
+            exec_statement: id("exec_statement"),
+            string: id("string"),
+            expression_statement: id("expression_statement"),
+            statement_holders: STATEMENT_HOLDERS.iter().map(|k| id(k)).collect(),
+        }
+    })
+}
+
 /// tree-sitter-python accepts a few things CPython 3 refuses to compile. The ones that matter
 /// here: a repeated keyword argument (which a careless edit could create) and Python 2
-/// statements.
+/// statements. A whole-file walk costs a fair part of a parse, so it enters only what can
+/// hold one: a repeated keyword needs two `=` inside its argument list, a Python 2 statement
+/// the word `print` or `exec`. Plain strings (no f/t prefix) hold no expressions.
 fn rejected_by_python3<'t>(root: Node<'t>, src: &str) -> Option<(Node<'t>, String)> {
-    rejected_by_python3_within(root, src, |_| true)
+    let k = kinds();
+    let bytes = src.as_bytes();
+    let equals: Vec<usize> = memchr::memchr_iter(b'=', bytes).collect();
+    static PY2: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
+    let py2 = MarkerOffsets::find(src, marker_finder(&PY2, &["print", "exec"], false));
+    let may_hold = |node: Node| {
+        let range = node.byte_range();
+        let first = equals.partition_point(|&o| o < range.start);
+        let two_equals = equals.get(first + 1).is_some_and(|&o| o < range.end);
+        let plain_string = node.kind_id() == k.string
+            && !bytes[range.start..]
+                .iter()
+                .take_while(|b| b.is_ascii_alphabetic())
+                .any(|b| matches!(b, b'f' | b'F' | b't' | b'T'));
+        (two_equals && !plain_string) || py2.any_within(range)
+    };
+    rejected_by_python3_within(root, src, may_hold)
+}
+
+/// The second keyword argument of `list` whose name an earlier one already used.
+fn repeated_keyword<'t>(list: Node<'t>, src: &str) -> Option<(Node<'t>, String)> {
+    let k = kinds();
+    let mut seen: Vec<&str> = Vec::new();
+    let mut cursor = list.walk();
+    if !cursor.goto_first_child() {
+        return None;
+    }
+    loop {
+        let arg = cursor.node();
+        // A keyword argument's first child is its name.
+        if arg.kind_id() == k.keyword_argument
+            && let Some(name) = arg.child(0)
+        {
+            let name = &src[name.byte_range()];
+            if seen.contains(&name) {
+                return Some((arg, format!("keyword argument repeated: {name}")));
+            }
+            seen.push(name);
+        }
+        if !cursor.goto_next_sibling() {
+            return None;
+        }
+    }
 }
 
 /// `rejected_by_python3` over the nodes `look` accepts and their accepted descendants.
@@ -139,28 +217,17 @@ fn rejected_by_python3_within<'t>(
     src: &str,
     look: impl Fn(Node<'t>) -> bool + Copy,
 ) -> Option<(Node<'t>, String)> {
+    let k = kinds();
     for node in walk_where(root, look).filter(|n| look(*n)) {
-        match node.kind() {
-            "print_statement" => return Some((node, "Python 2 `print` statement".into())),
-            "exec_statement" => return Some((node, "Python 2 `exec` statement".into())),
-            "argument_list" => {
-                let mut seen: Vec<&str> = Vec::new();
-                let mut cursor = node.walk();
-                for arg in node.named_children(&mut cursor) {
-                    if arg.kind() != "keyword_argument" {
-                        continue;
-                    }
-                    let Some(name) = arg.child_by_field_name("name") else {
-                        continue;
-                    };
-                    let name = &src[name.byte_range()];
-                    if seen.contains(&name) {
-                        return Some((arg, format!("keyword argument repeated: {name}")));
-                    }
-                    seen.push(name);
-                }
+        let id = node.kind_id();
+        if id == k.argument_list {
+            if let Some(found) = repeated_keyword(node, src) {
+                return Some(found);
             }
-            _ => {}
+        } else if id == k.print_statement {
+            return Some((node, "Python 2 `print` statement".into()));
+        } else if id == k.exec_statement {
+            return Some((node, "Python 2 `exec` statement".into()));
         }
     }
     None
@@ -273,6 +340,75 @@ pub fn descendants(root: Node) -> Vec<Node> {
 pub fn walk(root: Node<'_>) -> impl Iterator<Item = Node<'_>> {
     walk_where(root, |_| true)
 }
+
+/// Where the occurrences of some byte patterns start in a text, in order. A walk looking for
+/// calls whose text must contain one of them enters only the nodes that hold one: most of a
+/// migration (column lists, types, indexes) is never visited.
+pub struct MarkerOffsets(Vec<usize>);
+
+impl MarkerOffsets {
+    pub fn find(text: &str, finder: &aho_corasick::AhoCorasick) -> MarkerOffsets {
+        MarkerOffsets(finder.find_iter(text).map(|m| m.start()).collect())
+    }
+
+    /// Where one exact (case-sensitive) pattern occurs.
+    pub fn of(text: &str, pattern: &str) -> MarkerOffsets {
+        MarkerOffsets(text.match_indices(pattern).map(|(at, _)| at).collect())
+    }
+
+    /// True when an occurrence starts inside `range`.
+    pub fn any_within(&self, range: Range<usize>) -> bool {
+        let first_at_or_after = self.0.partition_point(|&o| o < range.start);
+        self.0
+            .get(first_at_or_after)
+            .is_some_and(|&o| o < range.end)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A finder for `patterns`, built once per call site.
+pub fn marker_finder(
+    cell: &'static std::sync::OnceLock<aho_corasick::AhoCorasick>,
+    patterns: &[&str],
+    ignore_case: bool,
+) -> &'static aho_corasick::AhoCorasick {
+    cell.get_or_init(|| {
+        aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(ignore_case)
+            .build(patterns)
+            .expect("marker patterns are plain strings")
+    })
+}
+
+/// Nodes that hold statements (and `expression_statement`, which holds an assignment or a
+/// call). A walk entering only these sees every statement, and every class, function and
+/// assignment, without visiting the expressions inside them.
+pub fn holds_statements(node: Node) -> bool {
+    kinds().statement_holders.contains(&node.kind_id())
+}
+
+const STATEMENT_HOLDERS: &[&str] = &[
+    "module",
+    "block",
+    "expression_statement",
+    "class_definition",
+    "function_definition",
+    "decorated_definition",
+    "if_statement",
+    "elif_clause",
+    "else_clause",
+    "for_statement",
+    "while_statement",
+    "try_statement",
+    "except_clause",
+    "finally_clause",
+    "with_statement",
+    "match_statement",
+    "case_clause",
+];
 
 /// `walk`, not entering the nodes `enter` refuses (they are still yielded).
 pub fn walk_where<'t>(
@@ -408,9 +544,16 @@ impl Imports {
     pub fn read(file: &SourceFile) -> Imports {
         let src = file.text.as_str();
         let mut names = HashMap::new();
-        // Import statements are statements: no expression holds one, so skip the calls.
+        // Import statements are statements holding the word `import`: only the statements
+        // (and blocks) whose text has it are entered.
+        let imports = MarkerOffsets::of(src, "import");
+        if imports.is_empty() {
+            return Imports { names };
+        }
         let statements = walk_where(file.tree.root_node(), |n| {
-            n.kind() != "expression_statement"
+            holds_statements(n)
+                && n.kind_id() != kinds().expression_statement
+                && imports.any_within(n.byte_range())
         });
         for node in statements {
             match node.kind() {
@@ -491,6 +634,15 @@ impl Imports {
             .collect();
         names.sort();
         names.first().copied()
+    }
+
+    /// True when some import binds a name that hides a marker its target has:
+    /// `from sqlalchemy import ForeignKey as FK` hides `foreignkey`. A walk pruned on markers
+    /// would miss `FK(...)`, so it must visit everything.
+    pub fn alias_hides(&self, finder: &aho_corasick::AhoCorasick) -> bool {
+        self.names
+            .iter()
+            .any(|(local, full)| finder.is_match(full.as_str()) && !finder.is_match(local.as_str()))
     }
 
     pub fn is_bound(&self, name: &str) -> bool {

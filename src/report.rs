@@ -153,12 +153,31 @@ pub(crate) fn color_choice(when: ColorWhen) -> anstream::ColorChoice {
     }
 }
 
+/// A stream for styled text. Where it must stay plain (a pipe, NO_COLOR, --color never) no
+/// escapes are made at all and the text goes through a buffer: a whole history's diff is
+/// megabytes, and both stripping escapes and a write per line cost more than making it.
+fn styled<S: anstream::stream::RawStream + anstream::stream::AsLockedWrite + Write + 'static>(
+    raw: S,
+    choice: anstream::ColorChoice,
+) -> (Box<dyn Write>, Palette) {
+    let stream = anstream::AutoStream::new(raw, choice);
+    if stream.current_choice() == anstream::ColorChoice::Never {
+        (
+            Box::new(std::io::BufWriter::with_capacity(
+                1 << 16,
+                stream.into_inner(),
+            )),
+            Palette { on: false },
+        )
+    } else {
+        (Box::new(stream), Palette { on: true })
+    }
+}
+
 fn print_text(output: &Output, args: &Common) -> Result<()> {
     let choice = color_choice(args.color);
-    let mut out = anstream::AutoStream::new(std::io::stdout().lock(), choice);
-    let mut err = anstream::AutoStream::new(std::io::stderr().lock(), choice);
-    // AutoStream strips the escapes when the stream must stay plain (a pipe, NO_COLOR).
-    let palette = Palette { on: true };
+    let (mut out, out_palette) = styled(std::io::stdout().lock(), choice);
+    let (mut err, palette) = styled(std::io::stderr().lock(), choice);
     let red = Style::new().fg_color(Some(AnsiColor::Red.into()));
     let green = Style::new().fg_color(Some(AnsiColor::Green.into()));
     let cyan = Style::new().fg_color(Some(AnsiColor::Cyan.into()));
@@ -176,13 +195,13 @@ fn print_text(output: &Output, args: &Common) -> Result<()> {
             let diff = unified_diff(original, fixed, &shown);
             for line in diff.split_inclusive('\n') {
                 let styled = if line.starts_with("+++") || line.starts_with("---") {
-                    palette.paint(bold, line.trim_end_matches('\n'))
+                    out_palette.paint(bold, line.trim_end_matches('\n'))
                 } else if line.starts_with('+') {
-                    palette.paint(green, line.trim_end_matches('\n'))
+                    out_palette.paint(green, line.trim_end_matches('\n'))
                 } else if line.starts_with('-') {
-                    palette.paint(red, line.trim_end_matches('\n'))
+                    out_palette.paint(red, line.trim_end_matches('\n'))
                 } else if line.starts_with("@@") {
-                    palette.paint(cyan, line.trim_end_matches('\n'))
+                    out_palette.paint(cyan, line.trim_end_matches('\n'))
                 } else {
                     line.trim_end_matches('\n').to_string()
                 };

@@ -10,7 +10,7 @@
 //! inside a string does nothing.
 
 use crate::config::nearest;
-use crate::parse::{SourceFile, descendants};
+use crate::parse::{MarkerOffsets, SourceFile, walk_where};
 
 pub const IGNORE: &str = "ignore";
 pub const IGNORE_FILE: &str = "ignore-file";
@@ -51,7 +51,13 @@ pub struct Suppressions {
 impl Suppressions {
     pub fn read(file: &SourceFile) -> Suppressions {
         let mut out = Suppressions::default();
-        for node in descendants(file.tree.root_node()) {
+        // A directive comment holds this text; the subtrees without it hold none.
+        let marks = MarkerOffsets::of(&file.text, "fix-migrations:");
+        if marks.is_empty() {
+            return out;
+        }
+        let holds_mark = |n: tree_sitter::Node| marks.any_within(n.byte_range());
+        for node in walk_where(file.tree.root_node(), holds_mark) {
             if node.kind() != "comment" {
                 continue;
             }

@@ -184,3 +184,85 @@ fn a_file_that_needs_history_is_planned_with_it_cold_warm_and_uncached() {
         assert_eq!(uncached, warm, "a warm run differs from --no-cache");
     }
 }
+
+/// Every `.py` file under `dir`, sorted.
+fn python_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = vec![];
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(python_files(&path));
+        } else if path.extension().is_some_and(|e| e == "py") {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found
+}
+
+fn set_mtime(path: &Path, mtime: std::time::SystemTime) {
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+}
+
+/// A warm run trusts a file's recorded hash while its size and mtime are unchanged (it reads
+/// only the files whose diff it prints), and hashes again a file whose mtime was too close to
+/// the recording to vouch for it: a same-size edit that kept the mtime is still seen then.
+#[test]
+fn recorded_hashes_are_trusted_only_when_the_mtime_is_settled() {
+    let temp = tempfile::tempdir().unwrap();
+    let project = temp.path().join("project");
+    let cache = temp.path().join("cache");
+    generate(&project);
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for file in python_files(&project) {
+        set_mtime(&file, an_hour_ago);
+    }
+    let json = ["--all", "--dry-run", "--format", "json"];
+    let uncached = run(&project, &cache, &[&json[..], &["--no-cache"]].concat());
+    assert_eq!(uncached, run(&project, &cache, &json), "cold");
+    assert_eq!(
+        uncached,
+        run(&project, &cache, &json),
+        "warm, hashes trusted"
+    );
+
+    // An edit that moves the mtime: planned afresh.
+    let versions = project.join("migrations/versions");
+    let with_key = python_files(&versions)
+        .into_iter()
+        .find(|p| std::fs::read_to_string(p).unwrap().contains("], ),"))
+        .expect("a one-line create_table key");
+    let source = std::fs::read_to_string(&with_key).unwrap();
+    std::fs::write(
+        &with_key,
+        source.replacen("], ),", "], ondelete='RESTRICT'),", 1),
+    )
+    .unwrap();
+    let edited = run(&project, &cache, &[&json[..], &["--no-cache"]].concat());
+    assert_ne!(edited.1, uncached.1);
+    assert_eq!(edited, run(&project, &cache, &json), "after an edit");
+
+    // The run just recorded the edited file's hash within two seconds of its mtime. Change it
+    // again to text of the same size and put the mtime back: size and mtime are as recorded,
+    // but the record is racy, so the file is hashed and the change seen.
+    let recorded_mtime = std::fs::metadata(&with_key).unwrap().modified().unwrap();
+    let same_size = source.replacen("], ),", "], ondelete='SET NULL'),", 1);
+    assert_eq!(
+        same_size.len(),
+        std::fs::metadata(&with_key).unwrap().len() as usize
+    );
+    std::fs::write(&with_key, &same_size).unwrap();
+    set_mtime(&with_key, recorded_mtime);
+    let racy = run(&project, &cache, &[&json[..], &["--no-cache"]].concat());
+    assert_ne!(racy.1, edited.1);
+    assert_eq!(
+        racy,
+        run(&project, &cache, &json),
+        "a racy record is not trusted"
+    );
+}

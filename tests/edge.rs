@@ -223,6 +223,34 @@ fn cpython_rejections_are_syntax_errors() {
     );
 }
 
+/// The check enters only what can hold a rejection (two `=` for a repeated keyword, the word
+/// `print` / `exec`); these sit deep, in an f-string, or among many harmless `=`.
+#[test]
+fn cpython_rejections_are_found_wherever_they_sit() {
+    let error = |src: &str| {
+        parse::parse_text(Path::new("m.py"), src.into())
+            .err()
+            .map(|e| e.to_string())
+    };
+    assert_eq!(
+        error("x = [{'k': g(h(a=1, b=2), i(c=3, c=4))}]\n").as_deref(),
+        Some("m.py:1: syntax error: keyword argument repeated: c")
+    );
+    assert_eq!(
+        error("y = 1\nx = f'{g(a=1, a=2)}'\n").as_deref(),
+        Some("m.py:2: syntax error: keyword argument repeated: a")
+    );
+    assert_eq!(
+        error("def f():\n    if x:\n        exec 'code'\n").as_deref(),
+        Some("m.py:3: syntax error: Python 2 `exec` statement")
+    );
+    // Many `=` in strings, comparisons and separate calls: nothing to refuse.
+    assert_eq!(
+        error("x = g(a='b=c=d', e=1 == 2)\ny = h(a=1) + h(a=2)  # a=1, a=1\n"),
+        None
+    );
+}
+
 #[test]
 fn mixed_line_endings_follow_the_edited_line() {
     let fixed = fix(

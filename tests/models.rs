@@ -415,3 +415,28 @@ fn same_class_name_in_two_files_keeps_both_tables() {
 fn snapshot_typed_annotated_aliases() {
     snapshot!("models_typed_annotated", &["typed_annotated.py"]);
 }
+
+/// The reader enters only expressions holding `Table` / `MetaData`; an import alias that hides
+/// the name turns that pruning off, and tables nested in blocks are still found.
+#[test]
+fn pruned_reading_still_finds_aliased_and_nested_tables() {
+    let aliased = read_src(
+        "from sqlalchemy import Table as T, MetaData as M, Column, ForeignKey, Integer\n\
+         meta = M(naming_convention={'fk': 'fk_%(table_name)s'})\n\
+         tags = T('post_tags', meta, Column('post_id', Integer, ForeignKey('posts.id', ondelete='CASCADE')))\n",
+    );
+    let tags = aliased
+        .table("post_tags")
+        .expect("the aliased Table(...) is read");
+    assert!(tags.is_association);
+    assert_eq!(tags.foreign_keys.len(), 1);
+    assert_eq!(
+        aliased.fk_naming_convention.as_deref(),
+        Some("fk_%(table_name)s")
+    );
+    let nested = read_src(
+        "import sqlalchemy as sa\nmeta = sa.MetaData()\n\
+         if True:\n    try:\n        links = sa.Table('links', meta, sa.Column('a_id', sa.ForeignKey('a.id')))\n    finally:\n        pass\n",
+    );
+    assert_eq!(nested.table("links").unwrap().foreign_keys.len(), 1);
+}
