@@ -463,9 +463,16 @@ pub fn read_schema_keyed(
             parse::parse_source(path, bytes)
         })
         .collect::<Result<Vec<SourceFile>>>()?;
-    let schema = models::read_models(&model_sources);
-    cache.put(root, set_key, 0, schema.clone());
+    let schema = models::read_models_from(model_sources);
+    if !cache.enabled() {
+        return Ok((schema, set_key));
+    }
+    // Stored, written, and moved back out: a schema is tens of megabytes, not to be copied.
+    cache.put(root, set_key, 0, schema);
     cache.save();
+    let schema = cache
+        .take(root, &set_key, 0)
+        .expect("the schema just stored is in this run's view of the cache");
     Ok((schema, set_key))
 }
 

@@ -288,7 +288,8 @@ struct PendingRel {
 #[derive(Debug, Clone)]
 enum MemberKind {
     Column(PendingColumn),
-    Relationship(PendingRel),
+    // Boxed: a relationship is three times a column's size, and most members are columns.
+    Relationship(Box<PendingRel>),
 }
 
 #[derive(Debug, Clone)]
@@ -357,6 +358,19 @@ struct FileFacts {
 /// abstract base in one file contributes columns to classes in another. Files that define no
 /// tables contribute nothing.
 pub fn read_models(files: &[SourceFile]) -> Schema {
+    let (facts, globals) = read_facts(files);
+    build(facts, &globals)
+}
+
+/// `read_models` for files the caller is done with: their trees, most of the memory a run
+/// ever holds, are freed before the schema is built.
+pub fn read_models_from(files: Vec<SourceFile>) -> Schema {
+    let (facts, globals) = read_facts(&files);
+    drop(files);
+    build(facts, &globals)
+}
+
+fn read_facts(files: &[SourceFile]) -> (Vec<FileFacts>, Globals) {
     let mut globals = Globals::collect(files);
     let scopes: Vec<FileScope> = files.par_iter().map(FileScope::read).collect();
     // Per file in parallel, merged in file order: a later file's alias wins, as it always did.
@@ -371,7 +385,7 @@ pub fn read_models(files: &[SourceFile]) -> Schema {
         .zip(&scopes)
         .map(|(f, scope)| FileReader::new(f, scope, &globals).read())
         .collect();
-    build(facts, &globals)
+    (facts, globals)
 }
 
 /// What a model file binds at module level, read once per file.
@@ -837,6 +851,8 @@ impl<'a> FileReader<'a> {
                 _ => {}
             }
         }
+        // Every class's facts are held until the schema is built: no growth slack.
+        info.members.shrink_to_fit();
         Some(info)
     }
 
@@ -967,7 +983,7 @@ impl<'a> FileReader<'a> {
                 }
                 Some("Field") => member(MemberKind::Column(self.read_field(attr, &tokens, call)?)),
                 Some("relationship") | Some("Relationship") => member(MemberKind::Relationship(
-                    self.read_relationship(attr, &tokens, call, at)?,
+                    Box::new(self.read_relationship(attr, &tokens, call, at)?),
                 )),
                 _ if !tokens.is_empty() && !annotation_is(&tokens, "Mapped") => member(
                     MemberKind::Column(self.plain_column(attr, &tokens, at, true)),

@@ -375,12 +375,15 @@ fn deeply_nested_expressions_get_a_result_or_a_clear_error() {
         (
             "600 indentation levels",
             migration_with(
-                &(1..=600)
-                    .map(|level| format!("{} if x:\n", " ".repeat(level)))
-                    // A string at the bottom: the scanner's state then holds its delimiter,
-                    // which is what pushed the old code past the buffer.
-                    .chain(std::iter::once(format!("{}x = 'deep'\n", " ".repeat(601))))
-                    .collect::<String>(),
+                &std::iter::once(
+                    "    op.create_foreign_key(None, 'notes', 'users', ['author_id'], ['id'])\n"
+                        .to_string(),
+                )
+                .chain((1..=600).map(|level| format!("{} if x:\n", " ".repeat(level))))
+                // A string at the bottom: the scanner's state then holds its delimiter,
+                // which is what pushed the old code past the buffer.
+                .chain(std::iter::once(format!("{}x = 'deep'\n", " ".repeat(601))))
+                .collect::<String>(),
             ),
             2,
         ),
