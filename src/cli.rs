@@ -434,14 +434,16 @@ pub fn read_schema_keyed(
     cwd: &Path,
     hashes: &HashIndex,
 ) -> Result<(Schema, FileKey)> {
-    let model_paths = model_paths(common, config, root, project, cwd)?;
-    let contents = model_paths
+    // Keyed by every candidate file, marker or not: an unchanged set needs no file read at all.
+    let candidates = model_candidates(common, config, root, project, cwd)?;
+    let contents = candidates
+        .paths
         .par_iter()
         .map(|path| hashes.key_of(path))
         .collect::<Result<Vec<(Option<FileKey>, Option<Vec<u8>>)>>>()?;
     // Without a cache there are no keys; a default key then stands for "not cached".
     let set_key = FileKey::combined(
-        model_paths.iter().map(PathBuf::as_path).zip(
+        candidates.paths.iter().map(PathBuf::as_path).zip(
             contents
                 .iter()
                 .map(|(key, _)| key.as_ref().unwrap_or(&NO_KEY)),
@@ -452,7 +454,9 @@ pub fn read_schema_keyed(
     if let Some(schema) = cache.take(root, &set_key, 0) {
         return Ok((schema, set_key));
     }
-    let model_sources = model_paths
+    let need_marker = candidates.need_marker;
+    let model_sources = candidates
+        .paths
         .par_iter()
         .zip(contents.into_par_iter())
         .map(|(path, (_, bytes))| {
@@ -460,9 +464,15 @@ pub fn read_schema_keyed(
                 Some(bytes) => bytes,
                 None => std::fs::read(path).map_err(|e| discover::io_error(path, &e))?,
             };
-            parse::parse_source(path, bytes)
+            if need_marker && !discover::has_table_marker(&bytes) {
+                return Ok(None);
+            }
+            parse::parse_source(path, bytes).map(Some)
         })
-        .collect::<Result<Vec<SourceFile>>>()?;
+        .collect::<Result<Vec<Option<SourceFile>>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
     let schema = models::read_models_from(model_sources);
     if !cache.enabled() {
         return Ok((schema, set_key));
@@ -484,18 +494,30 @@ pub fn read_model_sources(
     project: Option<&Project>,
     cwd: &Path,
 ) -> Result<Vec<SourceFile>> {
-    let model_paths = model_paths(common, config, root, project, cwd)?;
-    model_paths.par_iter().map(|p| read_python(p)).collect()
+    let candidates = model_candidates(common, config, root, project, cwd)?;
+    let need_marker = candidates.need_marker;
+    let sources = candidates
+        .paths
+        .par_iter()
+        .map(|path| {
+            let bytes = std::fs::read(path).map_err(|e| discover::io_error(path, &e))?;
+            if need_marker && !discover::has_table_marker(&bytes) {
+                return Ok(None);
+            }
+            parse::parse_source(path, bytes).map(Some)
+        })
+        .collect::<Result<Vec<Option<SourceFile>>>>()?;
+    Ok(sources.into_iter().flatten().collect())
 }
 
 /// The model files the settings point at, under `root`, never inside the version directories.
-fn model_paths(
+fn model_candidates(
     common: &Common,
     config: &Config,
     root: &Path,
     project: Option<&Project>,
     cwd: &Path,
-) -> Result<Vec<PathBuf>> {
+) -> Result<discover::ModelCandidates> {
     // Globs on the command line are relative to where the user stands; config ones to the root.
     let globs: Vec<String> = if common.models.is_empty() {
         config.models.clone()
@@ -513,7 +535,7 @@ fn model_paths(
             .collect()
     };
     let exclude: Vec<PathBuf> = project.map(|p| p.version_dirs.clone()).unwrap_or_default();
-    discover::model_files(root, &globs, &exclude)
+    discover::model_candidates(root, &globs, &exclude)
 }
 
 /// The project's history, read once for the files that need it. History is a help, never a

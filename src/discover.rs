@@ -897,8 +897,43 @@ fn walk_py(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 /// SQLAlchemy/SQLModel tables, skipping `exclude` (the versions directories), virtualenvs,
 /// site-packages, hidden directories and whatever .gitignore ignores.
 pub fn model_files(root: &Path, globs: &[String], exclude: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let candidates = model_candidates(root, globs, exclude)?;
+    if !candidates.need_marker {
+        return Ok(candidates.paths);
+    }
+    let mut files = candidates
+        .paths
+        .into_par_iter()
+        .map(|path| {
+            let bytes = fs::read(&path).map_err(|err| io_error(&path, &err))?;
+            Ok(has_table_marker(&bytes).then_some(path))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>();
+    files.sort();
+    Ok(files)
+}
+
+/// The files `model_files` chooses from, sorted: what the globs match, or every `.py` file the
+/// walk finds, which then counts only with a table marker in it.
+pub struct ModelCandidates {
+    pub paths: Vec<PathBuf>,
+    /// True when only the files holding a table marker are model files (no globs given).
+    pub need_marker: bool,
+}
+
+pub fn model_candidates(
+    root: &Path,
+    globs: &[String],
+    exclude: &[PathBuf],
+) -> Result<ModelCandidates> {
     if !globs.is_empty() {
-        return glob_files(root, globs);
+        return Ok(ModelCandidates {
+            paths: glob_files(root, globs)?,
+            need_marker: false,
+        });
     }
     let excluded: Vec<PathBuf> = exclude
         .iter()
@@ -937,18 +972,11 @@ pub fn model_files(root: &Path, globs: &[String], exclude: &[PathBuf]) -> Result
             candidates.push(entry.into_path());
         }
     }
-    let mut files = candidates
-        .into_par_iter()
-        .map(|path| {
-            let bytes = fs::read(&path).map_err(|err| io_error(&path, &err))?;
-            Ok(has_table_marker(&bytes).then_some(path))
-        })
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>();
-    files.sort();
-    Ok(files)
+    candidates.sort();
+    Ok(ModelCandidates {
+        paths: candidates,
+        need_marker: true,
+    })
 }
 
 /// True when the file mentions something that defines a table or a foreign key.
