@@ -193,7 +193,7 @@ fn check_existing(schema: &Schema, config: &Config, key: &ExistingKey) -> KeyChe
         .iter()
         .find(|fk| same_set(&fk.columns, &key.columns));
     let origin = model_key.map_or(&table.origin, |fk| &fk.origin);
-    check.model_file = Some(origin.file.clone());
+    check.model_file = Some(origin.file.to_path_buf());
     check.model_line = Some(origin.line);
     let actual_delete = key
         .ondelete
@@ -283,7 +283,7 @@ fn missing_keys(schema: &Schema, config: &Config, keys: &[ExistingKey]) -> Vec<K
                     "declared in the models, not in the database (migration not written or not applied?)"
                         .to_string(),
                 ),
-                model_file: Some(fk.origin.file.clone()),
+                model_file: Some(fk.origin.file.to_path_buf()),
                 model_line: Some(fk.origin.line),
             });
         }

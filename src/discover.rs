@@ -515,7 +515,7 @@ pub fn read_revisions_with(
     project: &Project,
     read: impl Fn(&Path) -> Result<Option<Revision>> + Sync,
 ) -> Result<Vec<Revision>> {
-    let mut files = BTreeSet::new();
+    let mut files: Vec<PathBuf> = Vec::new();
     for dir in &project.version_dirs {
         if !dir.is_dir() {
             bail!(
@@ -532,7 +532,12 @@ pub fn read_revisions_with(
                 .is_some_and(|n| !n.starts_with('_') && !n.starts_with('.'))
         }));
     }
-    let files: Vec<PathBuf> = files.into_iter().collect();
+    // walk_py lists one directory in path order already (entries sorted by name, a
+    // subdirectory's files at its name's place); several directories may interleave or overlap.
+    if project.version_dirs.len() > 1 {
+        files.sort();
+        files.dedup();
+    }
     let revisions = files
         .par_iter()
         .map(|path| read(path))
@@ -946,7 +951,8 @@ pub fn model_candidates(
         .git_exclude(true)
         .require_git(false)
         .follow_links(false)
-        .sort_by_file_name(|a, b| a.cmp(b))
+        // No sorter: with one, the walk reads and sorts every entry of a directory before the
+        // filter can skip it (the versions directory's thousands of files); sorted below.
         .filter_entry(move |entry| {
             if entry.depth() == 0 || !entry.file_type().is_some_and(|t| t.is_dir()) {
                 return true;
@@ -1022,6 +1028,31 @@ fn glob_files(root: &Path, globs: &[String]) -> Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// read_revisions relies on it: one directory's walk comes out in `Path` order.
+    #[test]
+    fn a_walk_lists_files_in_path_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "b.py",
+            "sub/x.py",
+            "sub-y.py",
+            "a.py",
+            "sub/a/z.py",
+            "sub.py",
+            "c.txt",
+        ] {
+            let path = dir.path().join(name);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, "x = 1\n").unwrap();
+        }
+        let mut walked = Vec::new();
+        walk_py(dir.path(), &mut walked).unwrap();
+        let mut sorted = walked.clone();
+        sorted.sort();
+        assert_eq!(walked, sorted);
+        assert_eq!(walked.len(), 6);
+    }
 
     #[test]
     fn ini_continuations_comments_and_interpolation() {

@@ -42,7 +42,7 @@ pub fn plan(
     for (table_key, table) in &schema.tables {
         for fk in &table.foreign_keys {
             let Some(source) = &fk.source else { continue };
-            let Some(file) = by_path.get(fk.origin.file.as_path()) else {
+            let Some(file) = by_path.get(&*fk.origin.file) else {
                 continue;
             };
             let plan = plans.entry(file.path.clone()).or_default();
@@ -380,7 +380,7 @@ fn writes_lowercase(schema: &Schema, path: &Path) -> bool {
         .tables
         .values()
         .flat_map(|t| &t.foreign_keys)
-        .filter(|fk| fk.origin.file == path)
+        .filter(|fk| *fk.origin.file == *path)
         .flat_map(|fk| [&fk.ondelete, &fk.onupdate])
         .filter_map(|v| v.as_deref())
         .filter(|v| v.chars().any(char::is_alphabetic))

@@ -293,7 +293,7 @@ fn mixin_columns_reach_subclasses_across_files() {
     let schema = read(&["mixins_base.py", "mixins_models.py"]);
     let owner = column(&schema, "invoices", "owner_id");
     assert!(!owner.nullable);
-    assert_eq!(owner.origin.file, Path::new("mixins_base.py"));
+    assert_eq!(*owner.origin.file, *Path::new("mixins_base.py"));
     let invoices = schema.table("invoices").unwrap();
     assert!(invoices.foreign_keys.iter().any(|fk| fk.columns == ["created_by_id"]
         && fk.ondelete.as_deref() == Some("SET NULL")));
