@@ -460,10 +460,7 @@ pub fn read_schema_keyed(
         .par_iter()
         .zip(contents.into_par_iter())
         .map(|(path, (_, bytes))| {
-            let bytes = match bytes {
-                Some(bytes) => bytes,
-                None => std::fs::read(path).map_err(|e| discover::io_error(path, &e))?,
-            };
+            let bytes = bytes_or_read(path, bytes)?;
             if need_marker && !discover::has_table_marker(&bytes) {
                 return Ok(None);
             }
@@ -588,11 +585,7 @@ fn revisions_to_process(
         if let Some(revision) = key.and_then(|key| cache.get(path, &key, 0)) {
             return Ok(revision);
         }
-        let bytes = match bytes {
-            Some(bytes) => bytes,
-            None => std::fs::read(path).map_err(|e| discover::io_error(path, &e))?,
-        };
-        let revision = discover::read_revision(path, bytes)?;
+        let revision = discover::read_revision(path, bytes_or_read(path, bytes)?)?;
         if let Some(key) = key {
             cache.put(path, key, 0, revision.clone());
         }
@@ -609,6 +602,14 @@ fn revisions_to_process(
     };
     paths.sort();
     Ok(paths)
+}
+
+/// The bytes the hash index already read for `path`, else the file's bytes now.
+fn bytes_or_read(path: &Path, bytes: Option<Vec<u8>>) -> Result<Vec<u8>> {
+    match bytes {
+        Some(bytes) => Ok(bytes),
+        None => std::fs::read(path).map_err(|e| discover::io_error(path, &e)),
+    }
 }
 
 pub fn read_python(path: &Path) -> Result<SourceFile> {
@@ -664,10 +665,6 @@ fn process(path: &Path, step: &Step) -> Stage {
 
 fn plan_file(path: &Path, step: &Step) -> Result<Planned> {
     let (key, bytes) = step.hashes.key_of(path)?;
-    let read = |bytes: Option<Vec<u8>>| match bytes {
-        Some(bytes) => Ok(bytes),
-        None => std::fs::read(path).map_err(|e| discover::io_error(path, &e)),
-    };
     // A plan stored under the plain context was made for a file that needs no history. Only
     // a plan that edits needs the text (for the diff and the write).
     if let Some(cached) = key.and_then(|key| step.plans.get(path, &key, step.context)) {
@@ -677,11 +674,11 @@ fn plan_file(path: &Path, step: &Step) -> Result<Planned> {
         if cached.edits_nothing() {
             return Ok(Planned::Plan(String::new(), cached.into_plan(), None));
         }
-        let text = parse::decode(path, read(bytes)?)?;
+        let text = parse::decode(path, bytes_or_read(path, bytes)?)?;
         let (plan, fixed) = from_cache(&text, cached);
         return Ok(Planned::Plan(text, plan, fixed));
     }
-    let bytes = read(bytes)?;
+    let bytes = bytes_or_read(path, bytes)?;
     // No marker of anything the tool edits in the file: checked without being parsed.
     if !migrations::may_hold_keys(&bytes) {
         parse::decode(path, bytes)?;

@@ -272,14 +272,14 @@ fn too_deep_indent(text: &str) -> Option<(usize, usize)> {
     None
 }
 
-/// True when the text parses without any error node: the check run on every edited file
-/// before it may be written.
+/// True when the text parses without any error node and holds nothing CPython 3 would refuse:
+/// the check run on every generated file before it may be written.
 pub fn parses_cleanly(text: &str) -> bool {
     // The indentation check must come before the parse: the parse itself is what aborts.
-    too_deep_indent(text).is_none()
-        && python_parser()
-            .parse(text, None)
-            .is_some_and(|tree| tree_is_clean(&tree, text))
+    indentation_is_safe(text)
+        && python_parser().parse(text, None).is_some_and(|tree| {
+            !tree.root_node().has_error() && rejected_by_python3(tree.root_node(), text).is_none()
+        })
 }
 
 /// False when the text's indentation would overrun tree-sitter-python's scanner: such text
@@ -288,15 +288,7 @@ pub fn indentation_is_safe(text: &str) -> bool {
     too_deep_indent(text).is_none()
 }
 
-/// No error node, no indentation that overruns tree-sitter-python's scanner, and nothing
-/// CPython 3 would refuse.
-pub fn tree_is_clean(tree: &Tree, text: &str) -> bool {
-    too_deep_indent(text).is_none()
-        && !tree.root_node().has_error()
-        && rejected_by_python3(tree.root_node(), text).is_none()
-}
-
-/// `tree_is_clean` for a tree re-parsed after edits from a clean one: only nodes touching
+/// `parses_cleanly` for a tree re-parsed after edits from a clean one: only nodes touching
 /// `changed` (byte ranges in the new text) can have become something CPython refuses. The
 /// caller checks `indentation_is_safe` before re-parsing.
 pub fn edited_tree_is_clean(tree: &Tree, text: &str, changed: &[Range<usize>]) -> bool {
