@@ -9,6 +9,10 @@ use rayon::prelude::*;
 
 use fix_migrations::{discover, migrations, parse};
 
+// The tool's allocator (src/main.rs), so that the floor is the tool's parse and nothing else.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let project = std::env::args()
         .skip(1)

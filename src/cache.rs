@@ -19,6 +19,7 @@ use std::sync::Mutex;
 use std::time::UNIX_EPOCH;
 
 use anyhow::Result;
+use rayon::prelude::*;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::{Xxh3, xxh3_64, xxh3_128};
@@ -169,7 +170,7 @@ pub struct Cache<T> {
     shards: Vec<Mutex<Shard<T>>>,
 }
 
-impl<T: Serialize + DeserializeOwned + Clone> Cache<T> {
+impl<T: Serialize + DeserializeOwned + Clone + Send> Cache<T> {
     /// The cache of one kind of fact (`kind` names its shard files) for the project at `root`.
     pub fn open(root: &Path, kind: &'static str, shards: usize, enabled: bool) -> Cache<T> {
         let dir = enabled.then(|| {
@@ -293,19 +294,23 @@ impl<T: Serialize + DeserializeOwned + Clone> Cache<T> {
         let Some(dir) = self.dir.as_deref() else {
             return;
         };
-        for (index, shard) in self.shards.iter().enumerate() {
-            let Ok(mut shard) = shard.lock() else {
-                continue;
-            };
-            if !shard.dirty {
-                continue;
-            }
-            if ensure_dir(dir).is_ok()
-                && write_shard(&self.shard_file(dir, index), &shard.entries).is_ok()
-            {
-                shard.dirty = false;
-            }
+        let dirty = |shard: &Mutex<Shard<T>>| shard.lock().is_ok_and(|s| s.dirty);
+        if !self.shards.iter().any(dirty) || ensure_dir(dir).is_err() {
+            return;
         }
+        // Each shard is encoded and written on its own: on every core.
+        self.shards
+            .par_iter()
+            .enumerate()
+            .for_each(|(index, shard)| {
+                let Ok(mut shard) = shard.lock() else {
+                    return;
+                };
+                if shard.dirty && write_shard(&self.shard_file(dir, index), &shard.entries).is_ok()
+                {
+                    shard.dirty = false;
+                }
+            });
     }
 }
 

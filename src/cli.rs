@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 use rayon::prelude::*;
 
@@ -303,15 +303,21 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             })
             .collect::<Vec<FileOutcome>>(),
     );
-    plans.save();
-    inputs.hashes.save();
     let output = Output {
         outcomes,
         root: inputs.root.clone(),
         cwd,
         write: args.common.write,
     };
-    let code = report::print(&output, &args.common)?;
+    // The caches are written while the report prints: neither waits for the other.
+    let (_, code) = rayon::join(
+        || {
+            plans.save();
+            inputs.hashes.save();
+        },
+        || report::print(&output, &args.common),
+    );
+    let code = code?;
     // The process ends next: leaving the schema, the texts and the plans to the OS costs
     // nothing, freeing their many small allocations one by one costs a warm run's time.
     std::mem::forget(output);
@@ -344,26 +350,32 @@ fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
     let config = Config::load(args.common.config.as_deref(), &root)?;
     let hashes = HashIndex::open(&root, !args.common.no_cache);
 
-    let migrations = match (&project, files.is_empty()) {
-        (_, false) => discover::expand_paths(&files)?,
-        (Some(project), true) => revisions_to_process(project, args.all, &hashes, &root)?,
+    // The revision graph and the model schema don't depend on each other: read side by side.
+    let read_migrations = || match (&project, files.is_empty()) {
+        (_, false) => discover::expand_paths(&files),
+        (Some(project), true) => revisions_to_process(project, args.all, &hashes, &root),
         (None, true) => unreachable!("a project is required without explicit paths"),
     };
-    let (schema, schema_key, model_sources) = if args.fix_models {
-        // --fix-models edits the model files: it needs their text and the spans read from
-        // them, which a cached schema doesn't keep.
-        let sources = read_model_sources(&args.common, &config, &root, project.as_ref(), cwd)?;
-        let keys = sources
-            .iter()
-            .map(|f| FileKey::of(&f.path, f.text.as_bytes()))
-            .collect::<Result<Vec<FileKey>>>()?;
-        let key = FileKey::combined(sources.iter().map(|f| f.path.as_path()).zip(&keys));
-        (models::read_models(&sources), key, sources)
-    } else {
-        let (schema, key) =
-            read_schema_keyed(&args.common, &config, &root, project.as_ref(), cwd, &hashes)?;
-        (schema, key, vec![])
+    let read_models = || -> Result<(Schema, FileKey, Vec<SourceFile>)> {
+        if args.fix_models {
+            // --fix-models edits the model files: it needs their text and the spans read from
+            // them, which a cached schema doesn't keep.
+            let sources = read_model_sources(&args.common, &config, &root, project.as_ref(), cwd)?;
+            let keys = sources
+                .iter()
+                .map(|f| FileKey::of(&f.path, f.text.as_bytes()))
+                .collect::<Result<Vec<FileKey>>>()?;
+            let key = FileKey::combined(sources.iter().map(|f| f.path.as_path()).zip(&keys));
+            Ok((models::read_models(&sources), key, sources))
+        } else {
+            let (schema, key) =
+                read_schema_keyed(&args.common, &config, &root, project.as_ref(), cwd, &hashes)?;
+            Ok((schema, key, vec![]))
+        }
     };
+    let (migrations, models) = rayon::join(read_migrations, read_models);
+    let migrations = migrations?;
+    let (schema, schema_key, model_sources) = models?;
     Ok(Inputs {
         root,
         migrations,
@@ -762,7 +774,9 @@ fn plan_fresh(
     Ok((file.text, plan, fixed))
 }
 
-/// Drop a fixed text equal to the original; write it with --write.
+/// Drop a fixed text equal to the original; write it with --write, after one last parse of
+/// the whole text: the checks before it looked at the edited argument lists only, and a
+/// plan from the cache was checked by an earlier run.
 fn finish(
     path: &Path,
     step: &Step,
@@ -774,6 +788,12 @@ fn finish(
     if step.write
         && let Some(fixed) = &fixed
     {
+        if !parse::parses_cleanly(fixed) {
+            bail!(
+                "{}: the fixed file would not parse; nothing written (please report this)",
+                path.display()
+            );
+        }
         fix::write_atomically(path, fixed)?;
     }
     Ok(Some((text, plan, fixed)))

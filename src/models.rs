@@ -410,7 +410,9 @@ pub fn read_models(files: &[SourceFile]) -> Schema {
 /// ever holds, are freed before the schema is built.
 pub fn read_models_from(files: Vec<SourceFile>) -> Schema {
     let (facts, globals) = read_facts(&files);
-    drop(files);
+    // Freeing 500 trees node by node is a fair part of reading them: on every core, and
+    // before the schema is built, so the two never hold memory together.
+    files.into_par_iter().for_each(drop);
     build(facts, &globals)
 }
 

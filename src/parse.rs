@@ -46,6 +46,7 @@ impl SourceFile {
 }
 
 pub fn python_parser() -> Parser {
+    use_fast_allocator();
     let mut parser = Parser::new();
     parser
         .set_language(&tree_sitter_python::LANGUAGE.into())
@@ -126,6 +127,26 @@ pub fn parse_text(path: &Path, text: String) -> Result<SourceFile> {
     Ok(file)
 }
 
+/// tree-sitter allocates every node of every tree it builds, and on two threads the C
+/// library's malloc makes a good part of a parse. mimalloc's per-thread heaps cost less. It
+/// must be installed before any other tree-sitter call, once: `python_parser` and `kinds`,
+/// the only ways in, call this first.
+fn use_fast_allocator() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        // SAFETY: one allocator family whose pointers are aligned as malloc's are, installed
+        // before any tree-sitter object exists and never again (the Once).
+        unsafe {
+            tree_sitter::set_allocator(Some(tree_sitter::Allocator {
+                malloc: libmimalloc_sys::mi_malloc,
+                calloc: libmimalloc_sys::mi_calloc,
+                realloc: libmimalloc_sys::mi_realloc,
+                free: libmimalloc_sys::mi_free,
+            }));
+        }
+    });
+}
+
 /// Node kind ids of the grammar, looked up once. `Node::kind()` goes through a C string
 /// (strlen, UTF-8 check) on every call; the whole-file walks compare ids instead.
 pub struct Kinds {
@@ -134,6 +155,8 @@ pub struct Kinds {
     pub print_statement: u16,
     pub exec_statement: u16,
     pub string: u16,
+    /// An f-string's `{...}` replacement field.
+    pub interpolation: u16,
     pub expression_statement: u16,
     /// The kinds `holds_statements` enters.
     statement_holders: Vec<u16>,
@@ -142,6 +165,7 @@ pub struct Kinds {
 pub fn kinds() -> &'static Kinds {
     static KINDS: std::sync::OnceLock<Kinds> = std::sync::OnceLock::new();
     KINDS.get_or_init(|| {
+        use_fast_allocator();
         let language: tree_sitter::Language = tree_sitter_python::LANGUAGE.into();
         let id = |kind: &str| {
             let id = language.id_for_node_kind(kind, true);
@@ -154,6 +178,7 @@ pub fn kinds() -> &'static Kinds {
             print_statement: id("print_statement"),
             exec_statement: id("exec_statement"),
             string: id("string"),
+            interpolation: id("interpolation"),
             expression_statement: id("expression_statement"),
             statement_holders: STATEMENT_HOLDERS.iter().map(|k| id(k)).collect(),
         }
@@ -163,26 +188,101 @@ pub fn kinds() -> &'static Kinds {
 /// tree-sitter-python accepts a few things CPython 3 refuses to compile. The ones that matter
 /// here: a repeated keyword argument (which a careless edit could create) and Python 2
 /// statements. A whole-file walk costs a fair part of a parse, so it enters only what can
-/// hold one: a repeated keyword needs two `=` inside its argument list, a Python 2 statement
-/// the word `print` or `exec`. Plain strings (no f/t prefix) hold no expressions.
+/// hold one: a repeated keyword needs the same `name=` twice inside its argument list (see
+/// `KeywordRepeats`), a Python 2 statement the word `print` or `exec`. Plain strings (no f/t
+/// prefix) hold no expressions.
 fn rejected_by_python3<'t>(root: Node<'t>, src: &str) -> Option<(Node<'t>, String)> {
     let k = kinds();
     let bytes = src.as_bytes();
-    let equals: Vec<usize> = memchr::memchr_iter(b'=', bytes).collect();
+    let repeats = KeywordRepeats::find(bytes);
     static PY2: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
     let py2 = MarkerOffsets::find(src, marker_finder(&PY2, &["print", "exec"], false));
     let may_hold = |node: Node| {
         let range = node.byte_range();
-        let first = equals.partition_point(|&o| o < range.start);
-        let two_equals = equals.get(first + 1).is_some_and(|&o| o < range.end);
         let plain_string = node.kind_id() == k.string
             && !bytes[range.start..]
                 .iter()
                 .take_while(|b| b.is_ascii_alphabetic())
                 .any(|b| matches!(b, b'f' | b'F' | b't' | b'T'));
-        (two_equals && !plain_string) || py2.any_within(range)
+        (!plain_string && repeats.may_repeat_within(range.clone())) || py2.any_within(range)
     };
     rejected_by_python3_within(root, src, may_hold)
+}
+
+/// The `name=` spots of a text, each with where the next one that could repeat its name is, so
+/// that "may a keyword be repeated inside this range" costs a look at the spots in it. Read
+/// from bytes, it errs towards yes: every `=` that is not part of an operator counts, in
+/// strings and comments too, and a name it can't see on the same line (a line break or a
+/// comment between the name and `=`) is taken to match any name.
+struct KeywordRepeats {
+    /// The offsets of the `=` signs, in order.
+    at: Vec<usize>,
+    /// For each, the offset of the next `=` whose name may be the same one (usize::MAX: none).
+    partner: Vec<usize>,
+}
+
+impl KeywordRepeats {
+    fn find(bytes: &[u8]) -> KeywordRepeats {
+        let is_name_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80;
+        // (offset of `=`, its name; None: unknown, may be any)
+        let mut spots: Vec<(usize, Option<&[u8]>)> = Vec::new();
+        for at in memchr::memchr_iter(b'=', bytes) {
+            let next = bytes.get(at + 1).copied();
+            let prev = at.checked_sub(1).map(|i| bytes[i]);
+            // `==`, `<=`, `:=`, `+=`, `**=` and the rest are operators, not keywords.
+            if next == Some(b'=') || prev.is_some_and(|p| b"=!<>:+-*/%&|^@".contains(&p)) {
+                continue;
+            }
+            let mut end = at;
+            while end > 0 && matches!(bytes[end - 1], b' ' | b'\t' | b'\x0c') {
+                end -= 1;
+            }
+            let mut start = end;
+            while start > 0 && is_name_byte(bytes[start - 1]) {
+                start -= 1;
+            }
+            if start < end {
+                spots.push((at, Some(&bytes[start..end])));
+            } else if end == 0 || matches!(bytes[end - 1], b'\n' | b'\r' | b'\\') {
+                // The name, if any, is on an earlier line.
+                spots.push((at, None));
+            }
+            // Anything else before `=` (a bracket, a quote, a dot) is no keyword's name.
+        }
+        let mut partner = vec![usize::MAX; spots.len()];
+        let mut next_by_name: std::collections::HashMap<&[u8], usize> =
+            std::collections::HashMap::new();
+        let mut next_unknown = usize::MAX;
+        let mut next_any = usize::MAX;
+        for (i, &(at, name)) in spots.iter().enumerate().rev() {
+            partner[i] = match name {
+                Some(name) => next_by_name
+                    .get(name)
+                    .copied()
+                    .unwrap_or(usize::MAX)
+                    .min(next_unknown),
+                None => next_any,
+            };
+            match name {
+                Some(name) => {
+                    next_by_name.insert(name, at);
+                }
+                None => next_unknown = at,
+            }
+            next_any = at;
+        }
+        KeywordRepeats {
+            at: spots.iter().map(|&(at, _)| at).collect(),
+            partner,
+        }
+    }
+
+    /// True when two spots inside `range` may name the same keyword.
+    fn may_repeat_within(&self, range: Range<usize>) -> bool {
+        let first = self.at.partition_point(|&o| o < range.start);
+        let last = self.at.partition_point(|&o| o < range.end);
+        self.partner[first..last].iter().any(|&p| p < range.end)
+    }
 }
 
 /// The second keyword argument of `list` whose name an earlier one already used.

@@ -32,6 +32,23 @@ pub struct Output {
 }
 
 impl Output {
+    /// Each file's unified diff (None when it doesn't change), made on every core: a whole
+    /// history's diffs are megabytes, and printing them is then only writing.
+    fn diffs(&self) -> Vec<Option<String>> {
+        use rayon::prelude::*;
+        self.outcomes
+            .par_iter()
+            .map(|outcome| match (&outcome.original, &outcome.fixed) {
+                (Some(original), Some(fixed)) => Some(unified_diff(
+                    original,
+                    fixed,
+                    &self.display_path(&outcome.path),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn display_path(&self, path: &Path) -> String {
         path.strip_prefix(&self.cwd)
             .unwrap_or(path)
@@ -184,15 +201,17 @@ fn print_text(output: &Output, args: &Common) -> Result<()> {
     let bold = Style::new().bold();
     let yellow = Style::new().fg_color(Some(AnsiColor::Yellow.into()));
 
-    for outcome in &output.outcomes {
+    let diffs = output.diffs();
+    for (outcome, diff) in output.outcomes.iter().zip(diffs) {
         let shown = output.display_path(&outcome.path);
         if let Some(error) = &outcome.error {
             out.flush()?;
             writeln!(err, "{}: {error}", palette.paint(red.bold(), "error"))?;
             continue;
         }
-        if let (Some(original), Some(fixed)) = (&outcome.original, &outcome.fixed) {
-            let diff = unified_diff(original, fixed, &shown);
+        if let Some(diff) = diff.as_ref().filter(|_| !out_palette.on) {
+            out.write_all(diff.as_bytes())?;
+        } else if let Some(diff) = diff {
             for line in diff.split_inclusive('\n') {
                 let styled = if line.starts_with("+++") || line.starts_with("---") {
                     out_palette.paint(bold, line.trim_end_matches('\n'))
@@ -446,7 +465,7 @@ fn print_json(output: &Output) -> Result<()> {
         notes: vec![],
         summary: output.counts(),
     };
-    for outcome in &output.outcomes {
+    for (outcome, diff) in output.outcomes.iter().zip(output.diffs()) {
         let shown = output.display_path(&outcome.path);
         if let Some(message) = &outcome.error {
             json.errors.push(JsonError {
@@ -458,10 +477,7 @@ fn print_json(output: &Output) -> Result<()> {
             path: shown.clone(),
             changed: outcome.fixed.is_some(),
             written: output.write && outcome.fixed.is_some(),
-            diff: match (&outcome.original, &outcome.fixed) {
-                (Some(a), Some(b)) => Some(unified_diff(a, b, &shown)),
-                _ => None,
-            },
+            diff,
         });
         for key in &outcome.plan.keys {
             json.foreign_keys.push(JsonKey {

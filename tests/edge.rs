@@ -244,9 +244,26 @@ fn cpython_rejections_are_found_wherever_they_sit() {
         error("def f():\n    if x:\n        exec 'code'\n").as_deref(),
         Some("m.py:3: syntax error: Python 2 `exec` statement")
     );
+    // The name on another line than its `=`, past a comment or a line continuation.
+    assert_eq!(
+        error("x = g(\n    a=1,\n    a  # the same\n    =2,\n)\n").as_deref(),
+        Some("m.py:3: syntax error: keyword argument repeated: a")
+    );
+    assert_eq!(
+        error("x = g(a=1, a \\\n=2)\n").as_deref(),
+        Some("m.py:1: syntax error: keyword argument repeated: a")
+    );
+    assert_eq!(
+        error("x = g(ondelete = 'CASCADE', name=None, ondelete\t= 'SET NULL')\n").as_deref(),
+        Some("m.py:1: syntax error: keyword argument repeated: ondelete")
+    );
     // Many `=` in strings, comparisons and separate calls: nothing to refuse.
     assert_eq!(
         error("x = g(a='b=c=d', e=1 == 2)\ny = h(a=1) + h(a=2)  # a=1, a=1\n"),
+        None
+    );
+    assert_eq!(
+        error("x = g(a=1, b=2, c=h(a=3, b=4), d=[i(a=5)], x=y <= z, w=v != 1)\n"),
         None
     );
 }
