@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
-"""Run a command N times and print one JSON line: median wall seconds, median CPU seconds
-(user + sys of the command and the children it waited for) and the peak RSS in MB.
+"""Time several commands N times each, taking turns (one run of every case per round), and
+print one JSON object: for each case, median wall seconds, median CPU seconds (user + sys of
+the command and the children it waited for) and the peak RSS in MB.
 
-    python3 benches/measure.py --runs 5 [--before 'shell command'] -- COMMAND...
+    python3 benches/measure.py --runs 5 CASES.json
 
---before runs (untimed) before every run, e.g. to delete a cache. Output of COMMAND is
-discarded; a run that dies from a signal or exits above 1 is an error (1 = changes pending).
+CASES.json is a list of {"name", "command": [...], "before": "shell", "after": "shell"}
+("before" and "after" optional, run untimed around every run, e.g. to delete a cache).
+Taking turns spreads whatever else the machine does over all the cases alike, so their
+ratios hold even when the absolute times drift. Output of a command is discarded; a run that
+dies from a signal or exits above 1 is an error (1 = changes pending).
 """
 
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -34,23 +37,27 @@ def run_once(command):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--before")
-    parser.add_argument("command", nargs=argparse.REMAINDER)
+    parser.add_argument("cases")
     args = parser.parse_args()
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    walls, cpus, rss = [], [], []
+    cases = json.load(open(args.cases))
+    samples = {case["name"]: ([], [], []) for case in cases}
     for _ in range(args.runs):
-        if args.before:
-            subprocess.run(args.before, shell=True, check=True)
-        wall, cpu, peak = run_once(command)
-        walls.append(wall)
-        cpus.append(cpu)
-        rss.append(peak)
+        for case in cases:
+            if case.get("before"):
+                subprocess.run(case["before"], shell=True, check=True)
+            measured = run_once(case["command"])
+            if case.get("after"):
+                subprocess.run(case["after"], shell=True, check=True)
+            for values, value in zip(samples[case["name"]], measured):
+                values.append(value)
     print(json.dumps({
-        "wall": round(statistics.median(walls), 4),
-        "cpu": round(statistics.median(cpus), 4),
-        "rss_mb": round(max(rss), 1),
-        "runs": args.runs,
+        name: {
+            "wall": round(statistics.median(walls), 4),
+            "cpu": round(statistics.median(cpus), 4),
+            "rss_mb": round(max(rss), 1),
+            "runs": args.runs,
+        }
+        for name, (walls, cpus, rss) in samples.items()
     }))
 
 

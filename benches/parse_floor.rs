@@ -54,7 +54,7 @@ fn parse_one(path: &Path, keep: fn(&[u8]) -> bool) -> (usize, usize) {
     }
     let len = bytes.len();
     let text = String::from_utf8(bytes).expect("UTF-8 source");
-    let tree = parse::python_parser().parse(&text, None).expect("a tree");
+    let tree = parse::parse_python(&text, None).expect("a tree");
     assert!(
         !tree.root_node().has_error(),
         "{}: syntax error",

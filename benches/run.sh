@@ -4,8 +4,9 @@
 # times on the same files: the tool cold (cache deleted before each run, and --no-cache), warm
 # (cache filled, nothing changed), the post-write-hook case (one new revision given by path,
 # warm model cache), the Python `ast` baseline (benches/baseline.py, 2 processes) and the
-# tree-sitter parse floor (benches/parse_floor.rs). Prints medians, ratios against the targets
-# (PASS/MISS) and peak RSS. Figures, not a test: nothing here fails on a MISS.
+# tree-sitter parse floor (benches/parse_floor.rs), taking turns: one run of each per round.
+# Prints medians, ratios against the targets (PASS/MISS) and peak RSS. Figures, not a test:
+# nothing here fails on a MISS.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 RUNS="${1:-5}"
@@ -27,8 +28,6 @@ if [ ! -f "$PROJECT/bench-manifest.json" ]; then
 fi
 rm -f "$PROJECT"/migrations/versions/ffffffffffff_hook.py
 
-measure() { python3 benches/measure.py --runs "$RUNS" "$@"; }
-
 echo "project: $(python3 -c 'import json,sys
 m = json.load(open(sys.argv[1]))
 print("%d migrations, %d model files, %.1f MB, %d foreign key sites" % (m["migration_files"], m["model_files"], m["bytes"] / 1e6, m["fk_sites"]))' "$PROJECT/bench-manifest.json")"
@@ -39,18 +38,11 @@ echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 benches/baseline.py "$PROJECT" >"$OUT/baseline.json"
 "$FLOOR" "$PROJECT" >"$OUT/floor.json"
 
-measure --before "rm -rf '$CACHE'" -- "$TOOL" --project "$PROJECT" --all --dry-run >"$OUT/cold.json"
-measure -- "$TOOL" --project "$PROJECT" --all --dry-run --no-cache >"$OUT/nocache.json"
-"$TOOL" --project "$PROJECT" --all --dry-run >/dev/null 2>&1 || true
-measure -- "$TOOL" --project "$PROJECT" --all --dry-run >"$OUT/warm.json"
-measure -- python3 benches/baseline.py "$PROJECT" >"$OUT/baseline-time.json"
-measure -- "$FLOOR" "$PROJECT" >"$OUT/floor-time.json"
-
 # The post-write hook: Alembic has just written one new revision; the models are cached.
 HEAD="$({ "$TOOL" --project "$PROJECT" --format json --no-cache 2>/dev/null || true; } | python3 -c 'import json,re,sys
 print(re.search(r"([0-9a-f]{12})_", json.load(sys.stdin)["files"][0]["path"]).group(1))')"
 HOOK="$PROJECT/migrations/versions/ffffffffffff_hook.py"
-cat >"$HOOK" <<PY
+cat >"$OUT/hook.py" <<PY
 """add reviewer to m000 account items
 
 Revision ID: ffffffffffff
@@ -86,14 +78,33 @@ def downgrade() -> None:
     op.drop_column('m000_account_items', 'assigned_to_id')
     # ### end Alembic commands ###
 PY
-# A new file each time: touching it makes its own plan a cache miss, as a fresh revision is.
-measure --before "touch '$HOOK'" -- "$TOOL" --project "$PROJECT" "$HOOK" --dry-run >"$OUT/hook.json"
+# Every case once per round, in turns (benches/measure.py), so that the machine's drift
+# weighs on all of them alike. Cold starts from no cache; warm from the cache its untimed
+# first run fills; the hook case copies a new revision in (a fresh file: its plan is a cache
+# miss, as Alembic's new revision is) with the model cache warm, and takes it out after.
+python3 - "$OUT/cases.json" "$TOOL" "$PROJECT" "$CACHE" "$FLOOR" "$OUT/hook.py" "$HOOK" <<'PY'
+import json, shlex, sys
+out, tool, project, cache, floor, hook_text, hook = sys.argv[1:]
+q = shlex.quote
+run = [tool, "--project", project, "--all", "--dry-run"]
+json.dump([
+    {"name": "cold", "before": f"rm -rf {q(cache)}", "command": run},
+    {"name": "nocache", "command": run + ["--no-cache"]},
+    {"name": "warm", "before": " ".join(map(q, run)) + " >/dev/null 2>&1 || true", "command": run},
+    {"name": "hook", "before": f"cp {q(hook_text)} {q(hook)}",
+     "command": [tool, "--project", project, hook, "--dry-run"], "after": f"rm -f {q(hook)}"},
+    {"name": "baseline-time", "command": ["python3", "benches/baseline.py", project]},
+    {"name": "floor-time", "command": [floor, project]},
+], open(out, "w"))
+PY
+python3 benches/measure.py --runs "$RUNS" "$OUT/cases.json" >"$OUT/times.json"
 rm -f "$HOOK"
 
 python3 - "$OUT" "$PROJECT/bench-manifest.json" <<'PY'
 import json, sys
 out, manifest = sys.argv[1], json.load(open(sys.argv[2]))
-load = lambda name: json.load(open(f"{out}/{name}.json"))
+times = json.load(open(f"{out}/times.json"))
+load = lambda name: times[name] if name in times else json.load(open(f"{out}/{name}.json"))
 tool, base, floor = load("tool"), load("baseline"), load("floor")
 cold, nocache, warm = load("cold"), load("nocache"), load("warm")
 base_t, floor_t, hook = load("baseline-time"), load("floor-time"), load("hook")

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use tree_sitter::Node;
 
 use crate::parse;
+use crate::parse::Fields;
 
 #[derive(Debug, Clone)]
 pub struct Project {
@@ -785,10 +786,8 @@ pub fn revision_of(file: &parse::SourceFile) -> Result<Option<Revision>> {
         else {
             continue;
         };
-        let (Some(left), Some(right)) = (
-            assignment.child_by_field_name("left"),
-            assignment.child_by_field_name("right"),
-        ) else {
+        let (Some(left), Some(right)) = (assignment.field("left"), assignment.field("right"))
+        else {
             continue;
         };
         if left.kind() != "identifier" {

@@ -17,6 +17,7 @@ use crate::migrations::{
     line_end,
 };
 use crate::models::Schema;
+use crate::parse::Fields;
 use crate::parse::SourceFile;
 use crate::policy::{self, Action, Finding, KeyRef, Rule};
 use crate::suppress::Suppressions;
@@ -1417,7 +1418,7 @@ fn argument_list_parses_cleanly(text: &str, list: Range<usize>, edits: &[Edit]) 
         .collect();
     let fragment = format!("_{}", &text[list]);
     let (fragment, _) = apply(&fragment, inside.clone());
-    let Some(tree) = crate::parse::python_parser().parse(&fragment, None) else {
+    let Some(tree) = crate::parse::parse_python(&fragment, None) else {
         return false;
     };
     let root = tree.root_node();
@@ -1426,7 +1427,7 @@ fn argument_list_parses_cleanly(text: &str, list: Range<usize>, edits: &[Edit]) 
         .filter(|_| root.named_child_count() == 1 && !root.has_error())
         .and_then(|statement| statement.named_child(0))
         .filter(|call| call.kind() == "call")
-        .and_then(|call| call.child_by_field_name("arguments"));
+        .and_then(|call| call.field("arguments"));
     let Some(arguments) = arguments else {
         return false;
     };
@@ -1455,7 +1456,7 @@ fn file_reparses_cleanly(file: &SourceFile, new_text: &str, edits: &[Edit]) -> b
             new_end_position: advance(start_position, &edit.content),
         });
     }
-    let Some(new_tree) = crate::parse::python_parser().parse(new_text, Some(&tree)) else {
+    let Some(new_tree) = crate::parse::parse_python(new_text, Some(&tree)) else {
         return false;
     };
     // An error node anywhere shows in the root's has_error; what CPython alone refuses (a

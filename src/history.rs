@@ -18,6 +18,7 @@ use crate::discover::{Project, Revision};
 use crate::keyset::{ExistingKey, KeySet};
 use crate::migrations::{self, ConstraintName, FkSite, Keyword, Migration, Section};
 use crate::models::Schema;
+use crate::parse::Fields;
 use crate::parse::{CallArgs, Imports, SourceFile, dotted_name, string_value};
 use crate::policy::Action;
 
@@ -419,7 +420,7 @@ impl Reading<'_> {
 
     /// `op.X` -> Some(("op", X)); `batch_op.X` bound by a batch block -> (alias, X).
     fn method(&self, call: Node) -> Option<(String, String)> {
-        let function = call.child_by_field_name("function")?;
+        let function = call.field("function")?;
         let dotted = dotted_name(function, self.src)?;
         let (object, method) = dotted.rsplit_once('.')?;
         Some((object.to_string(), method.to_string()))
@@ -483,13 +484,13 @@ impl State {
         let upgrade = root.named_children(&mut cursor).find_map(|n| {
             let def = match n.kind() {
                 "function_definition" => n,
-                "decorated_definition" => n.child_by_field_name("definition")?,
+                "decorated_definition" => n.field("definition")?,
                 _ => return None,
             };
-            let name = def.child_by_field_name("name")?;
+            let name = def.field("name")?;
             (&reading.src[name.byte_range()] == "upgrade").then_some(def)
         });
-        if let Some(body) = upgrade.and_then(|d| d.child_by_field_name("body")) {
+        if let Some(body) = upgrade.and_then(|d| d.field("body")) {
             self.block(&reading, body, &[]);
         }
     }
@@ -529,14 +530,14 @@ impl State {
         if let Some(clause) = clause {
             let mut items = clause.walk();
             for item in clause.named_children(&mut items) {
-                let Some(pattern) = item.child_by_field_name("value") else {
+                let Some(pattern) = item.field("value") else {
                     continue;
                 };
                 let (call, alias) = if pattern.kind() == "as_pattern" {
                     (
                         pattern.named_child(0),
                         pattern
-                            .child_by_field_name("alias")
+                            .field("alias")
                             .map(|a| reading.src[a.byte_range()].trim().to_string()),
                     )
                 } else {
@@ -570,7 +571,7 @@ impl State {
                 }
             }
         }
-        if let Some(body) = statement.child_by_field_name("body") {
+        if let Some(body) = statement.field("body") {
             self.block(reading, body, &inner);
         }
     }
@@ -904,11 +905,11 @@ fn is_sqlalchemy(reading: &Reading, object: &str) -> bool {
 /// `sa.Enum(...).create(bind)`: a method of a SQLAlchemy object (types, DDL), not a key.
 fn on_sqlalchemy_object(reading: &Reading, call: Node) -> bool {
     let object = call
-        .child_by_field_name("function")
+        .field("function")
         .filter(|f| f.kind() == "attribute")
-        .and_then(|f| f.child_by_field_name("object"))
+        .and_then(|f| f.field("object"))
         .filter(|o| o.kind() == "call")
-        .and_then(|o| o.child_by_field_name("function"))
+        .and_then(|o| o.field("function"))
         .and_then(|f| dotted_name(f, reading.src));
     object.is_some_and(|name| is_sqlalchemy(reading, &name))
 }
@@ -920,7 +921,7 @@ fn constraint_name(node: Node, src: &str) -> Option<String> {
     }
     if node.kind() == "call"
         && node
-            .child_by_field_name("function")
+            .field("function")
             .is_some_and(|f| src[f.byte_range()].ends_with(".f"))
     {
         let args = CallArgs::of(node, src)?;
@@ -941,12 +942,8 @@ fn fk_template(dict: Node, src: &str) -> Option<String> {
         .collect();
     let mut entries: BTreeMap<String, Option<String>> = BTreeMap::new();
     for pair in pairs {
-        let key = pair
-            .child_by_field_name("key")
-            .and_then(|k| string_value(k, src))?;
-        let value = pair
-            .child_by_field_name("value")
-            .and_then(|v| string_value(v, src));
+        let key = pair.field("key").and_then(|k| string_value(k, src))?;
+        let value = pair.field("value").and_then(|v| string_value(v, src));
         entries.insert(key, value);
     }
     entries.remove("fk").flatten()

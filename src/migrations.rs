@@ -9,6 +9,7 @@ use std::ops::Range;
 use serde::{Deserialize, Serialize};
 use tree_sitter::Node;
 
+use crate::parse::Fields;
 use crate::parse::{
     CallArgs, Imports, MarkerOffsets, SourceFile, descendants, dotted_name, string_list,
     string_value, walk_where,
@@ -266,9 +267,9 @@ fn unbound_module_use(
         if in_import {
             continue;
         }
-        let is_object = node.parent().is_some_and(|p| {
-            p.kind() == "attribute" && p.child_by_field_name("object") == Some(node)
-        });
+        let is_object = node
+            .parent()
+            .is_some_and(|p| p.kind() == "attribute" && p.field("object") == Some(node));
         if !is_object {
             return None;
         }
@@ -276,9 +277,7 @@ fn unbound_module_use(
             // The whole dotted chain: `sqlmodel.sql.sqltypes.AutoString`.
             let mut chain = node;
             while let Some(parent) = chain.parent() {
-                if parent.kind() == "attribute"
-                    && parent.child_by_field_name("object") == Some(chain)
-                {
+                if parent.kind() == "attribute" && parent.field("object") == Some(chain) {
                     chain = parent;
                 } else {
                     break;
@@ -322,7 +321,7 @@ impl<'a> Scanner<'a> {
     }
 
     fn callee<'t>(&self, call: Node<'t>) -> Callee<'t> {
-        let Some(function) = call.child_by_field_name("function") else {
+        let Some(function) = call.field("function") else {
             return Callee::Other;
         };
         let Some(dotted) = dotted_name(function, self.src) else {
@@ -374,7 +373,7 @@ impl<'a> Scanner<'a> {
     fn new_site(&self, call: Node, kind: SiteKind) -> FkSite {
         FkSite {
             kind,
-            section: section_of(call, self.src),
+            section: section_of(call, self.file),
             line: self.file.line_of(call.start_byte()),
             call: call.byte_range(),
             table: None,
@@ -570,7 +569,7 @@ impl<'a> Scanner<'a> {
             .arg(0, "constraint_name")
             .map_or(ConstraintName::Absent, |n| self.constraint_name(n));
         self.migration.drops.push(DropSite {
-            section: section_of(call, self.src),
+            section: section_of(call, self.file),
             line: self.file.line_of(call.start_byte()),
             table,
             name,
@@ -609,7 +608,7 @@ impl<'a> Scanner<'a> {
         // op.f('name') marks a name as final; the name is the literal inside.
         if node.kind() == "call"
             && node
-                .child_by_field_name("function")
+                .field("function")
                 .is_some_and(|f| self.text(f).ends_with(".f"))
             && let Some(name) = CallArgs::of(node, self.src)
                 .and_then(|a| a.positional.first().copied())
@@ -738,20 +737,18 @@ fn batch_with_for<'t>(alias: &str, node: Node<'t>, src: &str) -> Option<Node<'t>
             if let Some(clause) = clause {
                 let mut items = clause.walk();
                 for item in clause.named_children(&mut items) {
-                    let Some(pattern) = item.child_by_field_name("value") else {
+                    let Some(pattern) = item.field("value") else {
                         continue;
                     };
                     if pattern.kind() != "as_pattern" {
                         continue;
                     }
-                    let bound = pattern
-                        .child_by_field_name("alias")
-                        .map(|a| src[a.byte_range()].trim());
+                    let bound = pattern.field("alias").map(|a| src[a.byte_range()].trim());
                     let value = pattern.named_child(0);
                     if bound == Some(alias)
                         && let Some(value) = value.filter(|v| v.kind() == "call")
                         && value
-                            .child_by_field_name("function")
+                            .field("function")
                             .is_some_and(|f| src[f.byte_range()].ends_with("batch_alter_table"))
                     {
                         return Some(value);
@@ -764,8 +761,8 @@ fn batch_with_for<'t>(alias: &str, node: Node<'t>, src: &str) -> Option<Node<'t>
     None
 }
 
-fn section_of(node: Node, src: &str) -> Section {
-    match crate::parse::enclosing_function(node, src) {
+fn section_of(node: Node, file: &SourceFile) -> Section {
+    match crate::parse::enclosing_function(node, file) {
         Some(name) if name.starts_with("upgrade") => Section::Upgrade,
         Some(name) if name.starts_with("downgrade") => Section::Downgrade,
         _ => Section::Other,

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use tree_sitter::Node;
 
 use crate::migrations::{ArgLayout, arg_layout};
+use crate::parse::Fields;
 use crate::parse::{
     CallArgs, Imports, MarkerOffsets, SourceFile, callee_from, descendants, dotted_name,
     holds_statements, quote_of, string_list, string_value, walk_where,
@@ -450,13 +451,13 @@ impl FileScope {
             .named_children(&mut cursor)
             .map(|n| {
                 if n.kind() == "decorated_definition" {
-                    n.child_by_field_name("definition").unwrap_or(n)
+                    n.field("definition").unwrap_or(n)
                 } else {
                     n
                 }
             })
             .filter(|n| matches!(n.kind(), "class_definition" | "function_definition"))
-            .filter_map(|n| n.child_by_field_name("name"))
+            .filter_map(|n| n.field("name"))
             .map(|n| src[n.byte_range()].to_string())
             .collect();
         FileScope {
@@ -587,17 +588,14 @@ fn fk_template(dict: Node, src: &str) -> Option<String> {
     let mut cursor = dict.walk();
     match dict.kind() {
         "dictionary" => dict.named_children(&mut cursor).find_map(|pair| {
-            let key = pair.child_by_field_name("key")?;
+            let key = pair.field("key")?;
             let is_fk = string_value(key, src).as_deref() == Some("fk")
                 || src[key.byte_range()].ends_with("ForeignKeyConstraint");
             is_fk
-                .then(|| string_value(pair.child_by_field_name("value")?, src))
+                .then(|| string_value(pair.field("value")?, src))
                 .flatten()
         }),
-        "call"
-            if dotted_name(dict.child_by_field_name("function")?, src).as_deref()
-                == Some("dict") =>
-        {
+        "call" if dotted_name(dict.field("function")?, src).as_deref() == Some("dict") => {
             let args = CallArgs::of(dict, src)?;
             string_value(args.keyword("fk")?, src)
         }
@@ -609,55 +607,76 @@ fn fk_template(dict: Node, src: &str) -> Option<String> {
 const READ_MARKERS: &[&str] = &["Table", "MetaData"];
 static READ_FINDER: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
 
+/// What one model file binds that the others may use (see `Globals`), in its own order.
+#[derive(Default)]
+struct FileGlobals {
+    sa_instances: Vec<String>,
+    constants: Vec<(String, String)>,
+    conventions: Vec<(String, String)>,
+    /// `Model = db.Model`-style assignments: (name, dotted value).
+    model_aliases: Vec<(String, String)>,
+}
+
+impl FileGlobals {
+    fn read(file: &SourceFile) -> FileGlobals {
+        let k = crate::parse::kinds();
+        let mut found = FileGlobals::default();
+        let src = file.text.as_str();
+        // Assignments are statements: the expressions inside them need not be visited.
+        for node in walk_where(file.tree.root_node(), holds_statements) {
+            if node.kind_id() != k.assignment {
+                continue;
+            }
+            let (Some(left), Some(right)) = (node.field("left"), node.field("right")) else {
+                continue;
+            };
+            if left.kind_id() != k.identifier {
+                continue;
+            }
+            let name = || src[left.byte_range()].to_string();
+            let right = unwrap_parens(right);
+            match right.kind() {
+                "call" => {
+                    let callee = right.field("function");
+                    let callee = callee.and_then(|c| dotted_name(c, src));
+                    if callee.as_deref().map(last_segment) == Some("SQLAlchemy") {
+                        found.sa_instances.push(name());
+                    }
+                }
+                "string" | "concatenated_string" if is_module_level(node) => {
+                    if let Some(value) = string_value(right, src) {
+                        found.constants.push((name(), value));
+                    }
+                }
+                "dictionary" => {
+                    if let Some(template) = fk_template(right, src) {
+                        found.conventions.push((name(), template));
+                    }
+                }
+                "attribute" => {
+                    if let Some(dotted) = dotted_name(right, src) {
+                        found.model_aliases.push((name(), dotted));
+                    }
+                }
+                _ => {}
+            }
+        }
+        found
+    }
+}
+
 impl Globals {
     fn collect(files: &[SourceFile]) -> Globals {
+        // Each file on its own, merged in file order: a later file's binding of a name wins.
+        let per_file: Vec<FileGlobals> = files.par_iter().map(FileGlobals::read).collect();
         let mut globals = Globals::default();
         globals.sa_instances.insert("db".to_string());
         let mut model_aliases = Vec::new();
-        for file in files {
-            let src = file.text.as_str();
-            // Assignments are statements: the expressions inside them need not be visited.
-            for node in walk_where(file.tree.root_node(), holds_statements) {
-                if node.kind() != "assignment" {
-                    continue;
-                }
-                let (Some(left), Some(right)) = (
-                    node.child_by_field_name("left"),
-                    node.child_by_field_name("right"),
-                ) else {
-                    continue;
-                };
-                if left.kind() != "identifier" {
-                    continue;
-                }
-                let name = src[left.byte_range()].to_string();
-                let right = unwrap_parens(right);
-                match right.kind() {
-                    "call" => {
-                        let callee = right.child_by_field_name("function");
-                        let callee = callee.and_then(|c| dotted_name(c, src));
-                        if callee.as_deref().map(last_segment) == Some("SQLAlchemy") {
-                            globals.sa_instances.insert(name);
-                        }
-                    }
-                    "string" | "concatenated_string" if is_module_level(node) => {
-                        if let Some(value) = string_value(right, src) {
-                            globals.constants.insert(name, value);
-                        }
-                    }
-                    "dictionary" => {
-                        if let Some(template) = fk_template(right, src) {
-                            globals.conventions.insert(name, template);
-                        }
-                    }
-                    "attribute" => {
-                        if let Some(dotted) = dotted_name(right, src) {
-                            model_aliases.push((name, dotted));
-                        }
-                    }
-                    _ => {}
-                }
-            }
+        for file in per_file {
+            globals.sa_instances.extend(file.sa_instances);
+            globals.constants.extend(file.constants);
+            globals.conventions.extend(file.conventions);
+            model_aliases.extend(file.model_aliases);
         }
         for (name, dotted) in model_aliases {
             if let Some((root, "Model")) = dotted.rsplit_once('.')
@@ -735,7 +754,7 @@ impl<'a> FileReader<'a> {
         if node.kind() != "call" {
             return None;
         }
-        self.sa_name(node.child_by_field_name("function")?)
+        self.sa_name(node.field("function")?)
     }
 
     /// A string literal, or a module-level string constant named by an identifier.
@@ -755,15 +774,29 @@ impl<'a> FileReader<'a> {
         let finder = crate::parse::marker_finder(&READ_FINDER, READ_MARKERS, false);
         let markers = MarkerOffsets::find(self.src, finder);
         let prune = !self.imports.alias_hides(finder);
-        let enter = |n: Node| !prune || holds_statements(n) || markers.any_within(n.byte_range());
+        // `read_class` reads a class body's members itself: the walk enters a class only for
+        // what that leaves, a marked call, a nested class or a naming convention set in it.
+        let k = crate::parse::kinds();
+        let classes = MarkerOffsets::of(self.src, "class");
+        let naming = MarkerOffsets::of(self.src, "naming_convention");
+        let enter = |n: Node| {
+            let span = n.byte_range();
+            if !prune || markers.any_within(span.clone()) {
+                return true;
+            }
+            if n.kind_id() == k.class_definition {
+                return classes.any_within(span.start + 1..span.end) || naming.any_within(span);
+            }
+            holds_statements(n)
+        };
         for node in walk_where(self.file.tree.root_node(), enter) {
-            match node.kind() {
-                "class_definition" => {
-                    if let Some(class) = self.read_class(node) {
-                        facts.classes.push(class);
-                    }
+            let kind = node.kind_id();
+            if kind == k.class_definition {
+                if let Some(class) = self.read_class(node) {
+                    facts.classes.push(class);
                 }
-                "call" => match self.call_name(node).as_deref() {
+            } else if kind == k.call {
+                match self.call_name(node).as_deref() {
                     Some("Table") => {
                         if let Some(table) = self.read_table_call(node) {
                             facts.tables.push(table);
@@ -773,19 +806,20 @@ impl<'a> FileReader<'a> {
                         facts.naming = self.naming_from_metadata(node);
                     }
                     _ => {}
-                },
-                // `SQLModel.metadata.naming_convention = {...}`
-                "assignment" if facts.naming.is_none() => {
-                    let left = node.child_by_field_name("left");
-                    let right = node.child_by_field_name("right");
-                    if let (Some(left), Some(right)) = (left, right)
-                        && left.kind() == "attribute"
-                        && self.text(left).ends_with(".naming_convention")
-                    {
-                        facts.naming = self.naming_value(right);
-                    }
                 }
-                _ => {}
+            } else if kind == k.assignment
+                && facts.naming.is_none()
+                && naming.any_within(node.byte_range())
+            {
+                // `SQLModel.metadata.naming_convention = {...}`
+                let left = node.field("left");
+                let right = node.field("right");
+                if let (Some(left), Some(right)) = (left, right)
+                    && left.kind() == "attribute"
+                    && self.text(left).ends_with(".naming_convention")
+                {
+                    facts.naming = self.naming_value(right);
+                }
             }
         }
         facts
@@ -819,13 +853,13 @@ impl<'a> FileReader<'a> {
         };
         // `x = Table(...)` names a secondary; `__table__ = Table(...)` maps a class onto it.
         if let Some(assignment) = call.parent().filter(|p| p.kind() == "assignment")
-            && let Some(left) = assignment.child_by_field_name("left")
+            && let Some(left) = assignment.field("left")
             && left.kind() == "identifier"
         {
             let var = self.text(left);
             if var == "__table__" {
                 table.class_name = enclosing_class(assignment)
-                    .and_then(|c| c.child_by_field_name("name"))
+                    .and_then(|c| c.field("name"))
                     .map(|n| self.text(n).to_string());
             } else {
                 table.var = Some(var.to_string());
@@ -850,7 +884,7 @@ impl<'a> FileReader<'a> {
     }
 
     fn read_class(&self, class: Node) -> Option<ClassInfo> {
-        let name = self.text(class.child_by_field_name("name")?).to_string();
+        let name = self.text(class.field("name")?).to_string();
         let mut info = ClassInfo {
             id: 0,
             name,
@@ -867,12 +901,12 @@ impl<'a> FileReader<'a> {
             table_args: None,
             members: vec![],
         };
-        if let Some(superclasses) = class.child_by_field_name("superclasses") {
+        if let Some(superclasses) = class.field("superclasses") {
             let mut cursor = superclasses.walk();
             for base in superclasses.named_children(&mut cursor) {
                 if base.kind() == "keyword_argument" {
-                    let key = base.child_by_field_name("name").map(|n| self.text(n));
-                    let value = base.child_by_field_name("value");
+                    let key = base.field("name").map(|n| self.text(n));
+                    let value = base.field("value");
                     if key == Some("table") && value.is_some_and(|v| is_true(v, self.src)) {
                         info.table_true = true;
                     }
@@ -885,7 +919,7 @@ impl<'a> FileReader<'a> {
                 info.bases.push(last_segment(&written).to_string());
             }
         }
-        let body = class.child_by_field_name("body")?;
+        let body = class.field("body")?;
         let mut cursor = body.walk();
         for stmt in body.named_children(&mut cursor) {
             match stmt.kind() {
@@ -923,14 +957,14 @@ impl<'a> FileReader<'a> {
     }
 
     fn read_class_assignment(&self, assignment: Node, info: &mut ClassInfo) {
-        let Some(left) = assignment.child_by_field_name("left") else {
+        let Some(left) = assignment.field("left") else {
             return;
         };
         if left.kind() != "identifier" {
             return;
         }
         let attr = self.text(left);
-        let right = assignment.child_by_field_name("right").map(unwrap_parens);
+        let right = assignment.field("right").map(unwrap_parens);
         match attr {
             "__tablename__" => match right.and_then(|r| self.string(r)) {
                 Some(name) => info.tablename = Some(name),
@@ -941,7 +975,7 @@ impl<'a> FileReader<'a> {
             "__table__" => info.has_table_object = true,
             _ if attr.starts_with("__") => {}
             _ => {
-                let annotation = assignment.child_by_field_name("type");
+                let annotation = assignment.field("type");
                 if let Some(member) = self.read_member(attr, annotation, right, assignment) {
                     info.members.push(member);
                 }
@@ -955,16 +989,16 @@ impl<'a> FileReader<'a> {
         let is_declared_attr = decorated
             .named_children(&mut cursor)
             .any(|n| n.kind() == "decorator" && self.text(n).contains("declared_attr"));
-        let Some(function) = decorated.child_by_field_name("definition") else {
+        let Some(function) = decorated.field("definition") else {
             return;
         };
         if !is_declared_attr || function.kind() != "function_definition" {
             return;
         }
-        let Some(name) = function.child_by_field_name("name").map(|n| self.text(n)) else {
+        let Some(name) = function.field("name").map(|n| self.text(n)) else {
             return;
         };
-        let Some(body) = function.child_by_field_name("body") else {
+        let Some(body) = function.field("body") else {
             return;
         };
         let Some(returned) = descendants(body)
@@ -985,7 +1019,7 @@ impl<'a> FileReader<'a> {
             };
             return;
         }
-        let annotation = function.child_by_field_name("return_type");
+        let annotation = function.field("return_type");
         if let Some(member) =
             self.read_member(name, annotation, Some(unwrap_parens(returned)), function)
         {
@@ -1060,11 +1094,11 @@ impl<'a> FileReader<'a> {
             .into_iter()
             .filter_map(|stmt| stmt.named_child(0).filter(|n| n.kind() == "assignment"))
             .filter_map(|assignment| {
-                let left = assignment.child_by_field_name("left")?;
-                let right = assignment.child_by_field_name("right")?;
+                let left = assignment.field("left")?;
+                let right = assignment.field("right")?;
                 let is_annotated = right.kind() == "subscript"
                     && right
-                        .child_by_field_name("value")
+                        .field("value")
                         .is_some_and(|v| last_segment(self.text(v)) == "Annotated");
                 if left.kind() != "identifier" || !is_annotated {
                     return None;
@@ -1353,13 +1387,9 @@ impl<'a> FileReader<'a> {
             if item.kind() == "dictionary" {
                 let mut cursor = item.walk();
                 for pair in item.named_children(&mut cursor) {
-                    let key = pair
-                        .child_by_field_name("key")
-                        .and_then(|k| string_value(k, self.src));
+                    let key = pair.field("key").and_then(|k| string_value(k, self.src));
                     if key.as_deref() == Some("schema") {
-                        args.schema = pair
-                            .child_by_field_name("value")
-                            .and_then(|v| self.string(v));
+                        args.schema = pair.field("value").and_then(|v| self.string(v));
                     }
                 }
             } else if self.call_name(item).as_deref() == Some("ForeignKeyConstraint") {
@@ -1412,7 +1442,7 @@ impl<'a> FileReader<'a> {
     fn relationship_target(&self, node: Node) -> Option<String> {
         let node = unwrap_parens(node);
         let text = match node.kind() {
-            "lambda" => self.text(node.child_by_field_name("body")?),
+            "lambda" => self.text(node.field("body")?),
             _ => self.text(node),
         };
         let tokens = type_tokens(text);
@@ -1426,10 +1456,8 @@ impl<'a> FileReader<'a> {
             "dictionary" => {
                 let mut cursor = value.walk();
                 for pair in value.named_children(&mut cursor) {
-                    let key = pair
-                        .child_by_field_name("key")
-                        .and_then(|k| string_value(k, self.src));
-                    if let (Some(key), Some(v)) = (key, pair.child_by_field_name("value")) {
+                    let key = pair.field("key").and_then(|k| string_value(k, self.src));
+                    if let (Some(key), Some(v)) = (key, pair.field("value")) {
                         self.apply_relationship_option(&key, v, pending);
                     }
                 }
@@ -1456,7 +1484,7 @@ impl<'a> FileReader<'a> {
             "remote_side" => rel.has_remote_side = true,
             "foreign_keys" => {
                 let value = match value.kind() {
-                    "lambda" => value.child_by_field_name("body").unwrap_or(value),
+                    "lambda" => value.field("body").unwrap_or(value),
                     _ => value,
                 };
                 let text =
@@ -1491,7 +1519,7 @@ impl<'a> FileReader<'a> {
         if value.kind() != "call" {
             return None;
         }
-        let callee = dotted_name(value.child_by_field_name("function")?, self.src)?;
+        let callee = dotted_name(value.field("function")?, self.src)?;
         if last_segment(&callee) != "backref" {
             return None;
         }

@@ -54,6 +54,16 @@ pub fn python_parser() -> Parser {
     parser
 }
 
+/// `text` parsed by this thread's parser (`old`: the tree it was edited from). A parser is
+/// made once per thread: thousands of small parses (the edited argument lists) would
+/// otherwise each pay for one.
+pub fn parse_python(text: &str, old: Option<&Tree>) -> Option<Tree> {
+    thread_local! {
+        static PARSER: std::cell::RefCell<Parser> = std::cell::RefCell::new(python_parser());
+    }
+    PARSER.with(|parser| parser.borrow_mut().parse(text, old))
+}
+
 /// Parse a file's bytes. Binary content, invalid UTF-8 and syntax errors are errors that name the
 /// line, because every later step edits by byte range and must never guess around damage.
 pub fn parse_source(path: &Path, bytes: Vec<u8>) -> Result<SourceFile> {
@@ -95,8 +105,7 @@ pub fn parse_text(path: &Path, text: String) -> Result<SourceFile> {
             path.display()
         );
     }
-    let tree = python_parser()
-        .parse(&text, None)
+    let tree = parse_python(&text, None)
         .ok_or_else(|| anyhow::anyhow!("{}: tree-sitter gave no tree", path.display()))?;
     let line_starts = std::iter::once(0)
         .chain(text.match_indices('\n').map(|(i, _)| i + 1))
@@ -147,6 +156,44 @@ fn use_fast_allocator() {
     });
 }
 
+/// The grammar's field names the readers ask for. `Node::child_by_field_name` compares the
+/// name with every field name of the grammar on each call; `Fields::field` looks the id up
+/// here, found once.
+const FIELD_NAMES: &[&str] = &[
+    "alias",
+    "arguments",
+    "attribute",
+    "body",
+    "definition",
+    "function",
+    "key",
+    "left",
+    "module_name",
+    "name",
+    "object",
+    "return_type",
+    "right",
+    "superclasses",
+    "type",
+    "value",
+];
+
+/// `child_by_field_name` through ids found once (see `FIELD_NAMES`).
+pub trait Fields<'t> {
+    fn field(&self, name: &'static str) -> Option<Node<'t>>;
+}
+
+impl<'t> Fields<'t> for Node<'t> {
+    #[inline]
+    fn field(&self, name: &'static str) -> Option<Node<'t>> {
+        let ids = &kinds().field_ids;
+        match FIELD_NAMES.iter().position(|known| *known == name) {
+            Some(index) => self.child_by_field_id(ids[index]),
+            None => self.child_by_field_name(name),
+        }
+    }
+}
+
 /// Node kind ids of the grammar, looked up once. `Node::kind()` goes through a C string
 /// (strlen, UTF-8 check) on every call; the whole-file walks compare ids instead.
 pub struct Kinds {
@@ -158,8 +205,15 @@ pub struct Kinds {
     /// An f-string's `{...}` replacement field.
     pub interpolation: u16,
     pub expression_statement: u16,
+    pub function_definition: u16,
+    pub assignment: u16,
+    pub class_definition: u16,
+    pub call: u16,
+    pub identifier: u16,
     /// The kinds `holds_statements` enters.
     statement_holders: Vec<u16>,
+    /// The ids of `FIELD_NAMES`, in order.
+    field_ids: Vec<u16>,
 }
 
 pub fn kinds() -> &'static Kinds {
@@ -180,7 +234,21 @@ pub fn kinds() -> &'static Kinds {
             string: id("string"),
             interpolation: id("interpolation"),
             expression_statement: id("expression_statement"),
+            function_definition: id("function_definition"),
+            assignment: id("assignment"),
+            class_definition: id("class_definition"),
+            call: id("call"),
+            identifier: id("identifier"),
             statement_holders: STATEMENT_HOLDERS.iter().map(|k| id(k)).collect(),
+            field_ids: FIELD_NAMES
+                .iter()
+                .map(|name| {
+                    language
+                        .field_id_for_name(name)
+                        .unwrap_or_else(|| panic!("tree-sitter-python has no field `{name}`"))
+                        .get()
+                })
+                .collect(),
         }
     })
 }
@@ -250,8 +318,11 @@ impl KeywordRepeats {
             // Anything else before `=` (a bracket, a quote, a dot) is no keyword's name.
         }
         let mut partner = vec![usize::MAX; spots.len()];
-        let mut next_by_name: std::collections::HashMap<&[u8], usize> =
-            std::collections::HashMap::new();
+        let mut next_by_name: std::collections::HashMap<
+            &[u8],
+            usize,
+            xxhash_rust::xxh3::Xxh3DefaultBuilder,
+        > = std::collections::HashMap::default();
         let mut next_unknown = usize::MAX;
         let mut next_any = usize::MAX;
         for (i, &(at, name)) in spots.iter().enumerate().rev() {
@@ -377,7 +448,7 @@ fn too_deep_indent(text: &str) -> Option<(usize, usize)> {
 pub fn parses_cleanly(text: &str) -> bool {
     // The indentation check must come before the parse: the parse itself is what aborts.
     indentation_is_safe(text)
-        && python_parser().parse(text, None).is_some_and(|tree| {
+        && parse_python(text, None).is_some_and(|tree| {
             !tree.root_node().has_error() && rejected_by_python3(tree.root_node(), text).is_none()
         })
 }
@@ -613,9 +684,9 @@ pub fn dotted_name(node: Node, src: &str) -> Option<String> {
                 break;
             }
             "attribute" => {
-                let attr = current.child_by_field_name("attribute")?;
+                let attr = current.field("attribute")?;
                 segments.push(&src[attr.byte_range()]);
-                current = current.child_by_field_name("object")?;
+                current = current.field("object")?;
             }
             _ => return None,
         }
@@ -659,10 +730,9 @@ impl Imports {
                                 names.insert(first.to_string(), first.to_string());
                             }
                             "aliased_import" => {
-                                if let (Some(module), Some(alias)) = (
-                                    item.child_by_field_name("name"),
-                                    item.child_by_field_name("alias"),
-                                ) {
+                                if let (Some(module), Some(alias)) =
+                                    (item.field("name"), item.field("alias"))
+                                {
                                     names.insert(
                                         src[alias.byte_range()].to_string(),
                                         src[module.byte_range()].to_string(),
@@ -674,7 +744,7 @@ impl Imports {
                     }
                 }
                 "import_from_statement" => {
-                    let Some(module) = node.child_by_field_name("module_name") else {
+                    let Some(module) = node.field("module_name") else {
                         continue;
                     };
                     let module = src[module.byte_range()].to_string();
@@ -682,10 +752,7 @@ impl Imports {
                     for item in node.children_by_field_name("name", &mut cursor) {
                         let (name, alias) = match item.kind() {
                             "dotted_name" => (item, item),
-                            "aliased_import" => match (
-                                item.child_by_field_name("name"),
-                                item.child_by_field_name("alias"),
-                            ) {
+                            "aliased_import" => match (item.field("name"), item.field("alias")) {
                                 (Some(n), Some(a)) => (n, a),
                                 _ => continue,
                             },
@@ -771,7 +838,7 @@ pub struct CallArgs<'t> {
 
 impl<'t> CallArgs<'t> {
     pub fn of(call: Node<'t>, src: &str) -> Option<CallArgs<'t>> {
-        let list = call.child_by_field_name("arguments")?;
+        let list = call.field("arguments")?;
         if list.kind() != "argument_list" {
             return None;
         }
@@ -786,10 +853,8 @@ impl<'t> CallArgs<'t> {
             match child.kind() {
                 "comment" => {}
                 "keyword_argument" => {
-                    let (Some(name), Some(value)) = (
-                        child.child_by_field_name("name"),
-                        child.child_by_field_name("value"),
-                    ) else {
+                    let (Some(name), Some(value)) = (child.field("name"), child.field("value"))
+                    else {
                         continue;
                     };
                     args.keywords
@@ -818,18 +883,28 @@ impl<'t> CallArgs<'t> {
     }
 }
 
-/// The function definition (by name) that encloses a node, if any.
-pub fn enclosing_function<'a>(node: Node, src: &'a str) -> Option<&'a str> {
-    let mut current = node.parent();
-    while let Some(n) = current {
-        if n.kind() == "function_definition" {
-            return n
-                .child_by_field_name("name")
-                .map(|name| &src[name.byte_range()]);
+/// The name of the innermost function definition that encloses a node, if any. Found going
+/// down from the root to the node (`Node::parent` walks down from the root at every step up).
+pub fn enclosing_function<'a>(node: Node, file: &'a SourceFile) -> Option<&'a str> {
+    let function_definition = kinds().function_definition;
+    let mut cursor = file.tree.root_node().walk();
+    let mut name = None;
+    while cursor
+        .goto_first_child_for_byte(node.start_byte())
+        .is_some()
+    {
+        let current = cursor.node();
+        if current.start_byte() > node.start_byte() || current.end_byte() < node.end_byte() {
+            break;
         }
-        current = n.parent();
+        if current == node {
+            break;
+        }
+        if current.kind_id() == function_definition {
+            name = current.field("name").map(|n| file.text_of(n));
+        }
     }
-    None
+    name
 }
 
 /// A byte range with the convenience of a line number for messages.

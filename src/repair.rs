@@ -16,6 +16,7 @@ use crate::discover::{self, Project, Revision};
 use crate::history::{self, Dialect, Unreadable};
 use crate::keyset::{ExistingKey, KeySet};
 use crate::models::Schema;
+use crate::parse::Fields;
 use crate::policy::{self, Action, KeyRef, Rule};
 
 /// The template that reproduces PostgreSQL's own names; handed to `batch_alter_table` so SQLite
@@ -259,8 +260,8 @@ pub fn env_renders_batch(project: &Project) -> bool {
         .into_iter()
         .filter(|n| n.kind() == "keyword_argument")
         .any(|n| {
-            let name = n.child_by_field_name("name").map(|x| file.text_of(x));
-            let value = n.child_by_field_name("value").map(|x| file.text_of(x));
+            let name = n.field("name").map(|x| file.text_of(x));
+            let value = n.field("value").map(|x| file.text_of(x));
             name == Some("render_as_batch") && value == Some("True")
         })
 }
