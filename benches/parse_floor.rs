@@ -14,6 +14,7 @@ use fix_migrations::{discover, migrations, parse};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    parse::use_mimalloc_for_tree_sitter();
     let project = std::env::args()
         .skip(1)
         .find(|a| !a.starts_with('-'))

@@ -46,7 +46,6 @@ impl SourceFile {
 }
 
 pub fn python_parser() -> Parser {
-    use_fast_allocator();
     let mut parser = Parser::new();
     parser
         .set_language(&tree_sitter_python::LANGUAGE.into())
@@ -136,15 +135,16 @@ pub fn parse_text(path: &Path, text: String) -> Result<SourceFile> {
     Ok(file)
 }
 
-/// tree-sitter allocates every node of every tree it builds, and on two threads the C
-/// library's malloc makes a good part of a parse. mimalloc's per-thread heaps cost less. It
-/// must be installed before any other tree-sitter call, once: `python_parser` and `kinds`,
-/// the only ways in, call this first.
-fn use_fast_allocator() {
+/// Makes tree-sitter allocate with mimalloc. tree-sitter allocates every node of every tree it
+/// builds, and on two threads the C library's malloc makes a good part of a parse; mimalloc's
+/// per-thread heaps cost less. The binary calls this first thing (as the parse-floor bench
+/// does): it must come before any other tree-sitter call. The library leaves the choice to
+/// its caller, so tests and the fuzzers keep the C library's malloc, which the sanitizer sees.
+pub fn use_mimalloc_for_tree_sitter() {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
         // SAFETY: one allocator family whose pointers are aligned as malloc's are, installed
-        // before any tree-sitter object exists and never again (the Once).
+        // before any tree-sitter object exists (the caller's promise) and never again.
         unsafe {
             tree_sitter::set_allocator(Some(tree_sitter::Allocator {
                 malloc: libmimalloc_sys::mi_malloc,
@@ -219,7 +219,6 @@ pub struct Kinds {
 pub fn kinds() -> &'static Kinds {
     static KINDS: std::sync::OnceLock<Kinds> = std::sync::OnceLock::new();
     KINDS.get_or_init(|| {
-        use_fast_allocator();
         let language: tree_sitter::Language = tree_sitter_python::LANGUAGE.into();
         let id = |kind: &str| {
             let id = language.id_for_node_kind(kind, true);
