@@ -1357,36 +1357,18 @@ fn edited_argument_lists(file: &SourceFile, edits: &[Edit]) -> Option<Vec<Range<
     let root = file.tree.root_node();
     let mut lists: Vec<Range<usize>> = Vec::new();
     for edit in edits {
-        // Down from the root through the nodes holding the edit: the last argument list seen
-        // is the innermost. (Going up with `parent()` costs a descent per step.)
-        let mut cursor = root.walk();
         let mut list = None;
-        loop {
-            let node = cursor.node();
+        for node in crate::parse::nodes_holding(root, edit.range.clone()) {
             let span = node.byte_range();
-            let strictly_inside = span.start < edit.range.start && edit.range.end < span.end;
-            if strictly_inside && (node.kind_id() == k.string || node.kind_id() == k.interpolation)
-            {
+            if !(span.start < edit.range.start && edit.range.end < span.end) {
+                continue;
+            }
+            if node.kind_id() == k.string || node.kind_id() == k.interpolation {
                 return None;
             }
-            if strictly_inside && node.kind_id() == k.argument_list {
+            // Going down: the last list seen is the innermost.
+            if node.kind_id() == k.argument_list {
                 list = Some(span);
-            }
-            let holds_edit = |n: tree_sitter::Node| {
-                n.start_byte() <= edit.range.start && edit.range.end <= n.end_byte()
-            };
-            if cursor.goto_first_child_for_byte(edit.range.start).is_none() {
-                break;
-            }
-            // The child the edit starts in may end before the edit does (or, for an insertion
-            // at a boundary, be the next one): then no deeper node holds it.
-            while !holds_edit(cursor.node()) {
-                if !cursor.goto_next_sibling() || cursor.node().start_byte() > edit.range.start {
-                    break;
-                }
-            }
-            if !holds_edit(cursor.node()) {
-                break;
             }
         }
         lists.push(list?);
@@ -1426,7 +1408,7 @@ fn argument_list_parses_cleanly(text: &str, list: Range<usize>, edits: &[Edit]) 
         .named_child(0)
         .filter(|_| root.named_child_count() == 1 && !root.has_error())
         .and_then(|statement| statement.named_child(0))
-        .filter(|call| call.kind() == "call")
+        .filter(|call| call.kind_id() == crate::parse::kinds().call)
         .and_then(|call| call.field("arguments"));
     let Some(arguments) = arguments else {
         return false;
@@ -1558,33 +1540,28 @@ mod tests {
 
     const MIGRATION: &str = "def upgrade():\n    op.create_table('post',\n    sa.Column('author_id', sa.Integer(), nullable=False),\n    sa.ForeignKeyConstraint(['author_id'], ['users.id'], ),\n    )\n";
 
-    /// `content` put in place of the space in `['users.id'], )`.
-    fn fixed_with(content: &str) -> Result<String> {
+    /// MIGRATION parsed, and an edit putting `content` in place of the space in
+    /// `['users.id'], )`.
+    fn edit_in_the_gap(content: &str) -> (SourceFile, Edit) {
         let file = crate::parse::parse_text(Path::new("m.py"), MIGRATION.to_string()).unwrap();
         let at = MIGRATION.find("], )").unwrap() + 2;
-        fixed_text(
-            &file,
-            vec![Edit {
-                range: at..at + 1,
-                content: content.into(),
-            }],
-        )
+        let edit = Edit {
+            range: at..at + 1,
+            content: content.into(),
+        };
+        (file, edit)
+    }
+
+    fn fixed_with(content: &str) -> Result<String> {
+        let (file, edit) = edit_in_the_gap(content);
+        fixed_text(&file, vec![edit])
     }
 
     #[test]
     fn an_edit_inside_one_argument_list_is_checked_there() {
-        let edits = |content: &str| {
-            let file = crate::parse::parse_text(Path::new("m.py"), MIGRATION.to_string()).unwrap();
-            let at = MIGRATION.find("], )").unwrap() + 2;
-            edited_argument_lists(
-                &file,
-                &[Edit {
-                    range: at..at + 1,
-                    content: content.into(),
-                }],
-            )
-        };
-        let list = edits(" ondelete='CASCADE'").expect("inside the constraint's arguments");
+        let (file, edit) = edit_in_the_gap(" ondelete='CASCADE'");
+        let list =
+            edited_argument_lists(&file, &[edit]).expect("inside the constraint's arguments");
         assert_eq!(list.len(), 1);
         assert_eq!(
             &MIGRATION[list[0].clone()],
@@ -1611,8 +1588,8 @@ mod tests {
         ] {
             let result = fixed_with(bad);
             assert!(result.is_err(), "{bad:?} was accepted: {result:?}");
-            let at = MIGRATION.find("], )").unwrap() + 2;
-            let whole = format!("{}{bad}{}", &MIGRATION[..at], &MIGRATION[at + 1..]);
+            let (_, edit) = edit_in_the_gap(bad);
+            let (whole, _) = apply(MIGRATION, vec![edit]);
             assert_eq!(
                 crate::parse::parses_cleanly(&whole),
                 whole_file_parses,

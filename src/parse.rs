@@ -882,28 +882,33 @@ impl<'t> CallArgs<'t> {
     }
 }
 
-/// The name of the innermost function definition that encloses a node, if any. Found going
-/// down from the root to the node (`Node::parent` walks down from the root at every step up).
+/// The nodes holding `range`, from the root down to the smallest one. Going down costs a
+/// step per level; going up with `Node::parent` walks down from the root at every step.
+pub fn nodes_holding(root: Node<'_>, range: Range<usize>) -> impl Iterator<Item = Node<'_>> {
+    let mut cursor = Some(root.walk());
+    std::iter::from_fn(move || {
+        let walker = cursor.as_mut()?;
+        let node = walker.node();
+        // The first child ending past `range.start` is the only one that can hold the range.
+        let deeper = walker.goto_first_child_for_byte(range.start).is_some()
+            && walker.node().start_byte() <= range.start
+            && range.end <= walker.node().end_byte();
+        if !deeper {
+            cursor = None;
+        }
+        Some(node)
+    })
+}
+
+/// The name of the innermost function definition that encloses a node, if any.
 pub fn enclosing_function<'a>(node: Node, file: &'a SourceFile) -> Option<&'a str> {
     let function_definition = kinds().function_definition;
-    let mut cursor = file.tree.root_node().walk();
-    let mut name = None;
-    while cursor
-        .goto_first_child_for_byte(node.start_byte())
-        .is_some()
-    {
-        let current = cursor.node();
-        if current.start_byte() > node.start_byte() || current.end_byte() < node.end_byte() {
-            break;
-        }
-        if current == node {
-            break;
-        }
-        if current.kind_id() == function_definition {
-            name = current.field("name").map(|n| file.text_of(n));
-        }
-    }
-    name
+    nodes_holding(file.tree.root_node(), node.byte_range())
+        .take_while(|n| *n != node)
+        .filter(|n| n.kind_id() == function_definition)
+        .last()
+        .and_then(|f| f.field("name"))
+        .map(|name| file.text_of(name))
 }
 
 /// A byte range with the convenience of a line number for messages.

@@ -223,49 +223,54 @@ fn cpython_rejections_are_syntax_errors() {
     );
 }
 
-/// The check enters only what can hold a rejection (two `=` for a repeated keyword, the word
-/// `print` / `exec`); these sit deep, in an f-string, or among many harmless `=`.
+/// The check enters only what can hold a rejection (the same `name=` twice for a repeated
+/// keyword, the word `print` / `exec`); these sit deep, in an f-string, across lines, or among
+/// many harmless `=`.
 #[test]
 fn cpython_rejections_are_found_wherever_they_sit() {
-    let error = |src: &str| {
-        parse::parse_text(Path::new("m.py"), src.into())
+    // (source, the error it gets; None: nothing to refuse)
+    let cases = [
+        (
+            "x = [{'k': g(h(a=1, b=2), i(c=3, c=4))}]\n",
+            Some("m.py:1: syntax error: keyword argument repeated: c"),
+        ),
+        (
+            "y = 1\nx = f'{g(a=1, a=2)}'\n",
+            Some("m.py:2: syntax error: keyword argument repeated: a"),
+        ),
+        (
+            "def f():\n    if x:\n        exec 'code'\n",
+            Some("m.py:3: syntax error: Python 2 `exec` statement"),
+        ),
+        // The name on another line than its `=`, past a comment or a line continuation.
+        (
+            "x = g(\n    a=1,\n    a  # the same\n    =2,\n)\n",
+            Some("m.py:3: syntax error: keyword argument repeated: a"),
+        ),
+        (
+            "x = g(a=1, a \\\n=2)\n",
+            Some("m.py:1: syntax error: keyword argument repeated: a"),
+        ),
+        (
+            "x = g(ondelete = 'CASCADE', name=None, ondelete\t= 'SET NULL')\n",
+            Some("m.py:1: syntax error: keyword argument repeated: ondelete"),
+        ),
+        // Many `=` in strings, comparisons and separate calls: nothing to refuse.
+        (
+            "x = g(a='b=c=d', e=1 == 2)\ny = h(a=1) + h(a=2)  # a=1, a=1\n",
+            None,
+        ),
+        (
+            "x = g(a=1, b=2, c=h(a=3, b=4), d=[i(a=5)], x=y <= z, w=v != 1)\n",
+            None,
+        ),
+    ];
+    for (src, expected) in cases {
+        let error = parse::parse_text(Path::new("m.py"), src.into())
             .err()
-            .map(|e| e.to_string())
-    };
-    assert_eq!(
-        error("x = [{'k': g(h(a=1, b=2), i(c=3, c=4))}]\n").as_deref(),
-        Some("m.py:1: syntax error: keyword argument repeated: c")
-    );
-    assert_eq!(
-        error("y = 1\nx = f'{g(a=1, a=2)}'\n").as_deref(),
-        Some("m.py:2: syntax error: keyword argument repeated: a")
-    );
-    assert_eq!(
-        error("def f():\n    if x:\n        exec 'code'\n").as_deref(),
-        Some("m.py:3: syntax error: Python 2 `exec` statement")
-    );
-    // The name on another line than its `=`, past a comment or a line continuation.
-    assert_eq!(
-        error("x = g(\n    a=1,\n    a  # the same\n    =2,\n)\n").as_deref(),
-        Some("m.py:3: syntax error: keyword argument repeated: a")
-    );
-    assert_eq!(
-        error("x = g(a=1, a \\\n=2)\n").as_deref(),
-        Some("m.py:1: syntax error: keyword argument repeated: a")
-    );
-    assert_eq!(
-        error("x = g(ondelete = 'CASCADE', name=None, ondelete\t= 'SET NULL')\n").as_deref(),
-        Some("m.py:1: syntax error: keyword argument repeated: ondelete")
-    );
-    // Many `=` in strings, comparisons and separate calls: nothing to refuse.
-    assert_eq!(
-        error("x = g(a='b=c=d', e=1 == 2)\ny = h(a=1) + h(a=2)  # a=1, a=1\n"),
-        None
-    );
-    assert_eq!(
-        error("x = g(a=1, b=2, c=h(a=3, b=4), d=[i(a=5)], x=y <= z, w=v != 1)\n"),
-        None
-    );
+            .map(|e| e.to_string());
+        assert_eq!(error.as_deref(), expected, "{src:?}");
+    }
 }
 
 #[test]
