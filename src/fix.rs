@@ -1229,8 +1229,10 @@ pub fn constraint_name(schema: &Schema, site: &FkSite) -> String {
     crate::history::postgres_fk_name(bare, &site.columns, &|_| false)
 }
 
-/// `fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s` -> the name. None when the
-/// template uses a token that can't be known here.
+/// `fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s` -> the name, read the way
+/// SQLAlchemy reads it (Python's `%` formatting with a mapping). None when the template uses a
+/// token that can't be known here, or a `%` that is neither `%%` nor `%(token)s` (SQLAlchemy
+/// raises on it, so there is no name to give).
 pub fn render_convention(
     template: &str,
     table: &str,
@@ -1241,11 +1243,15 @@ pub fn render_convention(
     let referent = policy::bare_name(referent);
     let mut out = String::new();
     let mut rest = template;
-    while let Some(start) = rest.find("%(") {
+    while let Some(start) = rest.find('%') {
         out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find(")s")?;
-        let token = &after[..end];
+        let after = &rest[start + 1..];
+        if let Some(tail) = after.strip_prefix('%') {
+            out.push('%');
+            rest = tail;
+            continue;
+        }
+        let (token, tail) = after.strip_prefix('(')?.split_once(")s")?;
         let value = match token {
             "table_name" => table.to_string(),
             "column_0_name" => columns.first()?.clone(),
@@ -1266,20 +1272,20 @@ pub fn render_convention(
             _ => return None,
         };
         out.push_str(&value);
-        rest = &after[end + 2..];
+        rest = tail;
     }
     out.push_str(rest);
     Some(out)
 }
 
 fn name_literal(schema: &Schema, migration: &Migration, site: &FkSite, name: &str) -> String {
-    let q = site.quote;
+    let literal = crate::parse::string_literal(name, site.quote);
     // With a naming convention, op.f() marks the name as final so SQLAlchemy does not apply
     // the convention to it a second time.
     if schema.fk_naming_convention.is_some() {
-        format!("{}.f({q}{name}{q})", migration.op_alias)
+        format!("{}.f({literal})", migration.op_alias)
     } else {
-        format!("{q}{name}{q}")
+        literal
     }
 }
 
@@ -1650,5 +1656,21 @@ mod tests {
             render_convention("fk_%(constraint_name)s", "t", &cols, "p", &cols),
             None
         );
+    }
+
+    #[test]
+    fn naming_convention_is_python_percent_formatting() {
+        let cols = vec!["editor_id".to_string()];
+        let render = |template| render_convention(template, "notes", &cols, "users", &cols);
+        assert_eq!(
+            render("fk_%(table_name)s_100%%").as_deref(),
+            Some("fk_notes_100%")
+        );
+        // Python raises "unsupported format character" on these, and so does SQLAlchemy.
+        assert_eq!(render("fk_%'x'(table_name)s"), None);
+        assert_eq!(render("fk_%(table_name)d"), None);
+        assert_eq!(render("fk_%"), None);
+        // A template may legitimately put a quote in the name; the literal escapes it.
+        assert_eq!(render("fk_'%(table_name)s'").as_deref(), Some("fk_'notes'"));
     }
 }

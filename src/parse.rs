@@ -610,17 +610,19 @@ pub fn string_value(node: Node, src: &str) -> Option<String> {
     match node.kind() {
         "string" => {
             let mut value = String::new();
+            let mut raw = false;
             let mut cursor = node.walk();
             for child in node.named_children(&mut cursor) {
                 match child.kind() {
                     "string_start" => {
                         let prefix = src[child.byte_range()].to_ascii_lowercase();
-                        if prefix.contains('f') || prefix.contains('b') {
+                        if prefix.contains('f') || prefix.contains('b') || prefix.contains('t') {
                             return None;
                         }
+                        raw = prefix.contains('r');
                     }
-                    "string_content" => value.push_str(&src[child.byte_range()]),
-                    "escape_sequence" => value.push_str(&unescape(&src[child.byte_range()])),
+                    "string_content" if raw => value.push_str(&src[child.byte_range()]),
+                    "string_content" => push_unescaped(&mut value, child, src),
                     "string_end" => {}
                     _ => return None,
                 }
@@ -638,15 +640,78 @@ pub fn string_value(node: Node, src: &str) -> Option<String> {
     }
 }
 
-fn unescape(seq: &str) -> String {
-    match seq {
-        "\\n" => "\n".into(),
-        "\\t" => "\t".into(),
-        "\\\\" => "\\".into(),
-        "\\'" => "'".into(),
-        "\\\"" => "\"".into(),
-        other => other.into(),
+/// A non-raw literal's content: the text between escape sequences as written, each escape
+/// sequence (a child node of the content) as its value.
+fn push_unescaped(value: &mut String, content: Node, src: &str) {
+    let mut at = content.start_byte();
+    let mut cursor = content.walk();
+    for escape in content.named_children(&mut cursor) {
+        value.push_str(&src[at..escape.start_byte()]);
+        value.push_str(&unescape(&src[escape.byte_range()]));
+        at = escape.end_byte();
     }
+    value.push_str(&src[at..content.end_byte()]);
+}
+
+/// One escape sequence's value, as Python reads it in a non-raw str literal. `\\N{...}` and
+/// anything Python itself keeps verbatim stay as written.
+fn unescape(seq: &str) -> String {
+    let body = &seq[1..];
+    let simple = match body {
+        "\n" | "\r\n" | "\r" => Some(""),
+        "\\" => Some("\\"),
+        "'" => Some("'"),
+        "\"" => Some("\""),
+        "a" => Some("\u{7}"),
+        "b" => Some("\u{8}"),
+        "f" => Some("\u{c}"),
+        "n" => Some("\n"),
+        "r" => Some("\r"),
+        "t" => Some("\t"),
+        "v" => Some("\u{b}"),
+        _ => None,
+    };
+    if let Some(value) = simple {
+        return value.into();
+    }
+    let code = match body.as_bytes().first() {
+        Some(b'x' | b'u' | b'U') => u32::from_str_radix(&body[1..], 16).ok(),
+        Some(b'0'..=b'7') => u32::from_str_radix(body, 8).ok(),
+        _ => None,
+    };
+    code.and_then(char::from_u32)
+        .map_or_else(|| seq.into(), String::from)
+}
+
+/// `text` as a Python str literal that reads back as exactly `text`: in the file's own `quote`
+/// when the text holds none, else in the other quote when that one is absent, else escaped.
+/// Names come from models and naming conventions, which may hold quotes, backslashes or
+/// control characters.
+pub fn string_literal(text: &str, quote: char) -> String {
+    let other = if quote == '"' { '\'' } else { '"' };
+    let quote = if text.contains(quote) && !text.contains(other) {
+        other
+    } else {
+        quote
+    };
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push(quote);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
 }
 
 /// The quote character a string literal node uses (`'` or `"`), so inserted strings match.
@@ -922,6 +987,54 @@ mod tests {
 
     fn parse(src: &str) -> SourceFile {
         parse_text(Path::new("t.py"), src.to_string()).unwrap()
+    }
+
+    /// The value a one-string module `x = <literal>` holds, as the tool reads it.
+    fn value_of(literal: &str) -> Option<String> {
+        let file = parse(&format!("x = {literal}\n"));
+        let root = file.tree.root_node();
+        let assignment = root.named_child(0)?.named_child(0)?;
+        string_value(assignment.child_by_field_name("right")?, &file.text)
+    }
+
+    #[test]
+    fn escape_sequences_read_as_python_reads_them() {
+        for (literal, value) in [
+            (r#""a\x41\u00e9\101\N{DASH}""#, "aA\u{e9}A\\N{DASH}"),
+            (r#"r"a\x41\'""#, "a\\x41\\'"),
+            (r#""a\x41""#, "aA"),
+            (r#""\u00e9\U0001F600\101\0""#, "\u{e9}\u{1F600}A\0"),
+            (
+                r#""tab\there\
+joined""#,
+                "tab\therejoined",
+            ),
+            (r#"'it\'s'"#, "it's"),
+            (r#""\q""#, "\\q"),
+        ] {
+            assert_eq!(value_of(literal).as_deref(), Some(value), "{literal}");
+        }
+    }
+
+    #[test]
+    fn string_literals_read_back_as_the_text() {
+        for text in [
+            "plain",
+            "fk_'quoted'",
+            "both ' and \"",
+            "back\\slash",
+            "line\nbreak\r\t\u{1}\u{7f}\u{85}",
+            "caf\u{e9} \u{1F600}",
+        ] {
+            for quote in ['\'', '"'] {
+                let literal = string_literal(text, quote);
+                assert!(parses_cleanly(&format!("x = {literal}\n")), "{literal}");
+                assert_eq!(value_of(&literal).as_deref(), Some(text), "{literal}");
+            }
+        }
+        assert_eq!(string_literal("fk_x", '"'), "\"fk_x\"");
+        assert_eq!(string_literal("it's", '\''), "\"it's\"");
+        assert_eq!(string_literal("'\"", '\''), "'\\'\"'");
     }
 
     #[test]

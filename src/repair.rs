@@ -16,7 +16,7 @@ use crate::discover::{self, Project, Revision};
 use crate::history::{self, Dialect, Unreadable};
 use crate::keyset::{ExistingKey, KeySet};
 use crate::models::Schema;
-use crate::parse::Fields;
+use crate::parse::{self, Fields};
 use crate::policy::{self, Action, KeyRef, Rule};
 
 /// The template that reproduces PostgreSQL's own names; handed to `batch_alter_table` so SQLite
@@ -512,7 +512,7 @@ fn indent_body(body: &str, indent: &str) -> String {
 
 /// A Python string literal in Alembic's style (single quotes).
 fn py_str(text: &str) -> String {
-    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+    parse::string_literal(text, '\'')
 }
 
 fn py_list(items: &[String]) -> String {
