@@ -1490,9 +1490,9 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
     let target: PathBuf = std::fs::canonicalize(path)
         .with_context(|| format!("{}: cannot resolve", path.display()))?;
     let dir = target.parent().context("a file has a parent directory")?;
-    let permissions = std::fs::metadata(&target)
-        .with_context(|| format!("{}: cannot stat", path.display()))?
-        .permissions();
+    let metadata =
+        std::fs::metadata(&target).with_context(|| format!("{}: cannot stat", path.display()))?;
+    let permissions = metadata.permissions();
     // A rename would replace a read-only file without complaint (and root ignores the bits):
     // honour them as an editor does.
     if permissions.readonly() {
@@ -1512,11 +1512,27 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
     temp.as_file()
         .sync_all()
         .with_context(|| format!("{}: cannot sync", path.display()))?;
+    // The owner first: a chown clears set-id bits that the permissions then restore.
+    keep_owner(temp.as_file(), &metadata);
     std::fs::set_permissions(temp.path(), permissions)
         .with_context(|| format!("{}: cannot keep permissions", path.display()))?;
     temp.persist(&target)
         .map_err(|e| anyhow::anyhow!("{}: cannot replace: {}", path.display(), e.error))?;
     Ok(())
+}
+
+/// The new file is created by whoever runs the tool; give it the old file's owner and group,
+/// as `sed -i` does. Root can always; another user can keep a group they belong to, and
+/// otherwise the file becomes theirs, which is what any atomic replace by them gives.
+fn keep_owner(file: &std::fs::File, old: &std::fs::Metadata) {
+    use std::os::unix::fs::{MetadataExt, fchown};
+    let Ok(new) = file.metadata() else { return };
+    if (new.uid(), new.gid()) == (old.uid(), old.gid()) {
+        return;
+    }
+    if fchown(file, Some(old.uid()), Some(old.gid())).is_err() {
+        let _ = fchown(file, None, Some(old.gid()));
+    }
 }
 
 #[cfg(test)]

@@ -168,6 +168,30 @@ fn a_symlinked_migration_has_its_target_edited_and_the_link_kept() {
     assert!(temp_files(&real).is_empty() && temp_files(&versions).is_empty());
 }
 
+/// The rename puts a new inode in place: it must carry the old file's owner and group. As
+/// root the file is first given to `nobody`, so the run has someone else's file to keep.
+#[test]
+fn the_owner_and_group_are_kept() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("0001_initial.py");
+    fs::write(&path, flask_migration()).unwrap();
+    if running_as_root() {
+        std::os::unix::fs::chown(&path, Some(65534), Some(65534)).unwrap();
+    }
+    let before = fs::metadata(&path).unwrap();
+    let out = write(&[&path]);
+    assert_eq!(code(&out), 0, "{}", out.report());
+    let after = fs::metadata(&path).unwrap();
+    assert_ne!(after.ino(), before.ino(), "the file was not replaced");
+    assert_eq!(
+        (after.uid(), after.gid()),
+        (before.uid(), before.gid()),
+        "owner or group changed"
+    );
+    assert_eq!(after.mode(), before.mode());
+}
+
 #[test]
 fn a_dangling_symlink_is_a_clear_error_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
