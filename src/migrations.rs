@@ -582,7 +582,11 @@ impl<'a> Scanner<'a> {
     fn read_options(&self, site: &mut FkSite, args: &CallArgs) {
         let keyword = |name: &str| {
             args.keyword(name).map(|value| Keyword {
-                value: string_value(value, self.src),
+                value: match value.kind() {
+                    // SQLAlchemy's default: no clause, which every database reads as NO ACTION.
+                    "none" => Some(NONE_LITERAL_ACTION.into()),
+                    _ => string_value(value, self.src),
+                },
                 value_range: value.byte_range(),
             })
         };
@@ -864,12 +868,15 @@ fn dominant_quote(text: &str) -> char {
     }
 }
 
+/// What `ondelete=None` reads as. Not a spelling the file chose, so it casts no vote on case.
+const NONE_LITERAL_ACTION: &str = "NO ACTION";
+
 fn lowercase_actions(sites: &[FkSite]) -> bool {
     let values: Vec<&str> = sites
         .iter()
         .flat_map(|s| [&s.ondelete, &s.onupdate])
         .filter_map(|k| k.as_ref()?.value.as_deref())
-        .filter(|v| v.chars().any(|c| c.is_alphabetic()))
+        .filter(|v| *v != NONE_LITERAL_ACTION && v.chars().any(|c| c.is_alphabetic()))
         .collect();
     !values.is_empty() && values.iter().all(|v| *v == v.to_lowercase())
 }

@@ -172,6 +172,32 @@ fn lowercase_files_get_lowercase_actions() {
     );
 }
 
+/// `ondelete=None` is SQLAlchemy's default spelled out: NO ACTION, a value the file chose. It
+/// is kept like any existing value, a config rule replaces it in place, and it casts no vote
+/// on the file's spelling of actions.
+#[test]
+fn ondelete_none_reads_as_no_action() {
+    let src = "from alembic import op\n\ndef upgrade():\n    op.create_foreign_key('a', 'notes', 'users', ['reviewer_id'], ['id'], ondelete=None)\n    op.create_foreign_key('b', 'notes', 'users', ['author_id'], ['id'], ondelete='set null')\n";
+    let file = parse::parse_text(Path::new("x.py"), src.to_string()).unwrap();
+    let migration = migrations::scan(&file);
+    let plan = fix::plan(&file, &migration, &schema(), &Config::default());
+    let kept = report::key_line_plain("x.py", &plan.keys[0]);
+    assert!(
+        kept.contains("ondelete NO ACTION (kept existing ondelete"),
+        "{kept}"
+    );
+    assert_eq!(fix::fixed_text(&file, plan.edits).unwrap(), src);
+
+    let config = Config::from_toml_str("[rules]\n\"notes.reviewer_id\" = \"RESTRICT\"\n").unwrap();
+    let plan = fix::plan(&file, &migration, &schema(), &config);
+    let fixed = fix::fixed_text(&file, plan.edits).unwrap();
+    assert!(
+        fixed.contains("['reviewer_id'], ['id'], ondelete='restrict')"),
+        "{fixed}"
+    );
+    second_run_changes_nothing("x.py", &fixed, &config);
+}
+
 #[test]
 fn scanner_sites() {
     let mut out = String::new();
