@@ -331,6 +331,13 @@ impl<'a> Scanner<'a> {
         if let Some(last) = crate::parse::callee_from(&resolved, SA_MODULES) {
             return Callee::Sa(last.to_string());
         }
+        // `from sqlalchemy import *` and then a bare `ForeignKey(...)`.
+        if !dotted.contains('.')
+            && !self.imports.is_bound(&dotted)
+            && self.imports.star_imports_from(SA_MODULES)
+        {
+            return Callee::Sa(dotted);
+        }
         let Some((object_path, method)) = dotted.rsplit_once('.') else {
             return Callee::Other;
         };

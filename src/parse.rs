@@ -765,17 +765,23 @@ pub fn dotted_name(node: Node, src: &str) -> Option<String> {
 #[derive(Debug, Default, Clone)]
 pub struct Imports {
     names: HashMap<String, String>,
+    /// Modules imported with `from module import *`, in file order.
+    star_modules: Vec<String>,
 }
 
 impl Imports {
     pub fn read(file: &SourceFile) -> Imports {
         let src = file.text.as_str();
         let mut names = HashMap::new();
+        let mut star_modules = Vec::new();
         // Import statements are statements holding the word `import`: only the statements
         // (and blocks) whose text has it are entered.
         let imports = MarkerOffsets::of(src, "import");
         if imports.is_empty() {
-            return Imports { names };
+            return Imports {
+                names,
+                star_modules,
+            };
         }
         let statements = walk_where(file.tree.root_node(), |n| {
             holds_statements(n)
@@ -813,6 +819,13 @@ impl Imports {
                     };
                     let module = src[module.byte_range()].to_string();
                     let mut cursor = node.walk();
+                    if node
+                        .named_children(&mut cursor)
+                        .any(|c| c.kind() == "wildcard_import")
+                    {
+                        star_modules.push(module);
+                        continue;
+                    }
                     for item in node.children_by_field_name("name", &mut cursor) {
                         let (name, alias) = match item.kind() {
                             "dotted_name" => (item, item),
@@ -831,7 +844,18 @@ impl Imports {
                 _ => {}
             }
         }
-        Imports { names }
+        Imports {
+            names,
+            star_modules,
+        }
+    }
+
+    /// True when `from m import *` brings in a module whose root is one of `modules`: a bare
+    /// name no import binds may then be that module's.
+    pub fn star_imports_from(&self, modules: &[&str]) -> bool {
+        self.star_modules
+            .iter()
+            .any(|m| modules.contains(&m.split('.').next().unwrap_or(m)))
     }
 
     /// Resolve a dotted name used in the file to what it was imported as. Names that were not

@@ -198,6 +198,40 @@ fn ondelete_none_reads_as_no_action() {
     second_run_changes_nothing("x.py", &fixed, &config);
 }
 
+/// `from sqlalchemy import *` and bare names get the same keys, and the same fixes, as the
+/// `sa.`-prefixed spelling Alembic writes.
+#[test]
+fn star_imports_are_read_like_prefixed_names() {
+    let body = |prefix: &str| {
+        format!(
+            "def upgrade():\n    op.create_table('notes',\n    {prefix}Column('id', {prefix}Integer(), nullable=False),\n    {prefix}Column('author_id', {prefix}Integer(), nullable=False),\n    {prefix}Column('reviewer_id', {prefix}Integer(), nullable=True),\n    {prefix}ForeignKeyConstraint(['author_id'], ['users.id'], ),\n    {prefix}ForeignKeyConstraint(['reviewer_id'], ['users.id'], ),\n    )\n"
+        )
+    };
+    let fix = |src: String| {
+        let file = parse::parse_text(Path::new("x.py"), src).unwrap();
+        let plan = fix::plan(
+            &file,
+            &migrations::scan(&file),
+            &schema(),
+            &Config::default(),
+        );
+        assert_eq!(plan.keys.len(), 2, "{:?}", plan.keys);
+        fix::fixed_text(&file, plan.edits).unwrap()
+    };
+    let header = "from alembic import op\n";
+    let prefixed = fix(format!(
+        "{header}import sqlalchemy as sa\n\n{}",
+        body("sa.")
+    ));
+    let starred = fix(format!("{header}from sqlalchemy import *\n\n{}", body("")));
+    assert!(prefixed.contains("ondelete="), "{prefixed}");
+    let after_imports = |text: &str| text.split_once("\n\n").unwrap().1.to_string();
+    assert_eq!(
+        after_imports(&starred),
+        after_imports(&prefixed).replace("sa.", "")
+    );
+}
+
 #[test]
 fn scanner_sites() {
     let mut out = String::new();
