@@ -353,6 +353,8 @@ struct PgConnect {
     place: String,
     /// Where the password came from, when not from the URL (for an authentication failure).
     password_source: Option<String>,
+    /// None: plain connection (a unix socket, or sslmode=disable).
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
 
 fn read_postgres(mut url: DbUrl, target: &PgTarget, timeout: Duration) -> Result<Database> {
@@ -368,6 +370,7 @@ fn read_postgres(mut url: DbUrl, target: &PgTarget, timeout: Duration) -> Result
         config,
         place,
         password_source,
+        tls,
     } = connect;
     let fail = |what: &str, detail: String| {
         let from = password_source
@@ -387,7 +390,11 @@ fn read_postgres(mut url: DbUrl, target: &PgTarget, timeout: Duration) -> Result
     // is abandoned (and the process exits) when it outlives the timeout.
     let (sender, receiver) = mpsc::channel::<Event>();
     std::thread::spawn(move || {
-        let mut client = match config.connect(postgres::NoTls) {
+        let connected = match tls {
+            Some(tls) => config.connect(tls),
+            None => config.connect(postgres::NoTls),
+        };
+        let mut client = match connected {
             Ok(client) => client,
             Err(err) => {
                 let _ = sender.send(Event::ConnectFailed(pg_error_text(&err)));
@@ -545,14 +552,19 @@ fn pg_connect(url: &mut DbUrl, target: &PgTarget, timeout: Duration) -> Result<P
     if let Some(options) = &target.options {
         config.options(options);
     }
-    config.ssl_mode(match target.sslmode.as_deref() {
-        None | Some("prefer" | "allow") => postgres::config::SslMode::Prefer,
-        Some("disable") => postgres::config::SslMode::Disable,
-        Some(other) => bail!(
-            "{}: sslmode={other}: check-db connects without TLS only; use sslmode=disable or prefer, or run it where the database is reachable without TLS",
-            url.shown
-        ),
-    });
+    let home = env("HOME").map(PathBuf::from);
+    let tls = crate::pgtls::resolve(
+        target.sslmode.as_deref(),
+        target.sslrootcert.as_deref(),
+        home.as_deref(),
+        matches!(host, PgHost::Tcp(_)),
+    )
+    .map_err(|e| anyhow!("{}: {e:#}", url.shown))?;
+    let place = match &tls.described {
+        Some(described) => format!("{place} ({described})"),
+        None => place,
+    };
+    config.ssl_mode(tls.mode);
 
     let mut password_source = None;
     let password = match &target.password {
@@ -576,6 +588,7 @@ fn pg_connect(url: &mut DbUrl, target: &PgTarget, timeout: Duration) -> Result<P
         config,
         place,
         password_source,
+        tls: tls.connector,
     })
 }
 

@@ -38,6 +38,8 @@ pub struct PgTarget {
     /// libpq `options` (`-csearch_path=app,public`).
     pub options: Option<String>,
     pub sslmode: Option<String>,
+    /// A PEM file of root certificates, or `system`.
+    pub sslrootcert: Option<String>,
     /// Query parameters this tool does not use (passed through by psycopg2, not by us).
     pub ignored: Vec<String>,
 }
@@ -223,6 +225,7 @@ fn pg_target(rest: &str) -> Result<PgTarget> {
         dbname: Some(decode(url.path().trim_start_matches('/'))).filter(|d| !d.is_empty()),
         options: None,
         sslmode: None,
+        sslrootcert: None,
         ignored: Vec::new(),
     };
     for (key, value) in url.query_pairs() {
@@ -241,6 +244,7 @@ fn pg_target(rest: &str) -> Result<PgTarget> {
             "dbname" | "database" => target.dbname = Some(value),
             "options" => target.options = Some(value),
             "sslmode" => target.sslmode = Some(value),
+            "sslrootcert" => target.sslrootcert = Some(value),
             other => target.ignored.push(other.to_string()),
         }
     }

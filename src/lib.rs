@@ -23,6 +23,7 @@ pub mod migrations;
 pub mod model_fix;
 pub mod models;
 pub mod parse;
+pub mod pgtls;
 pub mod policy;
 pub mod repair;
 pub mod report;

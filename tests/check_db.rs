@@ -31,6 +31,8 @@ fn check_db(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> CmdOutput {
         "PGPORT",
         "PGUSER",
         "PGDATABASE",
+        "PGSSLMODE",
+        "PGSSLROOTCERT",
         "NO_COLOR",
     ] {
         cmd.env_remove(var);
@@ -857,6 +859,123 @@ fn postgres_passwords_never_leak_and_come_from_pgpassword_or_pgpass() {
         out.report()
     );
     leaks(&out, CHECKER_PASSWORD);
+}
+
+/// sslmode as libpq reads it. The cluster's TCP side takes TLS connections only, with a
+/// certificate for `localhost` (not 127.0.0.1) signed by a test CA, so every success here
+/// went over TLS.
+#[test]
+fn postgres_sslmodes_behave_as_libpq() {
+    if skip_postgres() {
+        return;
+    }
+    let c = cluster();
+    c.create_database("cdb_tls").unwrap();
+    let project = models_project(
+        "from sqlalchemy import Column, Integer\nfrom sqlalchemy.orm import declarative_base\nBase = declarative_base()\n\nclass A(Base):\n    __tablename__ = 'a'\n    id = Column(Integer, primary_key=True)\n",
+    );
+    let dir = project.path();
+    let port = c.port;
+    let ca = c.ca_cert().display().to_string();
+    // A certificate that signed nothing the server presents.
+    let stranger = c.socket_dir().join("server.crt").display().to_string();
+    let url = |host: &str, query: &str| {
+        format!("postgresql://checker:{CHECKER_PASSWORD}@{host}:{port}/cdb_tls{query}")
+    };
+    let connects = |url: String, env: &[(&str, &str)]| {
+        let out = check_db(dir, &["--url", &url], env);
+        assert_eq!(code(&out), 0, "{url}\n{}", out.report());
+    };
+    let refused = |url: String, env: &[(&str, &str)], message: &str| {
+        let out = check_db(dir, &["--url", &url], env);
+        assert_eq!(code(&out), 2, "{url}\n{}", out.report());
+        assert!(
+            out.stderr.contains(message),
+            "{url}: wanted {message:?}\n{}",
+            out.report()
+        );
+        assert_eq!(out.stderr.lines().count(), 1, "{}", out.report());
+    };
+
+    // The default (prefer) and require encrypt without checking the certificate.
+    connects(url("127.0.0.1", ""), &[]);
+    connects(url("127.0.0.1", "?sslmode=require"), &[]);
+    // No TLS: the server's pg_hba.conf refuses it, and the message says which sslmode.
+    refused(
+        url("127.0.0.1", "?sslmode=disable"),
+        &[],
+        &format!(
+            "127.0.0.1 port {port} (sslmode=disable): no pg_hba.conf entry for host \"127.0.0.1\", user \"checker\", database \"cdb_tls\", no encryption"
+        ),
+    );
+    refused(
+        url("127.0.0.1", ""),
+        &[("PGSSLMODE", "disable")],
+        "no encryption",
+    );
+    // verify-ca checks the chain only; verify-full the name as well.
+    connects(
+        url("127.0.0.1", &format!("?sslmode=verify-ca&sslrootcert={ca}")),
+        &[],
+    );
+    connects(
+        url(
+            "localhost",
+            &format!("?sslmode=verify-full&sslrootcert={ca}"),
+        ),
+        &[],
+    );
+    connects(
+        url("localhost", "?sslmode=verify-full"),
+        &[("PGSSLROOTCERT", &ca)],
+    );
+    refused(
+        url(
+            "127.0.0.1",
+            &format!("?sslmode=verify-full&sslrootcert={ca}"),
+        ),
+        &[],
+        "certificate not valid for name \"127.0.0.1\"",
+    );
+    refused(
+        url(
+            "localhost",
+            &format!("?sslmode=verify-ca&sslrootcert={stranger}"),
+        ),
+        &[],
+        "invalid peer certificate: UnknownIssuer",
+    );
+    refused(
+        url("localhost", "?sslmode=verify-full"),
+        &[],
+        "sslmode=verify-full needs a root certificate: set sslrootcert=<file> in the URL (or PGSSLROOTCERT)",
+    );
+    refused(
+        url(
+            "localhost",
+            "?sslmode=verify-ca&sslrootcert=/nonexistent/root.crt",
+        ),
+        &[],
+        "sslrootcert /nonexistent/root.crt: cannot read a PEM certificate",
+    );
+    refused(
+        url("localhost", "?sslmode=bogus"),
+        &[],
+        "sslmode=bogus is not one of disable, allow, prefer, require, verify-ca, verify-full",
+    );
+    // libpq: with ~/.postgresql/root.crt present, require checks the chain against it.
+    let home_root = dir.join(".home/.postgresql/root.crt");
+    fs::create_dir_all(home_root.parent().unwrap()).unwrap();
+    fs::copy(&stranger, &home_root).unwrap();
+    refused(url("localhost", "?sslmode=require"), &[], "UnknownIssuer");
+    fs::copy(c.ca_cert(), &home_root).unwrap();
+    connects(url("127.0.0.1", "?sslmode=require"), &[]);
+    fs::remove_file(&home_root).unwrap();
+    // A unix socket never speaks TLS; libpq ignores sslmode there, and so does check-db.
+    connects(
+        format!("{}&sslmode=verify-full", socket_url(&c, "cdb_tls")),
+        &[],
+    );
 }
 
 fn set_mode(path: &Path, mode: u32) {

@@ -309,10 +309,79 @@ impl PgCluster {
     }
 
     /// A cluster that also listens on TCP at 127.0.0.1:`port` (a free port), where every
-    /// connection must give its role's password (scram-sha-256); the unix socket stays
-    /// `trust`. Every statement is logged with its application name (see [`Self::server_log`]).
+    /// connection must use TLS and give its role's password (scram-sha-256); the unix socket
+    /// stays `trust`. The server's certificate names `localhost` only and is signed by a test
+    /// CA ([`Self::ca_cert`]). Every statement is logged with its application name (see
+    /// [`Self::server_log`]).
     pub fn start_with_tcp() -> Result<PgCluster> {
         Self::start_with(true)
+    }
+
+    /// The PEM file of the CA that signed a TCP cluster's server certificate.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.root.path().join("ca.crt")
+    }
+
+    /// A CA and a server certificate it signs for `localhost` (not for 127.0.0.1), made with
+    /// the `openssl` command; the key belongs to the server user, mode 0600, as PostgreSQL
+    /// demands.
+    fn make_certificates(&self) -> Result<()> {
+        let dir = self.root.path();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        run_ok(
+            Command::new("openssl")
+                .current_dir(dir)
+                .args(["req", "-x509"])
+                .args(ec)
+                .args(["-keyout", "ca.key", "-out", "ca.crt", "-days", "2"])
+                .args(["-subj", "/CN=fix-migrations test CA"]),
+        )
+        .context("the openssl command makes the test certificates")?;
+        run_ok(
+            Command::new("openssl")
+                .current_dir(dir)
+                .arg("req")
+                .args(ec)
+                .args(["-keyout", "server.key", "-out", "server.csr"])
+                .args(["-subj", "/CN=localhost"]),
+        )?;
+        fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\n",
+        )?;
+        run_ok(Command::new("openssl").current_dir(dir).args([
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ]))?;
+        if running_as_root() {
+            run_ok(
+                Command::new("chown")
+                    .args(["postgres", "server.key", "server.crt"])
+                    .current_dir(dir),
+            )?;
+        }
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir.join("server.key"), fs::Permissions::from_mode(0o600))?;
+        Ok(())
     }
 
     /// The server's log file so far.
@@ -367,13 +436,13 @@ impl PgCluster {
             // Overwritten in place, so the file keeps its owner (the server user).
             fs::write(
                 data.join("pg_hba.conf"),
-                "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+                "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
             )
             .context("writing pg_hba.conf")?;
+            cluster.make_certificates()?;
+            let dir = cluster.socket_dir().display().to_string();
             opts = format!(
-                "-k {} -c listen_addresses=127.0.0.1 -p {} -c fsync=off -c log_statement=all -c log_line_prefix='[%a] '",
-                cluster.socket_dir().display(),
-                port
+                "-k {dir} -c listen_addresses=127.0.0.1 -p {port} -c fsync=off -c log_statement=all -c log_line_prefix='[%a] ' -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key"
             );
         }
         let log = cluster.root.path().join("server.log");

@@ -1,0 +1,256 @@
+//! TLS for check-db's PostgreSQL connections, with libpq's `sslmode` meanings: `disable` (no
+//! TLS), `allow` / `prefer` (TLS when the server offers it, certificate not checked),
+//! `require` (TLS or fail; the certificate is checked against a root certificate only when one
+//! is configured, as libpq does), `verify-ca` (the chain must lead to the root certificate)
+//! and `verify-full` (the chain, and the host name must match the certificate).
+//!
+//! The root certificate comes from `sslrootcert` (URL), else PGSSLROOTCERT, else
+//! `~/.postgresql/root.crt`; `sslrootcert=system` means the operating system's store.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use postgres::config::SslMode;
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// What the connection asks of the server's certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Encrypt only: any certificate (libpq's `prefer`, and `require` without a root).
+    Nothing,
+    /// The chain must lead to the root certificate; the host name is not compared.
+    Chain,
+    /// The chain, and the host name must be one the certificate names.
+    ChainAndHost,
+}
+
+/// The connection's TLS settings, resolved from the URL and the environment.
+pub struct Tls {
+    pub mode: SslMode,
+    /// None when no TLS is attempted.
+    pub connector: Option<MakeRustlsConnect>,
+    /// For messages, when sslmode was chosen (URL or PGSSLMODE):
+    /// `sslmode=verify-full, root certificate /path`.
+    pub described: Option<String>,
+}
+
+/// Where the root certificate comes from.
+enum Roots {
+    File(PathBuf),
+    System,
+}
+
+/// `sslmode` and `sslrootcert` (the URL's values, else PGSSLMODE / PGSSLROOTCERT, else libpq's
+/// defaults). PostgreSQL never speaks TLS on a unix socket, so there (`tcp` false) only the
+/// sslmode's spelling is checked, as libpq does.
+pub fn resolve(
+    sslmode: Option<&str>,
+    sslrootcert: Option<&str>,
+    home: Option<&Path>,
+    tcp: bool,
+) -> Result<Tls> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let chosen = sslmode.map(str::to_string).or_else(|| env("PGSSLMODE"));
+    let mode_text = chosen.as_deref().unwrap_or("prefer");
+    let explicit_root = sslrootcert
+        .map(str::to_string)
+        .or_else(|| env("PGSSLROOTCERT"));
+    let default_root = home.map(|h| h.join(".postgresql").join("root.crt"));
+    let roots = match explicit_root.as_deref() {
+        Some("system") => Some(Roots::System),
+        Some(path) => Some(Roots::File(PathBuf::from(path))),
+        None => default_root
+            .clone()
+            .filter(|p| p.is_file())
+            .map(Roots::File),
+    };
+    let (mode, check) = match mode_text {
+        "disable" => {
+            return Ok(Tls {
+                mode: SslMode::Disable,
+                connector: None,
+                described: Some("sslmode=disable".into()),
+            });
+        }
+        "allow" | "prefer" => (SslMode::Prefer, Check::Nothing),
+        // libpq: "if a root CA file exists, sslmode=require behaves like verify-ca".
+        "require" if roots.is_some() => (SslMode::Require, Check::Chain),
+        "require" => (SslMode::Require, Check::Nothing),
+        "verify-ca" => (SslMode::Require, Check::Chain),
+        "verify-full" => (SslMode::Require, Check::ChainAndHost),
+        other => bail!(
+            "sslmode={other} is not one of disable, allow, prefer, require, verify-ca, verify-full"
+        ),
+    };
+    if !tcp {
+        return Ok(Tls {
+            mode: SslMode::Disable,
+            connector: None,
+            described: None,
+        });
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let (verifier, root_text): (Arc<dyn ServerCertVerifier>, String) = match check {
+        Check::Nothing => (
+            Arc::new(AnyCertificate(provider.signature_verification_algorithms)),
+            String::new(),
+        ),
+        Check::Chain | Check::ChainAndHost => {
+            let Some(roots) = roots else {
+                let default = default_root.map_or_else(
+                    || "~/.postgresql/root.crt".to_string(),
+                    |p| p.display().to_string(),
+                );
+                bail!(
+                    "sslmode={mode_text} needs a root certificate: set sslrootcert=<file> in the URL (or PGSSLROOTCERT), put it at {default}, or use sslrootcert=system"
+                );
+            };
+            let (store, text) = root_store(&roots)?;
+            let webpki =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
+                    .build()
+                    .map_err(|e| anyhow!("sslrootcert {text}: {e}"))?;
+            let verifier: Arc<dyn ServerCertVerifier> = if check == Check::Chain {
+                Arc::new(ChainOnly(webpki))
+            } else {
+                webpki
+            };
+            (verifier, format!(", root certificate {text}"))
+        }
+    };
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(Tls {
+        mode,
+        connector: Some(MakeRustlsConnect::new(config)),
+        described: chosen
+            .is_some()
+            .then(|| format!("sslmode={mode_text}{root_text}")),
+    })
+}
+
+fn root_store(roots: &Roots) -> Result<(RootCertStore, String)> {
+    let mut store = RootCertStore::empty();
+    match roots {
+        Roots::File(path) => {
+            let text = path.display().to_string();
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| anyhow!("sslrootcert {text}: cannot read a PEM certificate: {e}"))?;
+            let (added, _) = store.add_parsable_certificates(certs);
+            if added == 0 {
+                bail!("sslrootcert {text}: no usable certificate in the file");
+            }
+            Ok((store, text))
+        }
+        Roots::System => {
+            let found = rustls_native_certs::load_native_certs();
+            let (added, _) = store.add_parsable_certificates(found.certs);
+            if added == 0 {
+                bail!(
+                    "sslrootcert=system: the operating system's certificate store is empty or unreadable"
+                );
+            }
+            Ok((store, "system".to_string()))
+        }
+    }
+}
+
+/// `prefer` / `require` without a root: the session is encrypted, the peer not authenticated
+/// (libpq's behaviour). The handshake signatures are still checked, so the key is the
+/// certificate's.
+#[derive(Debug)]
+struct AnyCertificate(WebPkiSupportedAlgorithms);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}
+
+/// `verify-ca`: everything WebPKI checks except that the certificate names the host.
+#[derive(Debug)]
+struct ChainOnly(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for ChainOnly {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
