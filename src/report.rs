@@ -131,6 +131,36 @@ pub fn print(output: &Output, args: &Common) -> Result<u8> {
     }
 }
 
+/// The report of a run that stopped before any file was processed: one error, attributed to
+/// the path the message starts with (`nope.py: No such file or directory`), else to `.`.
+pub fn print_early_error(message: &str, args: &Common) -> Result<u8> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let without_line = |head: &'_ str| match head.rsplit_once(':') {
+        Some((path, line)) if !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit()) => {
+            path.to_string()
+        }
+        _ => head.to_string(),
+    };
+    let named = message
+        .split_once(": ")
+        .map(|(head, _)| without_line(head))
+        .filter(|head| !head.is_empty() && !head.contains(' '))
+        .unwrap_or_else(|| ".".to_string());
+    let output = Output {
+        outcomes: vec![FileOutcome {
+            path: PathBuf::from(named),
+            original: None,
+            fixed: None,
+            plan: FilePlan::default(),
+            error: Some(message.to_string()),
+        }],
+        root: cwd.clone(),
+        cwd,
+        write: false,
+    };
+    print(&output, args)
+}
+
 pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         cause

@@ -266,6 +266,50 @@ fn missing_path_is_an_error() {
     );
 }
 
+/// A run that stops before any file still gives a machine reader its document: the error is
+/// in it, attributed to the path the message names; the stderr line stays for people.
+#[test]
+fn errors_before_any_file_are_in_the_json_github_and_sarif_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--models", "nothing*.py", "missing.py", "--format"];
+    let out = run_in(dir.path(), &[&args[..], &["json"]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("error: missing.py: No such file or directory"));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json["errors"],
+        serde_json::json!([{"file": "missing.py", "message": "missing.py: No such file or directory"}])
+    );
+    assert_eq!(json["summary"]["errors"], 1);
+    assert_eq!(json["foreign_keys"], serde_json::json!([]));
+
+    let out = run_in(dir.path(), &[&args[..], &["github"]].concat());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stdout)
+            .starts_with("::error file=missing.py::missing.py: No such file or directory\n"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // No project at all: the error is the run's, reported as a failed SARIF invocation.
+    let out = run_in(dir.path(), &["--format", "sarif"]);
+    assert_eq!(out.status.code(), Some(2));
+    let sarif: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let invocation = &sarif["runs"][0]["invocations"][0];
+    assert_eq!(invocation["executionSuccessful"], false);
+    assert!(
+        invocation["toolExecutionNotifications"][0]["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("no Alembic project found"),
+        "{sarif}"
+    );
+    // Text stays one line on stderr and nothing on stdout.
+    let out = run_in(dir.path(), &[]);
+    assert!(out.stdout.is_empty());
+}
+
 #[test]
 fn no_alembic_project_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
