@@ -292,6 +292,9 @@ struct AnnotatedColumn {
     fks: Vec<PendingFk>,
     nullable: Option<bool>,
     primary_key: bool,
+    /// The alias's own type says None may be stored (`Annotated[int | None, ...]`), which
+    /// SQLAlchemy reads as nullable when `mapped_column` doesn't say.
+    optional: bool,
 }
 
 /// Where a foreign key points before every class is known.
@@ -1132,6 +1135,16 @@ impl<'a> FileReader<'a> {
             .filter(|arg| self.call_name(**arg).as_deref() == Some("ForeignKey"))
             .filter_map(|arg| self.read_foreign_key(unwrap_parens(*arg), ""))
             .collect();
+        // `Annotated[<type>, ...]`: the type is the subscript's first element.
+        let optional = descendants(node)
+            .into_iter()
+            .find(|n| {
+                n.kind() == "subscript"
+                    && n.field("value")
+                        .is_some_and(|v| last_segment(self.text(v)) == "Annotated")
+            })
+            .and_then(|annotated| annotated.field("subscript"))
+            .is_some_and(|inner| annotation_optional(&type_tokens(self.text(inner))));
         Some(AnnotatedColumn {
             fks,
             nullable: args
@@ -1140,6 +1153,7 @@ impl<'a> FileReader<'a> {
             primary_key: args
                 .keyword("primary_key")
                 .is_some_and(|v| is_true(v, self.src)),
+            optional,
         })
     }
 
@@ -1555,7 +1569,9 @@ fn apply_annotated(
     column.column.primary_key |= annotated.primary_key;
     column.column.nullable = match (explicit, annotated.nullable) {
         (Some(nullable), _) | (None, Some(nullable)) => nullable,
-        (None, None) => column.column.nullable && !column.column.primary_key,
+        (None, None) => {
+            (column.column.nullable || annotated.optional) && !column.column.primary_key
+        }
     };
     column.sqlmodel_only = false;
 }
