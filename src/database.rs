@@ -367,7 +367,7 @@ fn read_postgres(mut url: DbUrl, target: &PgTarget, timeout: Duration) -> Result
     }
     let connect = pg_connect(&mut url, target, timeout)?;
     let PgConnect {
-        config,
+        mut config,
         place,
         password_source,
         tls,
@@ -391,7 +391,20 @@ fn read_postgres(mut url: DbUrl, target: &PgTarget, timeout: Duration) -> Result
     let (sender, receiver) = mpsc::channel::<Event>();
     std::thread::spawn(move || {
         let connected = match tls {
-            Some(tls) => config.connect(tls),
+            Some(tls) => match config.connect(tls) {
+                // libpq's prefer / allow: a server whose TLS can't be agreed on (an old
+                // cipher, a key rustls refuses) is tried again without TLS.
+                Err(err)
+                    if config.get_ssl_mode() == postgres::config::SslMode::Prefer
+                        && err
+                            .to_string()
+                            .starts_with("error performing TLS handshake") =>
+                {
+                    config.ssl_mode(postgres::config::SslMode::Disable);
+                    config.connect(postgres::NoTls)
+                }
+                other => other,
+            },
             None => config.connect(postgres::NoTls),
         };
         let mut client = match connected {

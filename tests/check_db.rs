@@ -978,6 +978,43 @@ fn postgres_sslmodes_behave_as_libpq() {
     );
 }
 
+/// libpq's `prefer` takes TLS when it can and plain TCP when the TLS offered can't be agreed
+/// on (an old server: TLS 1.2 with only an RSA key exchange cipher, which rustls refuses);
+/// `require` must not fall back.
+#[test]
+fn postgres_prefer_falls_back_to_plain_when_tls_cannot_be_agreed() {
+    if skip_postgres() {
+        return;
+    }
+    let c = PgCluster::start_with_legacy_tls()
+        .unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e:#}"));
+    c.psql(
+        "postgres",
+        &format!("CREATE ROLE checker LOGIN PASSWORD '{CHECKER_PASSWORD}'"),
+    )
+    .unwrap();
+    c.create_database("cdb_legacy").unwrap();
+    let project = models_project(
+        "from sqlalchemy import Column, Integer\nfrom sqlalchemy.orm import declarative_base\nBase = declarative_base()\n\nclass A(Base):\n    __tablename__ = 'a'\n    id = Column(Integer, primary_key=True)\n",
+    );
+    let dir = project.path();
+    let port = c.port;
+    let url = |query: &str| {
+        format!("postgresql://checker:{CHECKER_PASSWORD}@127.0.0.1:{port}/cdb_legacy{query}")
+    };
+    let out = check_db(dir, &["--url", &url("")], &[]);
+    assert_eq!(code(&out), 0, "{}", out.report());
+    let out = check_db(dir, &["--url", &url("?sslmode=require")], &[]);
+    assert_eq!(code(&out), 2, "{}", out.report());
+    assert!(
+        out.stderr.contains(&format!(
+            "127.0.0.1 port {port} (sslmode=require): error performing TLS handshake"
+        )),
+        "{}",
+        out.report()
+    );
+}
+
 fn set_mode(path: &Path, mode: u32) {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();

@@ -317,6 +317,24 @@ impl PgCluster {
         Self::start_with(true)
     }
 
+    /// A cluster whose TCP side offers TLS that rustls can't agree to (TLS 1.2 at most, with
+    /// only the RSA key exchange cipher `AES256-SHA`) and also takes plain connections, as
+    /// some old servers do: libpq's `prefer` falls back to plain there.
+    pub fn start_with_legacy_tls() -> Result<PgCluster> {
+        let cluster = Self::start_with(true)?;
+        let data = cluster.data_dir();
+        fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+        )?;
+        fs::write(
+            data.join("postgresql.auto.conf"),
+            "ssl_max_protocol_version = 'TLSv1.2'\nssl_ciphers = 'AES256-SHA'\n",
+        )?;
+        cluster.psql("postgres", "SELECT pg_reload_conf()")?;
+        Ok(cluster)
+    }
+
     /// The PEM file of the CA that signed a TCP cluster's server certificate.
     pub fn ca_cert(&self) -> PathBuf {
         self.root.path().join("ca.crt")
