@@ -5,7 +5,8 @@
 //! and `verify-full` (the chain, and the host name must match the certificate).
 //!
 //! The root certificate comes from `sslrootcert` (URL), else PGSSLROOTCERT, else
-//! `~/.postgresql/root.crt`; `sslrootcert=system` means the operating system's store.
+//! `~/.postgresql/root.crt`; `sslrootcert=system` means the operating system's store, and then
+//! only `verify-full` (libpq 16's rule).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,9 +58,8 @@ pub fn resolve(
     tcp: bool,
 ) -> Result<Tls> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let chosen = sslmode.map(str::to_string).or_else(|| env("PGSSLMODE"));
-    let mode_text = chosen.as_deref().unwrap_or("prefer");
     let explicit_root = sslrootcert
+        .filter(|r| !r.is_empty())
         .map(str::to_string)
         .or_else(|| env("PGSSLROOTCERT"));
     let default_root = home.map(|h| h.join(".postgresql").join("root.crt"));
@@ -71,6 +71,25 @@ pub fn resolve(
             .filter(|p| p.is_file())
             .map(Roots::File),
     };
+    let system = matches!(roots, Some(Roots::System));
+    let chosen = sslmode.map(str::to_string).or_else(|| env("PGSSLMODE"));
+    // libpq 16: with the system's roots, any public CA vouches for a name its holder controls,
+    // so only the name check makes them mean anything. verify-full is then the default, and a
+    // weaker mode an error.
+    let mode_text = match chosen.as_deref() {
+        Some(mode) if system && mode != "verify-full" => {
+            bail!("sslmode={mode} may not be used with sslrootcert=system; use sslmode=verify-full")
+        }
+        Some(mode) => mode,
+        None if system => "verify-full",
+        None => "prefer",
+    };
+    // libpq uses a root file for `require` only when it exists.
+    let root_exists = match &roots {
+        Some(Roots::File(path)) => path.is_file(),
+        Some(Roots::System) => true,
+        None => false,
+    };
     let (mode, check) = match mode_text {
         "disable" => {
             return Ok(Tls {
@@ -81,7 +100,7 @@ pub fn resolve(
         }
         "allow" | "prefer" => (SslMode::Prefer, Check::Nothing),
         // libpq: "if a root CA file exists, sslmode=require behaves like verify-ca".
-        "require" if roots.is_some() => (SslMode::Require, Check::Chain),
+        "require" if root_exists => (SslMode::Require, Check::Chain),
         "require" => (SslMode::Require, Check::Nothing),
         "verify-ca" => (SslMode::Require, Check::Chain),
         "verify-full" => (SslMode::Require, Check::ChainAndHost),
@@ -112,17 +131,20 @@ pub fn resolve(
                     "sslmode={mode_text} needs a root certificate: set sslrootcert=<file> in the URL (or PGSSLROOTCERT), put it at {default}, or use sslrootcert=system"
                 );
             };
-            let (store, text) = root_store(&roots)?;
+            let (store, certs, text) = root_store(&roots)?;
             let webpki =
                 WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
                     .build()
                     .map_err(|e| anyhow!("sslrootcert {text}: {e}"))?;
-            let verifier: Arc<dyn ServerCertVerifier> = if check == Check::Chain {
-                Arc::new(ChainOnly(webpki))
-            } else {
-                webpki
+            let verifier = Rooted {
+                webpki,
+                roots: certs,
+                names: check == Check::ChainAndHost,
             };
-            (verifier, format!(", root certificate {text}"))
+            (
+                Arc::new(verifier) as Arc<dyn ServerCertVerifier>,
+                format!(", root certificate {text}"),
+            )
         }
     };
     let config = ClientConfig::builder_with_provider(provider)
@@ -140,7 +162,9 @@ pub fn resolve(
     })
 }
 
-fn root_store(roots: &Roots) -> Result<(RootCertStore, String)> {
+/// The trust anchors, the root file's own certificates (a self-signed server certificate may
+/// be among them) and how to name the source in messages.
+fn root_store(roots: &Roots) -> Result<(RootCertStore, Vec<CertificateDer<'static>>, String)> {
     let mut store = RootCertStore::empty();
     match roots {
         Roots::File(path) => {
@@ -148,11 +172,11 @@ fn root_store(roots: &Roots) -> Result<(RootCertStore, String)> {
             let certs = CertificateDer::pem_file_iter(path)
                 .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
                 .map_err(|e| anyhow!("sslrootcert {text}: cannot read a PEM certificate: {e}"))?;
-            let (added, _) = store.add_parsable_certificates(certs);
+            let (added, _) = store.add_parsable_certificates(certs.iter().cloned());
             if added == 0 {
                 bail!("sslrootcert {text}: no usable certificate in the file");
             }
-            Ok((store, text))
+            Ok((store, certs, text))
         }
         Roots::System => {
             let found = rustls_native_certs::load_native_certs();
@@ -162,7 +186,7 @@ fn root_store(roots: &Roots) -> Result<(RootCertStore, String)> {
                     "sslrootcert=system: the operating system's certificate store is empty or unreadable"
                 );
             }
-            Ok((store, "system".to_string()))
+            Ok((store, Vec::new(), "system".to_string()))
         }
     }
 }
@@ -208,11 +232,28 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
-/// `verify-ca`: everything WebPKI checks except that the certificate names the host.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
+/// Issuer and subject are the same name: a certificate that is its own root. A server
+/// certificate some CA issued is not one, even when it is in the root file (OpenSSL, and so
+/// libpq, would still look for that CA).
+fn self_signed(cert: &CertificateDer<'_>) -> bool {
+    use x509_cert::der::Decode;
+    x509_cert::Certificate::from_der(cert.as_ref())
+        .is_ok_and(|c| c.tbs_certificate.issuer == c.tbs_certificate.subject)
+}
 
-impl ServerCertVerifier for ChainOnly {
+/// `verify-ca` / `verify-full` (and `require` with a root): the chain must lead to a root
+/// certificate, and with `names` the certificate must name the host. A server certificate that
+/// is itself in the root file (self-signed, as PostgreSQL's documentation makes one) is
+/// trusted as it is, as OpenSSL trusts it for libpq, though WebPKI refuses a CA certificate
+/// as a server's; the handshake signature, checked separately, proves the server holds its key.
+#[derive(Debug)]
+struct Rooted {
+    webpki: Arc<WebPkiServerVerifier>,
+    roots: Vec<CertificateDer<'static>>,
+    names: bool,
+}
+
+impl ServerCertVerifier for Rooted {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -221,13 +262,28 @@ impl ServerCertVerifier for ChainOnly {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        if self
+            .roots
+            .iter()
+            .any(|root| root.as_ref() == end_entity.as_ref())
+            && self_signed(end_entity)
         {
+            if self.names {
+                let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+                rustls::client::verify_server_name(&parsed, server_name)?;
+            }
+            return Ok(ServerCertVerified::assertion());
+        }
+        match self.webpki.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
+            )) if !self.names => Ok(ServerCertVerified::assertion()),
             other => other,
         }
     }
@@ -238,7 +294,7 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        self.webpki.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -247,10 +303,10 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        self.webpki.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.webpki.supported_verify_schemes()
     }
 }

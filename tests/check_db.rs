@@ -958,6 +958,26 @@ fn postgres_sslmodes_behave_as_libpq() {
         &[],
         "sslrootcert /nonexistent/root.crt: cannot read a PEM certificate",
     );
+    // libpq reads a root file for `require` only when it exists.
+    connects(
+        url(
+            "127.0.0.1",
+            "?sslmode=require&sslrootcert=/nonexistent/root.crt",
+        ),
+        &[],
+    );
+    // The system's roots: verify-full is the default (the test CA is not among them, so the
+    // chain fails), and a weaker mode is refused before connecting.
+    refused(
+        url("localhost", "?sslrootcert=system"),
+        &[],
+        "UnknownIssuer",
+    );
+    refused(
+        url("localhost", "?sslmode=require&sslrootcert=system"),
+        &[],
+        "sslmode=require may not be used with sslrootcert=system; use sslmode=verify-full",
+    );
     refused(
         url("localhost", "?sslmode=bogus"),
         &[],
@@ -975,6 +995,77 @@ fn postgres_sslmodes_behave_as_libpq() {
     connects(
         format!("{}&sslmode=verify-full", socket_url(&c, "cdb_tls")),
         &[],
+    );
+}
+
+/// A self-signed server certificate (PostgreSQL's documented recipe: a CA certificate) given
+/// as its own root is trusted, as libpq trusts it; the name check still applies.
+#[test]
+fn postgres_self_signed_server_certificate_is_its_own_root() {
+    if skip_postgres() {
+        return;
+    }
+    let c =
+        PgCluster::start_with_tcp().unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e:#}"));
+    c.psql(
+        "postgres",
+        &format!("CREATE ROLE checker LOGIN PASSWORD '{CHECKER_PASSWORD}'"),
+    )
+    .unwrap();
+    c.create_database("cdb_self").unwrap();
+    let cert = c
+        .use_self_signed_certificate()
+        .unwrap()
+        .display()
+        .to_string();
+    let project = models_project(
+        "from sqlalchemy import Column, Integer\nfrom sqlalchemy.orm import declarative_base\nBase = declarative_base()\n\nclass A(Base):\n    __tablename__ = 'a'\n    id = Column(Integer, primary_key=True)\n",
+    );
+    let dir = project.path();
+    let port = c.port;
+    let url = |host: &str, query: &str| {
+        format!("postgresql://checker:{CHECKER_PASSWORD}@{host}:{port}/cdb_self{query}")
+    };
+    let run = |url: String| {
+        let out = check_db(dir, &["--url", &url], &[]);
+        (code(&out), out)
+    };
+    let (status, out) = run(url(
+        "localhost",
+        &format!("?sslmode=verify-full&sslrootcert={cert}"),
+    ));
+    assert_eq!(status, 0, "{}", out.report());
+    let (status, out) = run(url(
+        "127.0.0.1",
+        &format!("?sslmode=verify-ca&sslrootcert={cert}"),
+    ));
+    assert_eq!(status, 0, "{}", out.report());
+    let (status, out) = run(url(
+        "127.0.0.1",
+        &format!("?sslmode=verify-full&sslrootcert={cert}"),
+    ));
+    assert_eq!(status, 2, "{}", out.report());
+    assert!(
+        out.stderr.contains("not valid for name"),
+        "{}",
+        out.report()
+    );
+    // As ~/.postgresql/root.crt it makes `require` check the chain, which it passes.
+    let home_root = dir.join(".home/.postgresql/root.crt");
+    fs::create_dir_all(home_root.parent().unwrap()).unwrap();
+    fs::copy(&cert, &home_root).unwrap();
+    let (status, out) = run(url("127.0.0.1", "?sslmode=require"));
+    assert_eq!(status, 0, "{}", out.report());
+    // The CA that signed the cluster's first certificate does not vouch for this one.
+    let (status, out) = run(url(
+        "localhost",
+        &format!("?sslmode=verify-full&sslrootcert={}", c.ca_cert().display()),
+    ));
+    assert_eq!(status, 2, "{}", out.report());
+    assert!(
+        out.stderr.contains("invalid peer certificate"),
+        "{}",
+        out.report()
     );
 }
 

@@ -402,6 +402,38 @@ impl PgCluster {
         Ok(())
     }
 
+    /// Replaces a TCP cluster's server certificate with a self-signed one for `localhost`, made
+    /// the way PostgreSQL's documentation makes one (`openssl req -new -x509`, so a CA
+    /// certificate), and has the server load it. Returns the certificate's path.
+    pub fn use_self_signed_certificate(&self) -> Result<PathBuf> {
+        let dir = self.root.path();
+        run_ok(Command::new("openssl").current_dir(dir).args([
+            "req",
+            "-new",
+            "-x509",
+            "-days",
+            "2",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-keyout",
+            "self.key",
+            "-out",
+            "self.crt",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ]))?;
+        // In place, so the files keep their owner (the server user).
+        fs::write(dir.join("server.crt"), fs::read(dir.join("self.crt"))?)?;
+        fs::write(dir.join("server.key"), fs::read(dir.join("self.key"))?)?;
+        self.psql("postgres", "SELECT pg_reload_conf()")?;
+        Ok(dir.join("self.crt"))
+    }
+
     /// The server's log file so far.
     pub fn server_log(&self) -> String {
         fs::read_to_string(self.root.path().join("server.log")).unwrap_or_default()
