@@ -225,7 +225,7 @@ pub fn main() -> ExitCode {
             eprintln!("error: {message}");
             // A run stopped before any file (a missing path, no project, a bad config) still
             // gives a JSON / GitHub / SARIF reader a document, with the error in it.
-            if args.command.is_none() && args.common.format != Format::Text {
+            if args.command.is_none() && !args.show_config && args.common.format != Format::Text {
                 return report::print_early_error(&message, &args.common)
                     .map_or(ExitCode::from(2), ExitCode::from);
             }

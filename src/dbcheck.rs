@@ -545,7 +545,10 @@ fn print_github(report: &CheckReport, cwd: &Path) -> Result<()> {
             "warning"
         };
         let place = match (&check.model_file, check.model_line) {
-            (Some(file), Some(line)) => format!(" file={},line={line},", display_path(file, cwd)),
+            (Some(file), Some(line)) => format!(
+                " file={},line={line},",
+                report::escape_github_property(&display_path(file, cwd))
+            ),
             _ => " ".to_string(),
         };
         writeln!(

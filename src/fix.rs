@@ -1231,8 +1231,9 @@ pub fn constraint_name(schema: &Schema, site: &FkSite) -> String {
 
 /// `fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s` -> the name, read the way
 /// SQLAlchemy reads it (Python's `%` formatting with a mapping). None when the template uses a
-/// token that can't be known here, or a `%` that is neither `%%` nor `%(token)s` (SQLAlchemy
-/// raises on it, so there is no name to give).
+/// token that can't be known here, or a `%` that is neither `%%` nor a plain `%(token)s`:
+/// Python raises on most (a stray `%`, `%'`), and the rest (`%(token)-5s`, `%(token)r`) are
+/// formatting this does not reproduce, so no name is claimed.
 pub fn render_convention(
     template: &str,
     table: &str,
@@ -1288,6 +1289,9 @@ fn name_literal(schema: &Schema, migration: &Migration, site: &FkSite, name: &st
         literal
     }
 }
+
+#[cfg(not(unix))]
+fn keep_owner(_file: &std::fs::File, _old: &std::fs::Metadata) {}
 
 /// Apply sorted, non-overlapping edits in one pass. Returns the new text and the edits that
 /// were skipped because they overlapped one already applied.
@@ -1524,6 +1528,7 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
 /// The new file is created by whoever runs the tool; give it the old file's owner and group,
 /// as `sed -i` does. Root can always; another user can keep a group they belong to, and
 /// otherwise the file becomes theirs, which is what any atomic replace by them gives.
+#[cfg(unix)]
 fn keep_owner(file: &std::fs::File, old: &std::fs::Metadata) {
     use std::os::unix::fs::{MetadataExt, fchown};
     let Ok(new) = file.metadata() else { return };

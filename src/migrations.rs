@@ -162,6 +162,8 @@ pub struct Migration {
 }
 
 const SA_MODULES: &[&str] = &["sqlalchemy", "sa"];
+/// The modules whose `import *` brings `ForeignKey`, `ForeignKeyConstraint` and `Column`.
+const SA_STAR_MODULES: &[&str] = &["sqlalchemy", "sqlalchemy.schema"];
 
 /// Text without which a file holds nothing `scan` reports or the fixer edits: `ForeignKey(`,
 /// `ForeignKeyConstraint(`, `create_foreign_key(` and `drop_constraint(..., type_='foreignkey')`
@@ -224,7 +226,7 @@ pub fn scan(file: &SourceFile) -> Migration {
             scanner.visit_call(node);
         }
     }
-    scanner.migration.lowercase_actions = lowercase_actions(&scanner.migration.sites);
+    scanner.migration.lowercase_actions = lowercase_actions(&scanner.migration.sites, &file.text);
     scanner.migration.missing_sqlmodel_import =
         unbound_module_use(file, &scanner.imports, "sqlmodel");
     scanner.migration
@@ -331,10 +333,12 @@ impl<'a> Scanner<'a> {
         if let Some(last) = crate::parse::callee_from(&resolved, SA_MODULES) {
             return Callee::Sa(last.to_string());
         }
-        // `from sqlalchemy import *` and then a bare `ForeignKey(...)`.
+        // `from sqlalchemy import *` and then a bare `ForeignKey(...)`, unless the file binds
+        // that name itself.
         if !dotted.contains('.')
             && !self.imports.is_bound(&dotted)
-            && self.imports.star_imports_from(SA_MODULES)
+            && self.imports.star_imports_from(SA_STAR_MODULES)
+            && !crate::parse::module_level_names(self.file).contains(&dotted)
         {
             return Callee::Sa(dotted);
         }
@@ -875,15 +879,19 @@ fn dominant_quote(text: &str) -> char {
     }
 }
 
-/// What `ondelete=None` reads as. Not a spelling the file chose, so it casts no vote on case.
+/// What `ondelete=None` reads as.
 const NONE_LITERAL_ACTION: &str = "NO ACTION";
 
-fn lowercase_actions(sites: &[FkSite]) -> bool {
+/// The file writes its actions in lower case. A `None` is not a spelling the file chose, so it
+/// casts no vote.
+fn lowercase_actions(sites: &[FkSite], src: &str) -> bool {
     let values: Vec<&str> = sites
         .iter()
         .flat_map(|s| [&s.ondelete, &s.onupdate])
-        .filter_map(|k| k.as_ref()?.value.as_deref())
-        .filter(|v| *v != NONE_LITERAL_ACTION && v.chars().any(|c| c.is_alphabetic()))
+        .flatten()
+        .filter(|k| src.get(k.value_range.clone()) != Some("None"))
+        .filter_map(|k| k.value.as_deref())
+        .filter(|v| v.chars().any(|c| c.is_alphabetic()))
         .collect();
     !values.is_empty() && values.iter().all(|v| *v == v.to_lowercase())
 }

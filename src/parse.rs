@@ -1,7 +1,7 @@
 //! Step 2 of the pipeline: bytes -> tree-sitter tree, plus the small readers every later step
 //! shares (string literals, dotted callee paths resolved through imports, call arguments).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -620,9 +620,17 @@ pub fn string_value(node: Node, src: &str) -> Option<String> {
                             return None;
                         }
                         raw = prefix.contains('r');
+                        if raw {
+                            let delimiter = prefix.trim_start_matches(char::is_alphabetic).len();
+                            let end = node.end_byte().checked_sub(delimiter)?;
+                            value.push_str(src.get(child.end_byte()..end)?);
+                        }
                     }
-                    "string_content" if raw => value.push_str(&src[child.byte_range()]),
-                    "string_content" => push_unescaped(&mut value, child, src),
+                    // The scanner leaves a raw string's `\\` and `\'` pairs out of its content
+                    // nodes when nothing else is there (`r'\\'`): the value is all the text
+                    // between the delimiters, read off the node.
+                    "string_content" | "string_end" if raw => {}
+                    "string_content" => push_unescaped(&mut value, child, src)?,
                     "string_end" => {}
                     _ => return None,
                 }
@@ -641,21 +649,23 @@ pub fn string_value(node: Node, src: &str) -> Option<String> {
 }
 
 /// A non-raw literal's content: the text between escape sequences as written, each escape
-/// sequence (a child node of the content) as its value.
-fn push_unescaped(value: &mut String, content: Node, src: &str) {
+/// sequence (a child node of the content) as its value. None when one can't be read exactly.
+fn push_unescaped(value: &mut String, content: Node, src: &str) -> Option<()> {
     let mut at = content.start_byte();
     let mut cursor = content.walk();
     for escape in content.named_children(&mut cursor) {
         value.push_str(&src[at..escape.start_byte()]);
-        value.push_str(&unescape(&src[escape.byte_range()]));
+        value.push_str(&unescape(&src[escape.byte_range()])?);
         at = escape.end_byte();
     }
     value.push_str(&src[at..content.end_byte()]);
+    Some(())
 }
 
-/// One escape sequence's value, as Python reads it in a non-raw str literal. `\\N{...}` and
-/// anything Python itself keeps verbatim stay as written.
-fn unescape(seq: &str) -> String {
+/// One escape sequence's value, as Python reads it in a non-raw str literal; escapes Python
+/// keeps verbatim stay as written. None for what the tool can't reproduce exactly: `\N{name}`
+/// (it would need Unicode's name table) and a lone surrogate (`\ud800`, not a Rust char).
+fn unescape(seq: &str) -> Option<String> {
     let body = &seq[1..];
     let simple = match body {
         "\n" | "\r\n" | "\r" => Some(""),
@@ -672,15 +682,26 @@ fn unescape(seq: &str) -> String {
         _ => None,
     };
     if let Some(value) = simple {
-        return value.into();
+        return Some(value.into());
     }
-    let code = match body.as_bytes().first() {
-        Some(b'x' | b'u' | b'U') => u32::from_str_radix(&body[1..], 16).ok(),
-        Some(b'0'..=b'7') => u32::from_str_radix(body, 8).ok(),
-        _ => None,
-    };
-    code.and_then(char::from_u32)
-        .map_or_else(|| seq.into(), String::from)
+    match body.as_bytes().first() {
+        Some(b'N') => None,
+        Some(b'x' | b'u' | b'U') => match u32::from_str_radix(&body[1..], 16) {
+            Ok(code) => char::from_u32(code).map(String::from),
+            Err(_) => Some(seq.into()),
+        },
+        // Up to three octal digits; tree-sitter's `\d{1,3}` may take an 8 or 9 after them,
+        // which is then plain text (`"\18"` is `"\x01"` + `"8"`).
+        Some(b'0'..=b'7') => {
+            let digits = body
+                .bytes()
+                .take_while(|b| (b'0'..=b'7').contains(b))
+                .count();
+            let code = u32::from_str_radix(&body[..digits], 8).ok()?;
+            Some(format!("{}{}", char::from_u32(code)?, &body[digits..]))
+        }
+        _ => Some(seq.into()),
+    }
 }
 
 /// `text` as a Python str literal that reads back as exactly `text`: in the file's own `quote`
@@ -850,12 +871,12 @@ impl Imports {
         }
     }
 
-    /// True when `from m import *` brings in a module whose root is one of `modules`: a bare
-    /// name no import binds may then be that module's.
+    /// True when `from m import *` brings in one of `modules` (exact names): a bare name no
+    /// import binds may then be that module's.
     pub fn star_imports_from(&self, modules: &[&str]) -> bool {
         self.star_modules
             .iter()
-            .any(|m| modules.contains(&m.split('.').next().unwrap_or(m)))
+            .any(|m| modules.contains(&m.as_str()))
     }
 
     /// Resolve a dotted name used in the file to what it was imported as. Names that were not
@@ -895,6 +916,37 @@ impl Imports {
     pub fn is_bound(&self, name: &str) -> bool {
         self.names.contains_key(name)
     }
+}
+
+/// Names the module's own top-level statements bind: `def`, `class` (decorated or not) and
+/// plain assignments. Only asked for in the rare file with a star import.
+pub fn module_level_names(file: &SourceFile) -> HashSet<String> {
+    let root = file.tree.root_node();
+    let mut cursor = root.walk();
+    let mut names = HashSet::new();
+    for statement in root.named_children(&mut cursor) {
+        let statement = match statement.kind() {
+            "decorated_definition" => statement.field("definition").unwrap_or(statement),
+            "expression_statement" => match statement.named_child(0) {
+                Some(assignment) if assignment.kind() == "assignment" => {
+                    if let Some(left) = assignment.field("left")
+                        && left.kind() == "identifier"
+                    {
+                        names.insert(file.text_of(left).to_string());
+                    }
+                    continue;
+                }
+                _ => continue,
+            },
+            _ => statement,
+        };
+        if matches!(statement.kind(), "function_definition" | "class_definition")
+            && let Some(name) = statement.field("name")
+        {
+            names.insert(file.text_of(name).to_string());
+        }
+    }
+    names
 }
 
 /// The last segment of a resolved callee, when it comes from one of `modules` (or was not
@@ -1024,8 +1076,18 @@ mod tests {
     #[test]
     fn escape_sequences_read_as_python_reads_them() {
         for (literal, value) in [
-            (r#""a\x41\u00e9\101\N{DASH}""#, "aA\u{e9}A\\N{DASH}"),
+            (r#""a\x41\u00e9\101""#, "aA\u{e9}A"),
             (r#"r"a\x41\'""#, "a\\x41\\'"),
+            // Raw strings made only of escaped pairs, which the scanner leaves out of content.
+            (r#"r'\\'"#, "\\\\"),
+            (r#"r"\\\\""#, "\\\\\\\\"),
+            (r#"r'\''"#, "\\'"),
+            (r#"R"""\\x""""#, "\\\\x"),
+            // Octal: at most three digits 0-7; an 8 or 9 after them is plain text.
+            (r#""\18""#, "\u{1}8"),
+            (r#""\779""#, "?9"),
+            (r#""\08""#, "\08"),
+            (r#""\8""#, "\\8"),
             (r#""a\x41""#, "aA"),
             (r#""\u00e9\U0001F600\101\0""#, "\u{e9}\u{1F600}A\0"),
             (
@@ -1037,6 +1099,10 @@ joined""#,
             (r#""\q""#, "\\q"),
         ] {
             assert_eq!(value_of(literal).as_deref(), Some(value), "{literal}");
+        }
+        // What can't be reproduced exactly is not read at all, rather than read wrong.
+        for literal in [r#""a\N{EM DASH}""#, r#""\ud800""#] {
+            assert_eq!(value_of(literal), None, "{literal}");
         }
     }
 

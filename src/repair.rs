@@ -1020,14 +1020,13 @@ fn split_origin(origin: &str) -> (&str, Option<&str>) {
 
 fn print_github(outcome: &Outcome) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    let escape = |t: &str| {
-        t.replace('%', "%25")
-            .replace('\r', "%0D")
-            .replace('\n', "%0A")
-    };
+    let escape = crate::report::escape_github;
     let at = |origin: &str| match split_origin(origin) {
-        (file, Some(line)) => format!("file={file},line={line}"),
-        (file, None) => format!("file={file}"),
+        (file, Some(line)) => format!(
+            "file={},line={line}",
+            crate::report::escape_github_property(file)
+        ),
+        (file, None) => format!("file={}", crate::report::escape_github_property(file)),
     };
     for verdict in outcome.plan.repairs() {
         writeln!(

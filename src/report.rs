@@ -144,7 +144,7 @@ pub fn print_early_error(message: &str, args: &Common) -> Result<u8> {
     let named = message
         .split_once(": ")
         .map(|(head, _)| without_line(head))
-        .filter(|head| !head.is_empty() && !head.contains(' '))
+        .filter(|head| !head.is_empty() && !head.contains(' ') && Path::new(head) != cwd)
         .unwrap_or_else(|| ".".to_string());
     let output = Output {
         outcomes: vec![FileOutcome {
@@ -560,10 +560,16 @@ pub(crate) fn escape_github(text: &str) -> String {
         .replace('\n', "%0A")
 }
 
+/// A workflow command's property value (`file=...`): `:` and `,` end it, so they are escaped
+/// too, as GitHub's toolkit does.
+pub(crate) fn escape_github_property(text: &str) -> String {
+    escape_github(text).replace(':', "%3A").replace(',', "%2C")
+}
+
 fn print_github(output: &Output) -> Result<()> {
     let mut out = std::io::stdout().lock();
     for outcome in &output.outcomes {
-        let shown = output.display_path(&outcome.path);
+        let shown = escape_github_property(&output.display_path(&outcome.path));
         if let Some(error) = &outcome.error {
             writeln!(out, "::error file={shown}::{}", escape_github(error))?;
         }

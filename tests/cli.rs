@@ -292,6 +292,24 @@ fn errors_before_any_file_are_in_the_json_github_and_sarif_output() {
         text(&out.stdout)
     );
 
+    // A property value escapes what would end it (`,` and `:`), as GitHub's toolkit does.
+    let out = run_in(
+        dir.path(),
+        &["--models", "nothing*.py", "a,b:c.py", "--format", "github"],
+    );
+    assert!(
+        text(&out.stdout).starts_with("::error file=a%2Cb%3Ac.py::a,b:c.py: No such file"),
+        "{}",
+        text(&out.stdout)
+    );
+    // An error about the directory itself names `.`.
+    let out = run_in(dir.path(), &["--format", "github"]);
+    assert!(
+        text(&out.stdout).starts_with("::error file=.::"),
+        "{}",
+        text(&out.stdout)
+    );
+
     // No project at all: the error is the run's, reported as a failed SARIF invocation.
     let out = run_in(dir.path(), &["--format", "sarif"]);
     assert_eq!(out.status.code(), Some(2));

@@ -196,6 +196,22 @@ fn ondelete_none_reads_as_no_action() {
         "{fixed}"
     );
     second_run_changes_nothing("x.py", &fixed, &config);
+
+    // A real 'NO ACTION' does vote: with 'set null' beside it the file is mixed, so upper case.
+    let src = src.replace("ondelete=None", "ondelete='NO ACTION'")
+        + "    op.create_foreign_key('c', 'notes', 'users', ['editor_id'], ['id'])\n";
+    let file = parse::parse_text(Path::new("x.py"), src).unwrap();
+    let plan = fix::plan(
+        &file,
+        &migrations::scan(&file),
+        &schema(),
+        &Config::default(),
+    );
+    let fixed = fix::fixed_text(&file, plan.edits).unwrap();
+    assert!(
+        fixed.contains("['editor_id'], ['id'], ondelete='SET NULL')"),
+        "{fixed}"
+    );
 }
 
 /// `from sqlalchemy import *` and bare names get the same keys, and the same fixes, as the
@@ -230,6 +246,23 @@ fn star_imports_are_read_like_prefixed_names() {
         after_imports(&starred),
         after_imports(&prefixed).replace("sa.", "")
     );
+    // A name the file defines itself is its own, star import or not; and sqlalchemy.orm's
+    // star brings no ForeignKey.
+    for header in [
+        "from sqlalchemy import *\ndef ForeignKeyConstraint(*args):\n    return args\n",
+        "from sqlalchemy.orm import *\n",
+    ] {
+        let src = format!("from alembic import op\n{header}\n{}", body(""));
+        let file = parse::parse_text(Path::new("x.py"), src).unwrap();
+        let plan = fix::plan(
+            &file,
+            &migrations::scan(&file),
+            &schema(),
+            &Config::default(),
+        );
+        assert!(plan.keys.is_empty(), "{header}: {:?}", plan.keys);
+        assert!(plan.edits.is_empty(), "{header}");
+    }
 }
 
 #[test]
