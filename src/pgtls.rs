@@ -116,11 +116,8 @@ pub fn resolve(
         });
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let (verifier, root_text): (Arc<dyn ServerCertVerifier>, String) = match check {
-        Check::Nothing => (
-            Arc::new(AnyCertificate(provider.signature_verification_algorithms)),
-            String::new(),
-        ),
+    let (chain, root_text) = match check {
+        Check::Nothing => (None, String::new()),
         Check::Chain | Check::ChainAndHost => {
             let Some(roots) = roots else {
                 let default = default_root.map_or_else(
@@ -136,22 +133,23 @@ pub fn resolve(
                 WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
                     .build()
                     .map_err(|e| anyhow!("sslrootcert {text}: {e}"))?;
-            let verifier = Rooted {
+            let chain = Chain {
                 webpki,
                 roots: certs,
                 names: check == Check::ChainAndHost,
             };
-            (
-                Arc::new(verifier) as Arc<dyn ServerCertVerifier>,
-                format!(", root certificate {text}"),
-            )
+            (Some(chain), format!(", root certificate {text}"))
         }
+    };
+    let verifier = Verifier {
+        algorithms: provider.signature_verification_algorithms,
+        chain,
     };
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
+        .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
     Ok(Tls {
         mode,
@@ -191,45 +189,25 @@ fn root_store(roots: &Roots) -> Result<(RootCertStore, Vec<CertificateDer<'stati
     }
 }
 
-/// `prefer` / `require` without a root: the session is encrypted, the peer not authenticated
-/// (libpq's behaviour). The handshake signatures are still checked, so the key is the
-/// certificate's.
+/// The server certificate check of every sslmode that uses TLS. The handshake signatures are
+/// always checked, so the server holds the certificate's key; without a `chain` (`prefer`, and
+/// `require` without a root) that is all, as in libpq: encrypted, the peer not authenticated.
 #[derive(Debug)]
-struct AnyCertificate(WebPkiSupportedAlgorithms);
+struct Verifier {
+    algorithms: WebPkiSupportedAlgorithms,
+    chain: Option<Chain>,
+}
 
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.supported_schemes()
-    }
+/// `verify-ca` / `verify-full` (and `require` with a root): the chain must lead to a root
+/// certificate, and with `names` the certificate must name the host. A server certificate that
+/// is itself in the root file and self-signed (as PostgreSQL's documentation makes one) is
+/// trusted as it is, as OpenSSL trusts it for libpq, though WebPKI refuses a CA certificate as
+/// a server's.
+#[derive(Debug)]
+struct Chain {
+    webpki: Arc<WebPkiServerVerifier>,
+    roots: Vec<CertificateDer<'static>>,
+    names: bool,
 }
 
 /// Issuer and subject are the same name: a certificate that is its own root. A server
@@ -241,19 +219,7 @@ fn self_signed(cert: &CertificateDer<'_>) -> bool {
         .is_ok_and(|c| c.tbs_certificate.issuer == c.tbs_certificate.subject)
 }
 
-/// `verify-ca` / `verify-full` (and `require` with a root): the chain must lead to a root
-/// certificate, and with `names` the certificate must name the host. A server certificate that
-/// is itself in the root file (self-signed, as PostgreSQL's documentation makes one) is
-/// trusted as it is, as OpenSSL trusts it for libpq, though WebPKI refuses a CA certificate
-/// as a server's; the handshake signature, checked separately, proves the server holds its key.
-#[derive(Debug)]
-struct Rooted {
-    webpki: Arc<WebPkiServerVerifier>,
-    roots: Vec<CertificateDer<'static>>,
-    names: bool,
-}
-
-impl ServerCertVerifier for Rooted {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -262,19 +228,22 @@ impl ServerCertVerifier for Rooted {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if self
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        if chain
             .roots
             .iter()
             .any(|root| root.as_ref() == end_entity.as_ref())
             && self_signed(end_entity)
         {
-            if self.names {
+            if chain.names {
                 let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
                 rustls::client::verify_server_name(&parsed, server_name)?;
             }
             return Ok(ServerCertVerified::assertion());
         }
-        match self.webpki.verify_server_cert(
+        match chain.webpki.verify_server_cert(
             end_entity,
             intermediates,
             server_name,
@@ -283,7 +252,7 @@ impl ServerCertVerifier for Rooted {
         ) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) if !self.names => Ok(ServerCertVerified::assertion()),
+            )) if !chain.names => Ok(ServerCertVerified::assertion()),
             other => other,
         }
     }
@@ -294,7 +263,7 @@ impl ServerCertVerifier for Rooted {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -303,10 +272,10 @@ impl ServerCertVerifier for Rooted {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.webpki.supported_verify_schemes()
+        self.algorithms.supported_schemes()
     }
 }

@@ -55,6 +55,14 @@ fn second_run_changes_nothing(name: &str, fixed: &str, config: &Config) {
     assert_eq!(again, fixed, "{name}: a second run changed the file again");
 }
 
+/// An inline migration through the pipeline with `config`: its plan and the fixed text.
+fn fix_source(src: &str, config: &Config) -> (fix::FilePlan, String) {
+    let file = parse::parse_text(Path::new("x.py"), src.to_string()).unwrap();
+    let plan = fix::plan(&file, &migrations::scan(&file), &schema(), config);
+    let fixed = fix::fixed_text(&file, plan.edits.clone()).unwrap();
+    (plan, fixed)
+}
+
 macro_rules! shape_test {
     ($test:ident, $file:literal) => {
         #[test]
@@ -158,14 +166,7 @@ statuses = { ondelete = "NO ACTION" }
 #[test]
 fn lowercase_files_get_lowercase_actions() {
     let src = "from alembic import op\n\ndef upgrade():\n    op.create_foreign_key('a', 'notes', 'users', ['reviewer_id'], ['id'], ondelete='set null')\n    op.create_foreign_key('b', 'notes', 'users', ['author_id'], ['id'])\n";
-    let file = parse::parse_text(Path::new("x.py"), src.to_string()).unwrap();
-    let plan = fix::plan(
-        &file,
-        &migrations::scan(&file),
-        &schema(),
-        &Config::default(),
-    );
-    let fixed = fix::fixed_text(&file, plan.edits).unwrap();
+    let (_, fixed) = fix_source(src, &Config::default());
     assert!(
         fixed.contains("['author_id'], ['id'], ondelete='cascade')"),
         "{fixed}"
@@ -178,19 +179,16 @@ fn lowercase_files_get_lowercase_actions() {
 #[test]
 fn ondelete_none_reads_as_no_action() {
     let src = "from alembic import op\n\ndef upgrade():\n    op.create_foreign_key('a', 'notes', 'users', ['reviewer_id'], ['id'], ondelete=None)\n    op.create_foreign_key('b', 'notes', 'users', ['author_id'], ['id'], ondelete='set null')\n";
-    let file = parse::parse_text(Path::new("x.py"), src.to_string()).unwrap();
-    let migration = migrations::scan(&file);
-    let plan = fix::plan(&file, &migration, &schema(), &Config::default());
+    let (plan, fixed) = fix_source(src, &Config::default());
     let kept = report::key_line_plain("x.py", &plan.keys[0]);
     assert!(
         kept.contains("ondelete NO ACTION (kept existing ondelete"),
         "{kept}"
     );
-    assert_eq!(fix::fixed_text(&file, plan.edits).unwrap(), src);
+    assert_eq!(fixed, src);
 
     let config = Config::from_toml_str("[rules]\n\"notes.reviewer_id\" = \"RESTRICT\"\n").unwrap();
-    let plan = fix::plan(&file, &migration, &schema(), &config);
-    let fixed = fix::fixed_text(&file, plan.edits).unwrap();
+    let (_, fixed) = fix_source(src, &config);
     assert!(
         fixed.contains("['reviewer_id'], ['id'], ondelete='restrict')"),
         "{fixed}"
@@ -200,14 +198,7 @@ fn ondelete_none_reads_as_no_action() {
     // A real 'NO ACTION' does vote: with 'set null' beside it the file is mixed, so upper case.
     let src = src.replace("ondelete=None", "ondelete='NO ACTION'")
         + "    op.create_foreign_key('c', 'notes', 'users', ['editor_id'], ['id'])\n";
-    let file = parse::parse_text(Path::new("x.py"), src).unwrap();
-    let plan = fix::plan(
-        &file,
-        &migrations::scan(&file),
-        &schema(),
-        &Config::default(),
-    );
-    let fixed = fix::fixed_text(&file, plan.edits).unwrap();
+    let (_, fixed) = fix_source(&src, &Config::default());
     assert!(
         fixed.contains("['editor_id'], ['id'], ondelete='SET NULL')"),
         "{fixed}"
@@ -224,15 +215,9 @@ fn star_imports_are_read_like_prefixed_names() {
         )
     };
     let fix = |src: String| {
-        let file = parse::parse_text(Path::new("x.py"), src).unwrap();
-        let plan = fix::plan(
-            &file,
-            &migrations::scan(&file),
-            &schema(),
-            &Config::default(),
-        );
+        let (plan, fixed) = fix_source(&src, &Config::default());
         assert_eq!(plan.keys.len(), 2, "{:?}", plan.keys);
-        fix::fixed_text(&file, plan.edits).unwrap()
+        fixed
     };
     let header = "from alembic import op\n";
     let prefixed = fix(format!(
@@ -253,13 +238,7 @@ fn star_imports_are_read_like_prefixed_names() {
         "from sqlalchemy.orm import *\n",
     ] {
         let src = format!("from alembic import op\n{header}\n{}", body(""));
-        let file = parse::parse_text(Path::new("x.py"), src).unwrap();
-        let plan = fix::plan(
-            &file,
-            &migrations::scan(&file),
-            &schema(),
-            &Config::default(),
-        );
+        let (plan, _) = fix_source(&src, &Config::default());
         assert!(plan.keys.is_empty(), "{header}: {:?}", plan.keys);
         assert!(plan.edits.is_empty(), "{header}");
     }
