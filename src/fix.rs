@@ -1290,9 +1290,6 @@ fn name_literal(schema: &Schema, migration: &Migration, site: &FkSite, name: &st
     }
 }
 
-#[cfg(not(unix))]
-fn keep_owner(_file: &std::fs::File, _old: &std::fs::Metadata) {}
-
 /// Apply sorted, non-overlapping edits in one pass. Returns the new text and the edits that
 /// were skipped because they overlapped one already applied.
 pub fn apply(text: &str, mut edits: Vec<Edit>) -> (String, Vec<Edit>) {
@@ -1539,6 +1536,9 @@ fn keep_owner(file: &std::fs::File, old: &std::fs::Metadata) {
         let _ = fchown(file, None, Some(old.gid()));
     }
 }
+
+#[cfg(not(unix))]
+fn keep_owner(_file: &std::fs::File, _old: &std::fs::Metadata) {}
 
 #[cfg(test)]
 mod tests {

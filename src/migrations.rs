@@ -214,6 +214,7 @@ pub fn scan(file: &SourceFile) -> Migration {
             ..Migration::default()
         },
         block_ids: HashMap::new(),
+        module_names: std::cell::OnceCell::new(),
     };
     // Every call the scanner acts on names a marker in its callee (after import aliases are
     // resolved), so only subtrees holding one are entered.
@@ -301,6 +302,8 @@ struct Scanner<'a> {
     migration: Migration,
     /// tree-sitter block node id -> BlockId
     block_ids: HashMap<usize, BlockId>,
+    /// Names the module binds itself, read once and only for a file with a star import.
+    module_names: std::cell::OnceCell<std::collections::HashSet<String>>,
 }
 
 /// What a callee is, once import aliases are resolved.
@@ -338,7 +341,10 @@ impl<'a> Scanner<'a> {
         if !dotted.contains('.')
             && !self.imports.is_bound(&dotted)
             && self.imports.star_imports_from(SA_STAR_MODULES)
-            && !crate::parse::module_level_names(self.file).contains(&dotted)
+            && !self
+                .module_names
+                .get_or_init(|| crate::parse::module_level_names(self.file))
+                .contains(&dotted)
         {
             return Callee::Sa(dotted);
         }

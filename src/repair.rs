@@ -510,7 +510,8 @@ fn indent_body(body: &str, indent: &str) -> String {
     out
 }
 
-/// A Python string literal in Alembic's style (single quotes).
+/// A Python string literal as Alembic writes one (`repr()`: single quotes unless the text
+/// holds one and no double quote).
 fn py_str(text: &str) -> String {
     parse::string_literal(text, '\'')
 }
@@ -1021,12 +1022,13 @@ fn split_origin(origin: &str) -> (&str, Option<&str>) {
 fn print_github(outcome: &Outcome) -> Result<()> {
     let mut out = std::io::stdout().lock();
     let escape = crate::report::escape_github;
-    let at = |origin: &str| match split_origin(origin) {
-        (file, Some(line)) => format!(
-            "file={},line={line}",
-            crate::report::escape_github_property(file)
-        ),
-        (file, None) => format!("file={}", crate::report::escape_github_property(file)),
+    let at = |origin: &str| {
+        let (file, line) = split_origin(origin);
+        let file = crate::report::escape_github_property(file);
+        match line {
+            Some(line) => format!("file={file},line={line}"),
+            None => format!("file={file}"),
+        }
     };
     for verdict in outcome.plan.repairs() {
         writeln!(
