@@ -315,6 +315,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         root: inputs.root.clone(),
         cwd,
         write: args.common.write,
+        early: false,
     };
     // The caches are written while the report prints: neither waits for the other.
     let (_, code) = rayon::join(

@@ -355,6 +355,8 @@ struct PgConnect {
     password_source: Option<String>,
     /// None: plain connection (a unix socket, or sslmode=disable).
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    /// sslmode=allow: plain first, TLS only when the server turns that away.
+    plain_first: bool,
 }
 
 fn read_postgres(mut url: DbUrl, target: &PgTarget, timeout: Duration) -> Result<Database> {
@@ -371,6 +373,7 @@ fn read_postgres(mut url: DbUrl, target: &PgTarget, timeout: Duration) -> Result
         place,
         password_source,
         tls,
+        plain_first,
     } = connect;
     let fail = |what: &str, detail: String| {
         let from = password_source
@@ -390,17 +393,31 @@ fn read_postgres(mut url: DbUrl, target: &PgTarget, timeout: Duration) -> Result
     // is abandoned (and the process exits) when it outlives the timeout.
     let (sender, receiver) = mpsc::channel::<Event>();
     std::thread::spawn(move || {
+        use postgres::config::SslMode;
         let connected = match tls {
+            // libpq's allow: a server that answers the plain attempt with an error (pg_hba.conf
+            // `hostssl` only) is asked again over TLS. A socket that can't connect at all is
+            // not: TLS would not reach it either.
+            Some(tls) if plain_first => {
+                config.ssl_mode(SslMode::Disable);
+                match config.connect(postgres::NoTls) {
+                    Err(err) if err.as_db_error().is_some() => {
+                        config.ssl_mode(SslMode::Require);
+                        config.connect(tls)
+                    }
+                    other => other,
+                }
+            }
             Some(tls) => match config.connect(tls) {
                 // libpq's prefer / allow: a server whose TLS can't be agreed on (an old
                 // cipher, a key rustls refuses) is tried again without TLS.
                 Err(err)
-                    if config.get_ssl_mode() == postgres::config::SslMode::Prefer
+                    if config.get_ssl_mode() == SslMode::Prefer
                         && err
                             .to_string()
                             .starts_with("error performing TLS handshake") =>
                 {
-                    config.ssl_mode(postgres::config::SslMode::Disable);
+                    config.ssl_mode(SslMode::Disable);
                     config.connect(postgres::NoTls)
                 }
                 other => other,
@@ -567,8 +584,12 @@ fn pg_connect(url: &mut DbUrl, target: &PgTarget, timeout: Duration) -> Result<P
     }
     let home = env("HOME").map(PathBuf::from);
     let tls = crate::pgtls::resolve(
-        target.sslmode.as_deref(),
-        target.sslrootcert.as_deref(),
+        &crate::pgtls::Settings {
+            sslmode: target.sslmode.as_deref(),
+            sslrootcert: target.sslrootcert.as_deref(),
+            sslcert: target.sslcert.as_deref(),
+            sslkey: target.sslkey.as_deref(),
+        },
         home.as_deref(),
         matches!(host, PgHost::Tcp(_)),
     )
@@ -602,6 +623,7 @@ fn pg_connect(url: &mut DbUrl, target: &PgTarget, timeout: Duration) -> Result<P
         place,
         password_source,
         tls: tls.connector,
+        plain_first: tls.plain_first,
     })
 }
 

@@ -24,7 +24,7 @@ pub struct DbUrl {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     Sqlite { path: PathBuf },
-    Postgres(PgTarget),
+    Postgres(Box<PgTarget>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +40,10 @@ pub struct PgTarget {
     pub sslmode: Option<String>,
     /// A PEM file of root certificates, or `system`.
     pub sslrootcert: Option<String>,
+    /// The client certificate (PEM) and its private key, for servers that authenticate
+    /// clients by certificate.
+    pub sslcert: Option<String>,
+    pub sslkey: Option<String>,
     /// Query parameters this tool does not use (passed through by psycopg2, not by us).
     pub ignored: Vec<String>,
 }
@@ -105,9 +109,9 @@ pub fn parse(raw: &str, base: &Path) -> Result<DbUrl> {
         .to_ascii_lowercase();
     let target = match dialect.as_str() {
         "sqlite" => sqlite_target(rest, base).map_err(|e| anyhow!("{shown}: {e}"))?,
-        "postgresql" | "postgres" => {
-            Target::Postgres(pg_target(rest).map_err(|e| anyhow!("{shown}: {e}"))?)
-        }
+        "postgresql" | "postgres" => Target::Postgres(Box::new(
+            pg_target(rest).map_err(|e| anyhow!("{shown}: {e}"))?,
+        )),
         other => bail!(
             "{shown}: unsupported database {other:?}; check-db reads sqlite and postgresql URLs"
         ),
@@ -126,10 +130,8 @@ pub fn parse(raw: &str, base: &Path) -> Result<DbUrl> {
         url.add_secret(raw_password);
         url.add_secret(&percent_decode_str(raw_password).decode_utf8_lossy());
     }
-    if let Target::Postgres(PgTarget {
-        password: Some(password),
-        ..
-    }) = &url.target
+    if let Target::Postgres(target) = &url.target
+        && let Some(password) = &target.password
     {
         let password = password.clone();
         url.add_secret(&password);
@@ -226,6 +228,8 @@ fn pg_target(rest: &str) -> Result<PgTarget> {
         options: None,
         sslmode: None,
         sslrootcert: None,
+        sslcert: None,
+        sslkey: None,
         ignored: Vec::new(),
     };
     for (key, value) in url.query_pairs() {
@@ -245,6 +249,8 @@ fn pg_target(rest: &str) -> Result<PgTarget> {
             "options" => target.options = Some(value),
             "sslmode" => target.sslmode = Some(value),
             "sslrootcert" => target.sslrootcert = Some(value),
+            "sslcert" => target.sslcert = Some(value),
+            "sslkey" => target.sslkey = Some(value),
             other => target.ignored.push(other.to_string()),
         }
     }
@@ -275,7 +281,7 @@ mod tests {
 
     fn pg(raw: &str) -> PgTarget {
         match parse(raw, Path::new("/base")).unwrap().target {
-            Target::Postgres(t) => t,
+            Target::Postgres(t) => *t,
             other => panic!("{other:?}"),
         }
     }

@@ -1230,10 +1230,10 @@ pub fn constraint_name(schema: &Schema, site: &FkSite) -> String {
 }
 
 /// `fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s` -> the name, read the way
-/// SQLAlchemy reads it (Python's `%` formatting with a mapping). None when the template uses a
-/// token that can't be known here, or a `%` that is neither `%%` nor a plain `%(token)s`:
-/// Python raises on most (a stray `%`, `%'`), and the rest (`%(token)-5s`, `%(token)r`) are
-/// formatting this does not reproduce, so no name is claimed.
+/// SQLAlchemy reads it (Python's `%` formatting with a mapping, widths and precisions
+/// included). None when the template uses a token that can't be known here, or a `%` that is
+/// neither `%%` nor a `%(token)...s`: Python raises on most (a stray `%`, `%'`, `%(token)d`),
+/// and `%(token)r` / `%(token)a` quote and escape as this does not, so no name is claimed.
 pub fn render_convention(
     template: &str,
     table: &str,
@@ -1252,7 +1252,8 @@ pub fn render_convention(
             rest = tail;
             continue;
         }
-        let (token, tail) = after.strip_prefix('(')?.split_once(")s")?;
+        let (token, tail) = after.strip_prefix('(')?.split_once(')')?;
+        let (spec, tail) = StrSpec::read(tail)?;
         let value = match token {
             "table_name" => table.to_string(),
             "column_0_name" => columns.first()?.clone(),
@@ -1272,11 +1273,76 @@ pub fn render_convention(
             "referred_column_0_N_name" => referent_columns.join("_"),
             _ => return None,
         };
-        out.push_str(&value);
+        spec.push(&mut out, &value);
         rest = tail;
     }
     out.push_str(rest);
     Some(out)
+}
+
+/// What follows `%(token)` in a template: Python's conversion flags, minimum width and
+/// precision, then `s` (the only conversion that keeps a name as it is: `r` and `a` add
+/// quotes and escapes, the numeric ones raise TypeError on a string).
+const MAX_NAME_WIDTH: usize = 1024;
+
+#[derive(Debug, Default, PartialEq)]
+struct StrSpec {
+    left: bool,
+    width: usize,
+    precision: Option<usize>,
+}
+
+impl StrSpec {
+    /// The spec at the start of `text` and the text after it; None when Python would not
+    /// render a string with it.
+    fn read(text: &str) -> Option<(StrSpec, &str)> {
+        let mut spec = StrSpec::default();
+        let mut rest = text;
+        // `0`, `#`, ` ` and `+` change numbers only.
+        while let Some(flag) = rest.chars().next().filter(|c| "-0# +".contains(*c)) {
+            spec.left |= flag == '-';
+            rest = &rest[1..];
+        }
+        let digits = |s: &str| s.bytes().take_while(u8::is_ascii_digit).count();
+        let n = digits(rest);
+        spec.width = if n == 0 { 0 } else { rest[..n].parse().ok()? };
+        // No database takes a name this long; a template asking for one names no key (and
+        // must not make the tool build a gigabyte of spaces).
+        if spec.width > MAX_NAME_WIDTH {
+            return None;
+        }
+        rest = &rest[n..];
+        if let Some(after) = rest.strip_prefix('.') {
+            let n = digits(after);
+            // `%.s` is precision 0.
+            spec.precision = Some(if n == 0 { 0 } else { after[..n].parse().ok()? });
+            rest = &after[n..];
+        }
+        // Length modifiers are accepted and ignored.
+        rest = rest.trim_start_matches(['h', 'l', 'L']);
+        let tail = rest.strip_prefix('s')?;
+        Some((spec, tail))
+    }
+
+    /// `value` cut to the precision and padded with spaces to the width, both counted in
+    /// characters as Python counts them.
+    fn push(&self, out: &mut String, value: &str) {
+        let cut = match self.precision {
+            Some(p) => value
+                .char_indices()
+                .nth(p)
+                .map_or(value, |(i, _)| &value[..i]),
+            None => value,
+        };
+        let pad = self.width.saturating_sub(cut.chars().count());
+        if !self.left {
+            out.extend(std::iter::repeat_n(' ', pad));
+        }
+        out.push_str(cut);
+        if self.left {
+            out.extend(std::iter::repeat_n(' ', pad));
+        }
+    }
 }
 
 fn name_literal(schema: &Schema, migration: &Migration, site: &FkSite, name: &str) -> String {
@@ -1693,5 +1759,17 @@ mod tests {
         assert_eq!(render("fk_%"), None);
         // A template may legitimately put a quote in the name; the literal escapes it.
         assert_eq!(render("fk_'%(table_name)s'").as_deref(), Some("fk_'notes'"));
+        // Flags, width and precision as Python applies them to a string (each expected value
+        // is what `template % {"table_name": "notes"}` printed in CPython 3.11).
+        assert_eq!(render("%(table_name)-7s|").as_deref(), Some("notes  |"));
+        assert_eq!(render("%(table_name)7s|").as_deref(), Some("  notes|"));
+        assert_eq!(render("%(table_name)07s|").as_deref(), Some("  notes|"));
+        assert_eq!(render("%(table_name).3s|").as_deref(), Some("not|"));
+        assert_eq!(render("%(table_name).s|").as_deref(), Some("|"));
+        assert_eq!(render("%(table_name)-6.2s|").as_deref(), Some("no    |"));
+        assert_eq!(render("%(table_name)ls|").as_deref(), Some("notes|"));
+        assert_eq!(render("%(table_name)r"), None);
+        assert_eq!(render("%(table_name)-5"), None);
+        assert_eq!(render("%(table_name)99999999999s"), None);
     }
 }

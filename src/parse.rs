@@ -623,7 +623,7 @@ pub fn string_value(node: Node, src: &str) -> Option<String> {
                         if raw {
                             let delimiter = prefix.trim_start_matches(char::is_alphabetic).len();
                             let end = node.end_byte().checked_sub(delimiter)?;
-                            value.push_str(src.get(child.end_byte()..end)?);
+                            push_source_text(&mut value, src.get(child.end_byte()..end)?);
                         }
                     }
                     // The scanner leaves a raw string's `\\` and `\'` pairs out of its content
@@ -654,12 +654,22 @@ fn push_unescaped(value: &mut String, content: Node, src: &str) -> Option<()> {
     let mut at = content.start_byte();
     let mut cursor = content.walk();
     for escape in content.named_children(&mut cursor) {
-        value.push_str(&src[at..escape.start_byte()]);
+        push_source_text(value, &src[at..escape.start_byte()]);
         value.push_str(&unescape(&src[escape.byte_range()])?);
         at = escape.end_byte();
     }
-    value.push_str(&src[at..content.end_byte()]);
+    push_source_text(value, &src[at..content.end_byte()]);
     Some(())
+}
+
+/// Literal text as Python reads it: the source's line breaks (`\r\n`, a lone `\r`) are `\n`
+/// by the time the tokenizer sees them, so a triple-quoted string in a CRLF file holds `\n`.
+fn push_source_text(value: &mut String, text: &str) {
+    if !text.contains('\r') {
+        value.push_str(text);
+        return;
+    }
+    value.push_str(&text.replace("\r\n", "\n").replace('\r', "\n"));
 }
 
 /// One escape sequence's value, as Python reads it in a non-raw str literal; escapes Python
@@ -1160,6 +1170,26 @@ joined""#,
         assert_eq!(
             strings,
             vec![Some("ab".into()), None, Some("c".into()), None]
+        );
+    }
+
+    #[test]
+    fn string_values_read_line_breaks_as_python_does() {
+        // CPython 3.11 reads this CRLF text (ast.parse) as 'a\nb', 'c\nd', 'ef' and 'g\\\nh'.
+        let file = parse("x = ('''a\r\nb''', r'''c\r\nd''', 'e\\\r\nf', r'''g\\\r\nh''')\r\n");
+        let strings: Vec<_> = descendants(file.tree.root_node())
+            .into_iter()
+            .filter(|n| n.kind() == "string")
+            .map(|n| string_value(n, &file.text))
+            .collect();
+        assert_eq!(
+            strings,
+            vec![
+                Some("a\nb".into()),
+                Some("c\nd".into()),
+                Some("ef".into()),
+                Some("g\\\nh".into())
+            ]
         );
     }
 

@@ -1,5 +1,6 @@
 //! TLS for check-db's PostgreSQL connections, with libpq's `sslmode` meanings: `disable` (no
-//! TLS), `allow` / `prefer` (TLS when the server offers it, certificate not checked),
+//! TLS), `allow` (plain, TLS only when the server refuses plain; certificate not checked),
+//! `prefer` (TLS when the server offers it, else plain; certificate not checked),
 //! `require` (TLS or fail; the certificate is checked against a root certificate only when one
 //! is configured, as libpq does), `verify-ca` (the chain must lead to the root certificate)
 //! and `verify-full` (the chain, and the host name must match the certificate).
@@ -7,6 +8,11 @@
 //! The root certificate comes from `sslrootcert` (URL), else PGSSLROOTCERT, else
 //! `~/.postgresql/root.crt`; `sslrootcert=system` means the operating system's store, and then
 //! only `verify-full` (libpq 16's rule).
+//!
+//! A client certificate for servers that authenticate by certificate (pg_hba `cert`, or
+//! `clientcert=verify-full`) comes from `sslcert` / `sslkey`, else PGSSLCERT / PGSSLKEY, else
+//! `~/.postgresql/postgresql.crt` / `.key`. As in libpq, a certificate file that does not exist
+//! means none is sent, and a key file that others may read is refused.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,7 +24,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// What the connection asks of the server's certificate.
@@ -37,6 +43,8 @@ pub struct Tls {
     pub mode: SslMode,
     /// None when no TLS is attempted.
     pub connector: Option<MakeRustlsConnect>,
+    /// `allow`: try without TLS first, and with it only when the server refuses that.
+    pub plain_first: bool,
     /// For messages, when sslmode was chosen (URL or PGSSLMODE):
     /// `sslmode=verify-full, root certificate /path`.
     pub described: Option<String>,
@@ -48,17 +56,23 @@ enum Roots {
     System,
 }
 
-/// `sslmode` and `sslrootcert` (the URL's values, else PGSSLMODE / PGSSLROOTCERT, else libpq's
-/// defaults). PostgreSQL never speaks TLS on a unix socket, so there (`tcp` false) only the
+/// The URL's TLS parameters, each None when the URL does not set it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Settings<'a> {
+    pub sslmode: Option<&'a str>,
+    pub sslrootcert: Option<&'a str>,
+    pub sslcert: Option<&'a str>,
+    pub sslkey: Option<&'a str>,
+}
+
+/// The URL's TLS settings, else PGSSLMODE / PGSSLROOTCERT / PGSSLCERT / PGSSLKEY, else libpq's
+/// defaults. PostgreSQL never speaks TLS on a unix socket, so there (`tcp` false) only the
 /// sslmode's spelling is checked, as libpq does.
-pub fn resolve(
-    sslmode: Option<&str>,
-    sslrootcert: Option<&str>,
-    home: Option<&Path>,
-    tcp: bool,
-) -> Result<Tls> {
+pub fn resolve(settings: &Settings, home: Option<&Path>, tcp: bool) -> Result<Tls> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let explicit_root = sslrootcert
+    let sslmode = settings.sslmode;
+    let explicit_root = settings
+        .sslrootcert
         .filter(|r| !r.is_empty())
         .map(str::to_string)
         .or_else(|| env("PGSSLROOTCERT"));
@@ -95,6 +109,7 @@ pub fn resolve(
             return Ok(Tls {
                 mode: SslMode::Disable,
                 connector: None,
+                plain_first: false,
                 described: Some("sslmode=disable".into()),
             });
         }
@@ -112,6 +127,7 @@ pub fn resolve(
         return Ok(Tls {
             mode: SslMode::Disable,
             connector: None,
+            plain_first: false,
             described: None,
         });
     }
@@ -145,19 +161,149 @@ pub fn resolve(
         algorithms: provider.signature_verification_algorithms,
         chain,
     };
-    let config = ClientConfig::builder_with_provider(provider)
+    let key_provider = provider.key_provider;
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(Arc::new(verifier));
+    let (config, client_text) = match client_identity(settings, home)? {
+        Some(identity) => {
+            let text = format!(", client certificate {}", identity.cert_path.display());
+            let key = certified_key(identity, key_provider)?;
+            (builder.with_client_cert_resolver(Arc::new(key)), text)
+        }
+        None => (builder.with_no_client_auth(), String::new()),
+    };
     Ok(Tls {
         mode,
         connector: Some(MakeRustlsConnect::new(config)),
-        described: chosen
-            .is_some()
-            .then(|| format!("sslmode={mode_text}{root_text}")),
+        plain_first: mode_text == "allow",
+        described: (chosen.is_some() || !client_text.is_empty())
+            .then(|| format!("sslmode={mode_text}{root_text}{client_text}")),
     })
+}
+
+/// A client certificate chain with its private key, and where they were read from.
+struct Identity {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    cert_path: PathBuf,
+    key_path: PathBuf,
+}
+
+/// The client certificate to present, as libpq finds one: none when the certificate file does
+/// not exist; an error when it does and its key is missing, unreadable, or open to others.
+fn client_identity(settings: &Settings, home: Option<&Path>) -> Result<Option<Identity>> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let pick = |given: Option<&str>, var: &str, default: &str| {
+        given
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| env(var).map(PathBuf::from))
+            .or_else(|| home.map(|h| h.join(".postgresql").join(default)))
+    };
+    let Some(cert_path) = pick(settings.sslcert, "PGSSLCERT", "postgresql.crt") else {
+        return Ok(None);
+    };
+    if !cert_path.exists() {
+        return Ok(None);
+    }
+    let shown = cert_path.display();
+    let chain = CertificateDer::pem_file_iter(&cert_path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| anyhow!("sslcert {shown}: cannot read a PEM certificate: {e}"))?;
+    if chain.is_empty() {
+        bail!("sslcert {shown}: no certificate in the file");
+    }
+    let key_path = pick(settings.sslkey, "PGSSLKEY", "postgresql.key")
+        .ok_or_else(|| anyhow!("sslcert {shown}: certificate present, but no private key file"))?;
+    let key_shown = key_path.display();
+    let meta = std::fs::metadata(&key_path)
+        .map_err(|e| anyhow!("certificate present, but not private key file {key_shown}: {e}"))?;
+    if !meta.is_file() {
+        bail!("private key file {key_shown} is not a regular file");
+    }
+    key_permissions_are_private(&key_path, &meta)?;
+    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| {
+        anyhow!("sslkey {key_shown}: cannot read a PEM private key (encrypted keys are not supported): {e}")
+    })?;
+    Ok(Some(Identity {
+        chain,
+        key,
+        cert_path,
+        key_path,
+    }))
+}
+
+/// The certificate with its key, ready to sign. The key must belong to the certificate. That
+/// is checked here with x509-cert rather than by rustls, which reads X.509 v3 only: OpenSSL
+/// (`openssl x509 -req` without extensions) makes v1 client certificates, which PostgreSQL and
+/// libpq accept.
+fn certified_key(
+    identity: Identity,
+    keys: &dyn rustls::crypto::KeyProvider,
+) -> Result<OneClientCertificate> {
+    use x509_cert::der::{Decode, Encode};
+    let shown = identity.key_path.display();
+    let signing = keys
+        .load_private_key(identity.key)
+        .map_err(|e| anyhow!("sslkey {shown}: {e}"))?;
+    let certificate_key = x509_cert::Certificate::from_der(identity.chain[0].as_ref())
+        .ok()
+        .and_then(|c| c.tbs_certificate.subject_public_key_info.to_der().ok());
+    if let (Some(ours), Some(theirs)) = (signing.public_key(), certificate_key)
+        && ours.as_ref() != theirs.as_slice()
+    {
+        bail!(
+            "sslkey {shown} is not the private key of the certificate in sslcert {}",
+            identity.cert_path.display()
+        );
+    }
+    Ok(OneClientCertificate(Arc::new(
+        rustls::sign::CertifiedKey::new(identity.chain, signing),
+    )))
+}
+
+/// Presents the one client certificate to every server that asks for one.
+#[derive(Debug)]
+struct OneClientCertificate(Arc<rustls::sign::CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for OneClientCertificate {
+    fn resolve(
+        &self,
+        _root_hints: &[&[u8]],
+        _schemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// libpq's rule: a key of the user's own may be read by them only (0600 or less); one root
+/// owns (a system-managed key) may also be read by its group (0640 or less).
+#[cfg(unix)]
+fn key_permissions_are_private(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mode = meta.mode();
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    let open = (meta.uid() == euid && mode & 0o077 != 0) || (meta.uid() == 0 && mode & 0o037 != 0);
+    if open {
+        bail!(
+            "private key file {} has group or world access; file must have permissions u=rw (0600) or less if owned by the current user, or permissions u=rw,g=r (0640) or less if owned by root",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn key_permissions_are_private(_: &Path, _: &std::fs::Metadata) -> Result<()> {
+    Ok(())
 }
 
 /// The trust anchors, the root file's own certificates (a self-signed server certificate may

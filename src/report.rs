@@ -29,6 +29,9 @@ pub struct Output {
     pub root: PathBuf,
     pub cwd: PathBuf,
     pub write: bool,
+    /// The run stopped before reading any file (a missing path, no project, a bad config):
+    /// its one outcome carries that error and stands for no file.
+    pub early: bool,
 }
 
 impl Output {
@@ -59,7 +62,7 @@ impl Output {
     fn counts(&self) -> Counts {
         let mut c = Counts::default();
         for o in &self.outcomes {
-            c.files += 1;
+            c.files += usize::from(!self.early);
             c.changed += usize::from(o.fixed.is_some());
             c.errors += usize::from(o.error.is_some());
             c.findings += o.plan.findings.len();
@@ -157,6 +160,7 @@ pub fn print_early_error(message: &str, args: &Common) -> Result<u8> {
         root: cwd.clone(),
         cwd,
         write: false,
+        early: true,
     };
     print(&output, args)
 }
@@ -404,7 +408,9 @@ fn summary(output: &Output) -> String {
     } else {
         parts.join(", ")
     };
-    let tail = if c.changed == 0 {
+    let tail = if output.early {
+        "no file checked.".to_string()
+    } else if c.changed == 0 {
         format!("{} checked, nothing to change.", plural(c.files, "file"))
     } else if output.write {
         format!("{} written.", plural(c.changed, "file"))
@@ -502,6 +508,9 @@ fn print_json(output: &Output) -> Result<()> {
                 file: shown.clone(),
                 message,
             });
+        }
+        if output.early {
+            continue;
         }
         json.files.push(JsonFile {
             path: shown.clone(),

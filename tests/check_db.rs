@@ -33,6 +33,8 @@ fn check_db(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> CmdOutput {
         "PGDATABASE",
         "PGSSLMODE",
         "PGSSLROOTCERT",
+        "PGSSLCERT",
+        "PGSSLKEY",
         "NO_COLOR",
     ] {
         cmd.env_remove(var);
@@ -513,7 +515,7 @@ fn cluster() -> Arc<PgCluster> {
     cluster
         .psql(
             "postgres",
-            &format!("CREATE ROLE checker LOGIN PASSWORD '{CHECKER_PASSWORD}'"),
+            &format!("CREATE ROLE checker LOGIN PASSWORD '{CHECKER_PASSWORD}'; CREATE ROLE certuser LOGIN"),
         )
         .unwrap();
     let cluster = Arc::new(cluster);
@@ -859,6 +861,155 @@ fn postgres_passwords_never_leak_and_come_from_pgpassword_or_pgpass() {
         out.report()
     );
     leaks(&out, CHECKER_PASSWORD);
+}
+
+/// libpq's `allow` tries a plain connection first and TLS only when the server turns it
+/// away; `prefer` starts with TLS. The cluster's TCP side takes TLS only, and its log shows
+/// each refused plain attempt.
+#[test]
+fn postgres_allow_tries_plain_first_and_prefer_tls_first() {
+    if skip_postgres() {
+        return;
+    }
+    let c = cluster();
+    c.create_database("cdb_allow").unwrap();
+    let project = models_project(
+        "from sqlalchemy import Column, Integer\nfrom sqlalchemy.orm import declarative_base\nBase = declarative_base()\n\nclass A(Base):\n    __tablename__ = 'a'\n    id = Column(Integer, primary_key=True)\n",
+    );
+    let dir = project.path();
+    let url = |mode: &str| {
+        format!(
+            "postgresql://checker:{CHECKER_PASSWORD}@127.0.0.1:{}/cdb_allow?sslmode={mode}",
+            c.port
+        )
+    };
+    let refused_plain = || {
+        c.server_log()
+            .matches("user \"checker\", database \"cdb_allow\", no encryption")
+            .count()
+    };
+    let before = refused_plain();
+    let out = check_db(dir, &["--url", &url("prefer")], &[]);
+    assert_eq!(code(&out), 0, "{}", out.report());
+    assert_eq!(refused_plain(), before, "prefer went over TLS at once");
+    let out = check_db(dir, &["--url", &url("allow")], &[]);
+    assert_eq!(code(&out), 0, "{}", out.report());
+    assert_eq!(
+        refused_plain(),
+        before + 1,
+        "allow tried plain first\n{}",
+        c.server_log()
+    );
+}
+
+/// The role `certuser` may log in over TCP by client certificate only (pg_hba.conf `cert`,
+/// the CN naming the role): check-db presents the one the URL, the environment or
+/// ~/.postgresql names, and refuses a key others may read, as libpq and psql do.
+#[test]
+fn postgres_client_certificates_authenticate_as_libpq() {
+    if skip_postgres() {
+        return;
+    }
+    let c = cluster();
+    c.create_database("cdb_cert").unwrap();
+    let project = models_project(
+        "from sqlalchemy import Column, Integer\nfrom sqlalchemy.orm import declarative_base\nBase = declarative_base()\n\nclass A(Base):\n    __tablename__ = 'a'\n    id = Column(Integer, primary_key=True)\n",
+    );
+    let dir = project.path();
+    let (cert, key) = c.client_cert();
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let base = format!("postgresql://certuser@127.0.0.1:{}/cdb_cert", c.port);
+    let run = |url: &str, env: &[(&str, &str)]| check_db(dir, &["--url", url], env);
+
+    let with_files = format!("{base}?sslcert={cert}&sslkey={key}");
+    let out = run(&with_files, &[]);
+    assert_eq!(code(&out), 0, "{}", out.report());
+    // psql (libpq) with the same URL agrees that the certificate lets the role in.
+    let psql = Command::new("psql")
+        .args([&with_files, "-X", "-At", "-c", "SELECT current_user"])
+        .env("HOME", dir.join(".home"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&psql.stdout).trim(), "certuser");
+
+    // From the environment, and from ~/.postgresql as libpq's defaults.
+    let out = run(&base, &[("PGSSLCERT", &cert), ("PGSSLKEY", &key)]);
+    assert_eq!(code(&out), 0, "{}", out.report());
+    let home_pg = dir.join(".home/.postgresql");
+    fs::create_dir_all(&home_pg).unwrap();
+    fs::copy(&cert, home_pg.join("postgresql.crt")).unwrap();
+    fs::copy(&key, home_pg.join("postgresql.key")).unwrap();
+    let out = run(&base, &[]);
+    assert_eq!(code(&out), 0, "{}", out.report());
+    fs::remove_file(home_pg.join("postgresql.crt")).unwrap();
+
+    // No certificate: the server's refusal, on one line.
+    let out = run(&base, &[]);
+    assert_eq!(code(&out), 2, "{}", out.report());
+    assert!(
+        out.stderr.contains("certificate"),
+        "wanted the server's certificate complaint\n{}",
+        out.report()
+    );
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.report());
+
+    // A key that group or others may read is refused before connecting, as libpq refuses it.
+    let open_key = dir.join("open.key");
+    fs::copy(&key, &open_key).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&open_key, fs::Permissions::from_mode(0o644)).unwrap();
+    let open_url = format!("{base}?sslcert={cert}&sslkey={}", open_key.display());
+    let out = run(&open_url, &[]);
+    assert_eq!(code(&out), 2, "{}", out.report());
+    assert!(
+        out.stderr.contains(&format!(
+            "private key file {} has group or world access",
+            open_key.display()
+        )),
+        "{}",
+        out.report()
+    );
+    let psql = Command::new("psql")
+        .args([&open_url, "-X", "-At", "-c", "SELECT 1"])
+        .env("HOME", dir.join(".home"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&psql.stderr).contains("has group or world access"),
+        "{}",
+        String::from_utf8_lossy(&psql.stderr)
+    );
+
+    // A key that is not the certificate's.
+    let other_key = dir.join("other.key");
+    fs::copy(c.ca_cert().with_file_name("ca.key"), &other_key).unwrap();
+    fs::set_permissions(&other_key, fs::Permissions::from_mode(0o600)).unwrap();
+    let out = run(
+        &format!("{base}?sslcert={cert}&sslkey={}", other_key.display()),
+        &[],
+    );
+    assert_eq!(code(&out), 2, "{}", out.report());
+    assert!(
+        out.stderr.contains(&format!(
+            "sslkey {} is not the private key of the certificate in sslcert {cert}",
+            other_key.display()
+        )),
+        "{}",
+        out.report()
+    );
+
+    // A certificate without its key.
+    let out = run(
+        &format!("{base}?sslcert={cert}&sslkey={}/missing.key", dir.display()),
+        &[],
+    );
+    assert_eq!(code(&out), 2, "{}", out.report());
+    assert!(
+        out.stderr
+            .contains("certificate present, but not private key file"),
+        "{}",
+        out.report()
+    );
 }
 
 /// sslmode as libpq reads it. The cluster's TCP side takes TLS connections only, with a

@@ -282,12 +282,20 @@ fn errors_before_any_file_are_in_the_json_github_and_sarif_output() {
     );
     assert_eq!(json["summary"]["errors"], 1);
     assert_eq!(json["foreign_keys"], serde_json::json!([]));
+    // No file was read: none is listed, none counted.
+    assert_eq!(json["files"], serde_json::json!([]));
+    assert_eq!(json["summary"]["files"], 0);
 
     let out = run_in(dir.path(), &[&args[..], &["github"]].concat());
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stdout)
             .starts_with("::error file=missing.py::missing.py: No such file or directory\n"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stdout).ends_with("\n1 error; no file checked.\n"),
         "{}",
         text(&out.stdout)
     );

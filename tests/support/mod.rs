@@ -340,6 +340,13 @@ impl PgCluster {
         self.root.path().join("ca.crt")
     }
 
+    /// A TCP cluster's client certificate and key (PEM) for the role `certuser`, which
+    /// pg_hba.conf lets in by certificate only.
+    pub fn client_cert(&self) -> (PathBuf, PathBuf) {
+        let dir = self.root.path();
+        (dir.join("client.crt"), dir.join("client.key"))
+    }
+
     /// A CA and a server certificate it signs for `localhost` (not for 127.0.0.1), made with
     /// the `openssl` command; the key belongs to the server user, mode 0600, as PostgreSQL
     /// demands.
@@ -390,6 +397,31 @@ impl PgCluster {
             "-extfile",
             "server.ext",
         ]))?;
+        // A client certificate for the role `certuser` (pg_hba.conf `cert` takes the role from
+        // the CN), signed by the same CA; the key stays the test's, mode 0600 as libpq demands.
+        run_ok(
+            Command::new("openssl")
+                .current_dir(dir)
+                .arg("req")
+                .args(ec)
+                .args(["-keyout", "client.key", "-out", "client.csr"])
+                .args(["-subj", "/CN=certuser"]),
+        )?;
+        run_ok(Command::new("openssl").current_dir(dir).args([
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "client.crt",
+            "-days",
+            "2",
+        ]))?;
         if running_as_root() {
             run_ok(
                 Command::new("chown")
@@ -399,6 +431,7 @@ impl PgCluster {
         }
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(dir.join("server.key"), fs::Permissions::from_mode(0o600))?;
+        fs::set_permissions(dir.join("client.key"), fs::Permissions::from_mode(0o600))?;
         Ok(())
     }
 
@@ -486,13 +519,13 @@ impl PgCluster {
             // Overwritten in place, so the file keeps its owner (the server user).
             fs::write(
                 data.join("pg_hba.conf"),
-                "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+                "local all all trust\nhostssl all certuser 127.0.0.1/32 cert\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
             )
             .context("writing pg_hba.conf")?;
             cluster.make_certificates()?;
             let dir = cluster.socket_dir().display().to_string();
             opts = format!(
-                "-k {dir} -c listen_addresses=127.0.0.1 -p {port} -c fsync=off -c log_statement=all -c log_line_prefix='[%a] ' -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key"
+                "-k {dir} -c listen_addresses=127.0.0.1 -p {port} -c fsync=off -c log_statement=all -c log_line_prefix='[%a] ' -c ssl=on -c ssl_cert_file={dir}/server.crt -c ssl_key_file={dir}/server.key -c ssl_ca_file={dir}/ca.crt"
             );
         }
         let log = cluster.root.path().join("server.log");
