@@ -396,13 +396,14 @@ fn read_postgres(mut url: DbUrl, target: &PgTarget, timeout: Duration) -> Result
         use postgres::config::SslMode;
         let connected = match tls {
             // libpq's allow: a server that answers the plain attempt with an error (pg_hba.conf
-            // `hostssl` only) is asked again over TLS. A socket that can't connect at all is
-            // not: TLS would not reach it either.
+            // `hostssl` only) is asked again with TLS if it offers TLS, else plain again, so a
+            // server without TLS reports its own error (a wrong password) a second time rather
+            // than a TLS one. A socket that can't connect at all is not asked again.
             Some(tls) if plain_first => {
                 config.ssl_mode(SslMode::Disable);
                 match config.connect(postgres::NoTls) {
                     Err(err) if err.as_db_error().is_some() => {
-                        config.ssl_mode(SslMode::Require);
+                        config.ssl_mode(SslMode::Prefer);
                         config.connect(tls)
                     }
                     other => other,

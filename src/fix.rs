@@ -1314,12 +1314,16 @@ impl StrSpec {
         rest = &rest[n..];
         if let Some(after) = rest.strip_prefix('.') {
             let n = digits(after);
-            // `%.s` is precision 0.
-            spec.precision = Some(if n == 0 { 0 } else { after[..n].parse().ok()? });
+            // `%.s` is precision 0; past a C int, Python raises "precision too big".
+            let precision: usize = if n == 0 { 0 } else { after[..n].parse().ok()? };
+            if precision > i32::MAX as usize {
+                return None;
+            }
+            spec.precision = Some(precision);
             rest = &after[n..];
         }
-        // Length modifiers are accepted and ignored.
-        rest = rest.trim_start_matches(['h', 'l', 'L']);
+        // One length modifier is accepted and ignored (a second is an unsupported character).
+        rest = rest.strip_prefix(['h', 'l', 'L']).unwrap_or(rest);
         let tail = rest.strip_prefix('s')?;
         Some((spec, tail))
     }
@@ -1771,5 +1775,11 @@ mod tests {
         assert_eq!(render("%(table_name)r"), None);
         assert_eq!(render("%(table_name)-5"), None);
         assert_eq!(render("%(table_name)99999999999s"), None);
+        assert_eq!(render("%(table_name)lls"), None);
+        assert_eq!(
+            render("%(table_name).2147483647s").as_deref(),
+            Some("notes")
+        );
+        assert_eq!(render("%(table_name).2147483648s"), None);
     }
 }

@@ -623,7 +623,7 @@ pub fn string_value(node: Node, src: &str) -> Option<String> {
                         if raw {
                             let delimiter = prefix.trim_start_matches(char::is_alphabetic).len();
                             let end = node.end_byte().checked_sub(delimiter)?;
-                            push_source_text(&mut value, src.get(child.end_byte()..end)?);
+                            push_source_text(&mut value, src.get(child.end_byte()..end)?, true);
                         }
                     }
                     // The scanner leaves a raw string's `\\` and `\'` pairs out of its content
@@ -654,21 +654,28 @@ fn push_unescaped(value: &mut String, content: Node, src: &str) -> Option<()> {
     let mut at = content.start_byte();
     let mut cursor = content.walk();
     for escape in content.named_children(&mut cursor) {
-        push_source_text(value, &src[at..escape.start_byte()]);
+        push_source_text(value, &src[at..escape.start_byte()], false);
         value.push_str(&unescape(&src[escape.byte_range()])?);
         at = escape.end_byte();
     }
-    push_source_text(value, &src[at..content.end_byte()]);
+    push_source_text(value, &src[at..content.end_byte()], false);
     Some(())
 }
 
 /// Literal text as Python reads it: the source's line breaks (`\r\n`, a lone `\r`) are `\n`
 /// by the time the tokenizer sees them, so a triple-quoted string in a CRLF file holds `\n`.
-fn push_source_text(value: &mut String, text: &str) {
+/// The scanner's escape nodes end in `\n` only, so in a non-raw string a backslash before a
+/// lone `\r` is still in the text: a line continuation, which reads as nothing.
+fn push_source_text(value: &mut String, text: &str, raw: bool) {
     if !text.contains('\r') {
         value.push_str(text);
         return;
     }
+    let text = if raw {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(text.replace("\\\r", ""))
+    };
     value.push_str(&text.replace("\r\n", "\n").replace('\r', "\n"));
 }
 
@@ -1175,21 +1182,25 @@ joined""#,
 
     #[test]
     fn string_values_read_line_breaks_as_python_does() {
+        let values = |text: &str| -> Vec<Option<String>> {
+            let file = parse(text);
+            descendants(file.tree.root_node())
+                .into_iter()
+                .filter(|n| n.kind() == "string")
+                .map(|n| string_value(n, &file.text))
+                .collect()
+        };
+        let some = |v: &[&str]| v.iter().map(|s| Some(s.to_string())).collect::<Vec<_>>();
         // CPython 3.11 reads this CRLF text (ast.parse) as 'a\nb', 'c\nd', 'ef' and 'g\\\nh'.
-        let file = parse("x = ('''a\r\nb''', r'''c\r\nd''', 'e\\\r\nf', r'''g\\\r\nh''')\r\n");
-        let strings: Vec<_> = descendants(file.tree.root_node())
-            .into_iter()
-            .filter(|n| n.kind() == "string")
-            .map(|n| string_value(n, &file.text))
-            .collect();
         assert_eq!(
-            strings,
-            vec![
-                Some("a\nb".into()),
-                Some("c\nd".into()),
-                Some("ef".into()),
-                Some("g\\\nh".into())
-            ]
+            values("x = ('''a\r\nb''', r'''c\r\nd''', 'e\\\r\nf', r'''g\\\r\nh''')\r\n"),
+            some(&["a\nb", "c\nd", "ef", "g\\\nh"])
+        );
+        // A backslash before a lone CR (an old-Mac line break) continues the line in a plain
+        // string and stays in a raw one: CPython reads 'ab', 'a\nb' and 'c\\\nd'.
+        assert_eq!(
+            values("x = ('a\\\rb', '''a\\\r\r\nb''', r'c\\\rd')\r"),
+            some(&["ab", "a\nb", "c\\\nd"])
         );
     }
 

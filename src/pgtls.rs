@@ -167,13 +167,28 @@ pub fn resolve(settings: &Settings, home: Option<&Path>, tcp: bool) -> Result<Tl
         .context("TLS protocol versions")?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier));
-    let (config, client_text) = match client_identity(settings, home)? {
-        Some(identity) => {
-            let text = format!(", client certificate {}", identity.cert_path.display());
-            let key = certified_key(identity, key_provider)?;
+    let identity = client_identity(settings, home)
+        .and_then(|found| found.map(|i| certified_key(i, key_provider)).transpose());
+    let (config, client_text) = match identity {
+        Ok(Some((key, cert_path))) => {
+            let text = format!(", client certificate {}", cert_path.display());
             (builder.with_client_cert_resolver(Arc::new(key)), text)
         }
-        None => (builder.with_no_client_auth(), String::new()),
+        Ok(None) => (builder.with_no_client_auth(), String::new()),
+        // libpq loads the certificate as TLS starts; with allow / prefer a failure there
+        // ends the TLS attempt, and the connection goes on without TLS.
+        Err(err) if matches!(mode_text, "allow" | "prefer") => {
+            return Ok(Tls {
+                mode: SslMode::Disable,
+                connector: None,
+                plain_first: false,
+                described: Some(format!(
+                    "sslmode={mode_text}, without TLS: {}",
+                    crate::report::one_line(&format!("{err:#}"))
+                )),
+            });
+        }
+        Err(err) => return Err(err),
     };
     Ok(Tls {
         mode,
@@ -243,7 +258,7 @@ fn client_identity(settings: &Settings, home: Option<&Path>) -> Result<Option<Id
 fn certified_key(
     identity: Identity,
     keys: &dyn rustls::crypto::KeyProvider,
-) -> Result<OneClientCertificate> {
+) -> Result<(OneClientCertificate, PathBuf)> {
     use x509_cert::der::{Decode, Encode};
     let shown = identity.key_path.display();
     let signing = keys
@@ -260,9 +275,8 @@ fn certified_key(
             identity.cert_path.display()
         );
     }
-    Ok(OneClientCertificate(Arc::new(
-        rustls::sign::CertifiedKey::new(identity.chain, signing),
-    )))
+    let key = rustls::sign::CertifiedKey::new(identity.chain, signing);
+    Ok((OneClientCertificate(Arc::new(key)), identity.cert_path))
 }
 
 /// Presents the one client certificate to every server that asks for one.
@@ -283,16 +297,13 @@ impl rustls::client::ResolvesClientCert for OneClientCertificate {
     }
 }
 
-/// libpq's rule: a key of the user's own may be read by them only (0600 or less); one root
-/// owns (a system-managed key) may also be read by its group (0640 or less).
+/// libpq's rule: a key may be read by its owner only (0600 or less), or, when root owns it (a
+/// system-managed key), also by its group (0640 or less). Who runs the tool does not matter.
 #[cfg(unix)]
 fn key_permissions_are_private(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
-    let mode = meta.mode();
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    let open = (meta.uid() == euid && mode & 0o077 != 0) || (meta.uid() == 0 && mode & 0o037 != 0);
-    if open {
+    let others = if meta.uid() == 0 { 0o037 } else { 0o077 };
+    if meta.mode() & others != 0 {
         bail!(
             "private key file {} has group or world access; file must have permissions u=rw (0600) or less if owned by the current user, or permissions u=rw,g=r (0640) or less if owned by root",
             path.display()

@@ -959,16 +959,24 @@ fn postgres_client_certificates_authenticate_as_libpq() {
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(&open_key, fs::Permissions::from_mode(0o644)).unwrap();
     let open_url = format!("{base}?sslcert={cert}&sslkey={}", open_key.display());
+    let refusal = format!(
+        "private key file {} has group or world access",
+        open_key.display()
+    );
+    let out = run(&format!("{open_url}&sslmode=require"), &[]);
+    assert_eq!(code(&out), 2, "{}", out.report());
+    assert!(out.stderr.contains(&refusal), "{}", out.report());
+    assert!(!out.stderr.contains("pg_hba.conf"), "{}", out.report());
+    // With prefer (the default) that ends the TLS attempt only: the connection goes on plain,
+    // which this server's pg_hba.conf refuses, and the message says both.
     let out = run(&open_url, &[]);
     assert_eq!(code(&out), 2, "{}", out.report());
     assert!(
-        out.stderr.contains(&format!(
-            "private key file {} has group or world access",
-            open_key.display()
-        )),
+        out.stderr.contains("sslmode=prefer, without TLS: ") && out.stderr.contains(&refusal),
         "{}",
         out.report()
     );
+    assert!(out.stderr.contains("no encryption"), "{}", out.report());
     let psql = Command::new("psql")
         .args([&open_url, "-X", "-At", "-c", "SELECT 1"])
         .env("HOME", dir.join(".home"))
@@ -985,7 +993,10 @@ fn postgres_client_certificates_authenticate_as_libpq() {
     fs::copy(c.ca_cert().with_file_name("ca.key"), &other_key).unwrap();
     fs::set_permissions(&other_key, fs::Permissions::from_mode(0o600)).unwrap();
     let out = run(
-        &format!("{base}?sslcert={cert}&sslkey={}", other_key.display()),
+        &format!(
+            "{base}?sslmode=require&sslcert={cert}&sslkey={}",
+            other_key.display()
+        ),
         &[],
     );
     assert_eq!(code(&out), 2, "{}", out.report());
@@ -1000,7 +1011,11 @@ fn postgres_client_certificates_authenticate_as_libpq() {
 
     // A certificate without its key.
     let out = run(
-        &format!("{base}?sslcert={cert}&sslkey={}/missing.key", dir.display()),
+        &format!(
+            "{base}?sslmode=verify-ca&sslrootcert={}&sslcert={cert}&sslkey={}/missing.key",
+            c.ca_cert().display(),
+            dir.display()
+        ),
         &[],
     );
     assert_eq!(code(&out), 2, "{}", out.report());
