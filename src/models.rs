@@ -283,6 +283,10 @@ struct Globals {
     conventions: HashMap<String, String>,
     /// `user_fk = Annotated[int, mapped_column(ForeignKey("users.id"))]`, used as `Mapped[user_fk]`.
     annotated: HashMap<String, AnnotatedColumn>,
+    /// Project helpers that return such an `Annotated` type from their arguments, used as
+    /// `Mapped[Columns.ForeignKeyInteger("users", ondelete="CASCADE")]`, by `Class.name` (and
+    /// by `name` for a module-level function).
+    factories: HashMap<String, Factory>,
 }
 
 /// What an `Annotated[..., mapped_column(...)]` type contributes to the columns typed with it.
@@ -295,6 +299,9 @@ struct AnnotatedColumn {
     /// The alias's own type says None may be stored (`Annotated[int | None, ...]`), which
     /// SQLAlchemy reads as nullable when `mapped_column` doesn't say.
     optional: bool,
+    /// Made by a helper call that is the whole type (`Mapped[helper(...)]`): the annotation's
+    /// own words (an argument `None`) say nothing about nullability.
+    whole_type: bool,
 }
 
 /// Where a foreign key points before every class is known.
@@ -618,6 +625,7 @@ struct FileGlobals {
     conventions: Vec<(String, String)>,
     /// `Model = db.Model`-style assignments: (name, dotted value).
     model_aliases: Vec<(String, String)>,
+    factories: Vec<(String, Factory)>,
 }
 
 impl FileGlobals {
@@ -664,8 +672,363 @@ impl FileGlobals {
                 _ => {}
             }
         }
+        read_module_helpers(file, &mut found);
         found
     }
+}
+
+/// A value a helper's parameter can hold, as far as a foreign key can depend on it.
+#[derive(Debug, Clone, PartialEq)]
+enum HelperArg {
+    Str(String),
+    None,
+    Bool(bool),
+    /// Anything else (a call, a number, a name the reader does not know).
+    Unknown,
+}
+
+/// Part of a helper's return expression: written out, or one of its parameters.
+#[derive(Debug, Clone)]
+enum Piece {
+    Lit(HelperArg),
+    Param(String),
+}
+
+/// A project helper returning `Annotated[T, mapped_column(ForeignKey(<target>, ondelete=...),
+/// nullable=...)]`, each of those written out or taken from a parameter (the target may be an
+/// f-string or a `+` of literals and parameters), read once so that every call of it can be
+/// read with its own arguments.
+#[derive(Debug, Clone)]
+struct Factory {
+    /// Parameter names in order (without a classmethod's `cls`), each with its default.
+    params: Vec<(String, Option<HelperArg>)>,
+    target: Vec<Piece>,
+    ondelete: Option<Piece>,
+    onupdate: Option<Piece>,
+    nullable: Option<Piece>,
+    /// `Annotated[Optional[int], ...]`.
+    optional: bool,
+}
+
+impl Factory {
+    /// The column this helper gives with `bound` parameters; None when a value it needs is
+    /// not a string (or None) where one must be.
+    fn apply(&self, bound: &HashMap<&str, HelperArg>, origin: Origin) -> Option<AnnotatedColumn> {
+        let value = |piece: &Piece| match piece {
+            Piece::Lit(arg) => Some(arg.clone()),
+            Piece::Param(name) => bound.get(name.as_str()).cloned(),
+        };
+        let mut target = String::new();
+        for piece in &self.target {
+            match value(piece)? {
+                HelperArg::Str(text) => target.push_str(&text),
+                _ => return None,
+            }
+        }
+        let (table, column) = split_target(&target)?;
+        let action = |piece: &Option<Piece>| match piece.as_ref().map(value) {
+            None => Some(None),
+            Some(Some(HelperArg::Str(text))) => Some(Some(text)),
+            Some(Some(HelperArg::None)) => Some(None),
+            Some(_) => None,
+        };
+        let nullable = match self.nullable.as_ref().map(value) {
+            None | Some(Some(HelperArg::None)) => None,
+            Some(Some(HelperArg::Bool(flag))) => Some(flag),
+            Some(_) => return None,
+        };
+        Some(AnnotatedColumn {
+            fks: vec![PendingFk {
+                columns: vec![],
+                referent: Referent::Table(table),
+                referent_columns: vec![column],
+                ondelete: action(&self.ondelete)?,
+                onupdate: action(&self.onupdate)?,
+                origin,
+                misplaced_ondelete: None,
+                // The call's arguments are not the key's: --fix-models leaves it alone.
+                source: None,
+            }],
+            nullable,
+            primary_key: false,
+            optional: self.optional,
+            whole_type: true,
+        })
+    }
+}
+
+/// `Class.attr` of `pkg.mod.Class.attr`, or the text itself when it has fewer dots.
+fn last_two_segments(dotted: &str) -> &str {
+    match dotted.rmatch_indices('.').nth(1) {
+        Some((at, _)) => &dotted[at + 1..],
+        None => dotted,
+    }
+}
+
+/// What a module defines for other files at its top level: constants-only classes
+/// (`class AppTableNames: UserTableName = "users"`, read as `AppTableNames.UserTableName`) and
+/// column helpers (see `Factory`), as functions or as static / class methods of a class.
+fn read_module_helpers(file: &SourceFile, found: &mut FileGlobals) {
+    let src = file.text.as_str();
+    let root = file.tree.root_node();
+    let mut cursor = root.walk();
+    for statement in root.named_children(&mut cursor) {
+        match statement.kind() {
+            "function_definition" => {
+                if let Some((name, factory)) = read_factory(statement, src, false) {
+                    found.factories.push((name, factory));
+                }
+            }
+            "decorated_definition" => {
+                let function = statement
+                    .field("definition")
+                    .filter(|d| d.kind() == "function_definition");
+                if let Some((name, factory)) = function.and_then(|f| read_factory(f, src, false)) {
+                    found.factories.push((name, factory));
+                }
+            }
+            "class_definition" => read_helper_class(statement, src, found),
+            _ => {}
+        }
+    }
+}
+
+fn read_helper_class(class: Node, src: &str, found: &mut FileGlobals) {
+    let (Some(name), Some(body)) = (class.field("name"), class.field("body")) else {
+        return;
+    };
+    let class_name = &src[name.byte_range()];
+    let mut constants = Vec::new();
+    let mut constants_only = true;
+    let mut cursor = body.walk();
+    for statement in body.named_children(&mut cursor) {
+        match statement.kind() {
+            "comment" | "pass_statement" => {}
+            "expression_statement" => {
+                let inner = statement.named_child(0);
+                match inner.map(|n| (n.kind(), n)) {
+                    Some(("string", _)) => {}
+                    Some(("assignment", assignment)) => {
+                        let left = assignment
+                            .field("left")
+                            .filter(|l| l.kind() == "identifier");
+                        let value = assignment
+                            .field("right")
+                            .and_then(|r| string_value(unwrap_parens(r), src));
+                        match (left, value) {
+                            (Some(left), Some(value)) => constants
+                                .push((format!("{class_name}.{}", &src[left.byte_range()]), value)),
+                            _ => constants_only = false,
+                        }
+                    }
+                    _ => constants_only = false,
+                }
+            }
+            "decorated_definition" => {
+                constants_only = false;
+                let mut decorators = statement.walk();
+                let kinds: Vec<&str> = statement
+                    .named_children(&mut decorators)
+                    .filter(|d| d.kind() == "decorator")
+                    .map(|d| src[d.byte_range()].trim_start_matches('@').trim())
+                    .collect();
+                let skip_first = match kinds.as_slice() {
+                    ["staticmethod"] => false,
+                    ["classmethod"] => true,
+                    _ => continue,
+                };
+                let function = statement
+                    .field("definition")
+                    .filter(|d| d.kind() == "function_definition");
+                if let Some((method, factory)) =
+                    function.and_then(|f| read_factory(f, src, skip_first))
+                {
+                    found
+                        .factories
+                        .push((format!("{class_name}.{method}"), factory));
+                }
+            }
+            _ => constants_only = false,
+        }
+    }
+    // A class with anything else (a mapped model, methods) is not a table of constants: its
+    // string attributes may mean something else.
+    if constants_only {
+        found.constants.extend(constants);
+    }
+}
+
+/// `def name(params): ["""doc"""] return Annotated[T, mapped_column(ForeignKey(...), ...)]`.
+fn read_factory(function: Node, src: &str, skip_first: bool) -> Option<(String, Factory)> {
+    let name = src[function.field("name")?.byte_range()].to_string();
+    let mut params = read_params(function.field("parameters")?, src)?;
+    // A classmethod's `cls` is bound by Python, not by the call.
+    if skip_first {
+        params.first()?;
+        params.remove(0);
+    }
+    let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+    let body = function.field("body")?;
+    let mut cursor = body.walk();
+    let returned = body
+        .named_children(&mut cursor)
+        .filter(|n| n.kind() != "comment")
+        .find(|n| {
+            !(n.kind() == "expression_statement"
+                && n.named_child(0).is_some_and(|c| c.kind() == "string"))
+        })
+        .filter(|n| n.kind() == "return_statement")?
+        .named_child(0)?;
+    let annotated = unwrap_parens(returned);
+    let is_annotated = annotated.kind() == "subscript"
+        && annotated
+            .field("value")
+            .and_then(|v| dotted_name(v, src))
+            .is_some_and(|v| last_segment(&v) == "Annotated");
+    if !is_annotated {
+        return None;
+    }
+    let callee_is = |call: Node, wanted: &str| {
+        call.kind() == "call"
+            && call
+                .field("function")
+                .and_then(|f| dotted_name(f, src))
+                .is_some_and(|f| last_segment(&f) == wanted)
+    };
+    let column = descendants(annotated)
+        .into_iter()
+        .find(|n| callee_is(*n, "mapped_column"))?;
+    let column_args = CallArgs::of(column, src)?;
+    let mut keys = column_args
+        .positional
+        .iter()
+        .filter(|a| callee_is(unwrap_parens(**a), "ForeignKey"));
+    let key = unwrap_parens(*keys.next()?);
+    if keys.next().is_some() {
+        return None;
+    }
+    let key_args = CallArgs::of(key, src)?;
+    // Not written: Some(None). Written but not readable: None, and the helper is not read.
+    let piece = |node: Option<Node>| -> Option<Option<Piece>> {
+        match node {
+            None => Some(None),
+            Some(n) => helper_piece(n, src, &names).map(Some),
+        }
+    };
+    let optional = annotated
+        .field("subscript")
+        .is_some_and(|first| annotation_optional(&type_tokens(&src[first.byte_range()])));
+    let factory = Factory {
+        target: target_pieces(key_args.arg(0, "column")?, src, &names)?,
+        ondelete: piece(key_args.keyword("ondelete"))?,
+        onupdate: piece(key_args.keyword("onupdate"))?,
+        nullable: piece(column_args.keyword("nullable"))?,
+        optional,
+        params,
+    };
+    Some((name, factory))
+}
+
+/// Each parameter with its default (a literal, else `Unknown`); None for `*args` / `**kwargs`,
+/// whose bindings the reader does not follow.
+fn read_params(parameters: Node, src: &str) -> Option<Vec<(String, Option<HelperArg>)>> {
+    let literal = |node: Node| match &src[node.byte_range()] {
+        "None" => HelperArg::None,
+        "True" => HelperArg::Bool(true),
+        "False" => HelperArg::Bool(false),
+        _ => string_value(node, src).map_or(HelperArg::Unknown, HelperArg::Str),
+    };
+    let mut params = Vec::new();
+    let mut cursor = parameters.walk();
+    for param in parameters.named_children(&mut cursor) {
+        match param.kind() {
+            "identifier" => params.push((src[param.byte_range()].to_string(), None)),
+            "typed_parameter" => {
+                let name = param.named_child(0).filter(|n| n.kind() == "identifier")?;
+                params.push((src[name.byte_range()].to_string(), None));
+            }
+            "default_parameter" | "typed_default_parameter" => {
+                let name = param.field("name")?;
+                let default = literal(param.field("value")?);
+                params.push((src[name.byte_range()].to_string(), Some(default)));
+            }
+            "keyword_separator" | "positional_separator" | "comment" => {}
+            _ => return None,
+        }
+    }
+    Some(params)
+}
+
+/// A keyword value in a helper's body: one of its parameters, or a literal.
+fn helper_piece(node: Node, src: &str, params: &[&str]) -> Option<Piece> {
+    let node = unwrap_parens(node);
+    let text = &src[node.byte_range()];
+    if node.kind() == "identifier" && params.contains(&text) {
+        return Some(Piece::Param(text.to_string()));
+    }
+    match text {
+        "None" => Some(Piece::Lit(HelperArg::None)),
+        "True" => Some(Piece::Lit(HelperArg::Bool(true))),
+        "False" => Some(Piece::Lit(HelperArg::Bool(false))),
+        _ => string_value(node, src).map(|v| Piece::Lit(HelperArg::Str(v))),
+    }
+}
+
+/// A `ForeignKey` target in a helper's body: a literal, a parameter, `param + ".id"`, or an
+/// f-string whose fields are bare parameters (`f"{table_name}.id"`). A `+` chain is walked
+/// with a stack, not by recursion: it may be any length.
+fn target_pieces(node: Node, src: &str, params: &[&str]) -> Option<Vec<Piece>> {
+    let mut pieces = Vec::new();
+    let mut pending = vec![node];
+    while let Some(node) = pending.pop() {
+        let node = unwrap_parens(node);
+        let is_plus = node.kind() == "binary_operator"
+            && node
+                .field("operator")
+                .is_some_and(|o| &src[o.byte_range()] == "+");
+        if is_plus {
+            pending.push(node.field("right")?);
+            pending.push(node.field("left")?);
+        } else if node.kind() == "string" && string_value(node, src).is_none() {
+            pieces.extend(fstring_pieces(node, src, params)?);
+        } else {
+            pieces.push(helper_piece(node, src, params)?);
+        }
+    }
+    Some(pieces)
+}
+
+fn fstring_pieces(node: Node, src: &str, params: &[&str]) -> Option<Vec<Piece>> {
+    let mut pieces = Vec::new();
+    let mut cursor = node.walk();
+    for part in node.named_children(&mut cursor) {
+        let text = &src[part.byte_range()];
+        match part.kind() {
+            "string_start" => {
+                let prefix = text.trim_end_matches(['\'', '"']).to_ascii_lowercase();
+                if prefix != "f" {
+                    return None;
+                }
+            }
+            "string_end" => {}
+            // Escapes and doubled braces are left to Python: such a helper is not read.
+            "string_content" if !text.contains(['\\', '{', '}']) => {
+                pieces.push(Piece::Lit(HelperArg::Str(text.to_string())));
+            }
+            "interpolation" => {
+                let mut inner = part.walk();
+                let fields: Vec<Node> = part.named_children(&mut inner).collect();
+                match fields.as_slice() {
+                    [field] if field.kind() == "identifier" => {
+                        pieces.push(helper_piece(*field, src, params)?);
+                    }
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(pieces)
 }
 
 impl Globals {
@@ -679,6 +1042,7 @@ impl Globals {
             globals.sa_instances.extend(file.sa_instances);
             globals.constants.extend(file.constants);
             globals.conventions.extend(file.conventions);
+            globals.factories.extend(file.factories);
             model_aliases.extend(file.model_aliases);
         }
         for (name, dotted) in model_aliases {
@@ -760,13 +1124,71 @@ impl<'a> FileReader<'a> {
         self.sa_name(node.field("function")?)
     }
 
-    /// A string literal, or a module-level string constant named by an identifier.
+    /// A string literal, a module-level string constant named by an identifier, or a constant
+    /// of a constants-only class (`AppTableNames.UserTableName`, however the class is reached).
     fn string(&self, node: Node) -> Option<String> {
         let node = unwrap_parens(node);
-        if node.kind() == "identifier" {
-            return self.globals.constants.get(self.text(node)).cloned();
+        match node.kind() {
+            "identifier" => self.globals.constants.get(self.text(node)).cloned(),
+            "attribute" => {
+                let dotted = dotted_name(node, self.src)?;
+                self.globals
+                    .constants
+                    .get(last_two_segments(&dotted))
+                    .cloned()
+            }
+            _ => string_value(node, self.src),
         }
-        string_value(node, self.src)
+    }
+
+    /// `Mapped[Columns.ForeignKeyInteger(AppTableNames.Users, ondelete="CASCADE")]`: the
+    /// column a project helper's `Annotated` type gives for these arguments. None when the
+    /// call is not to a known helper or an argument it uses can't be read.
+    fn factory_column(&self, annotation: Node) -> Option<AnnotatedColumn> {
+        let call = descendants(annotation)
+            .into_iter()
+            .find(|n| n.kind() == "call")?;
+        let dotted = dotted_name(call.field("function")?, self.src)?;
+        let factory = self
+            .globals
+            .factories
+            .get(dotted.as_str())
+            .or_else(|| self.globals.factories.get(last_two_segments(&dotted)))?;
+        let args = CallArgs::of(call, self.src)?;
+        if args.has_splat {
+            return None;
+        }
+        let mut bound: HashMap<&str, HelperArg> = HashMap::new();
+        for (param, value) in factory.params.iter().zip(&args.positional) {
+            bound.insert(param.0.as_str(), self.helper_arg(*value));
+        }
+        for (name, _, value) in &args.keywords {
+            let known = factory.params.iter().any(|(p, _)| p == name);
+            if !known || bound.contains_key(name.as_str()) {
+                // Python raises TypeError on an unknown or repeated argument.
+                return None;
+            }
+            bound.insert(name.as_str(), self.helper_arg(*value));
+        }
+        if args.positional.len() > factory.params.len() {
+            return None;
+        }
+        for (param, default) in &factory.params {
+            if !bound.contains_key(param.as_str()) {
+                bound.insert(param.as_str(), default.clone()?);
+            }
+        }
+        factory.apply(&bound, self.origin(call))
+    }
+
+    /// An argument of a helper call as far as a key can depend on it.
+    fn helper_arg(&self, node: Node) -> HelperArg {
+        match self.text(unwrap_parens(node)) {
+            "None" => HelperArg::None,
+            "True" => HelperArg::Bool(true),
+            "False" => HelperArg::Bool(false),
+            _ => self.string(node).map_or(HelperArg::Unknown, HelperArg::Str),
+        }
     }
 
     fn read(&self) -> FileFacts {
@@ -1113,6 +1535,11 @@ impl<'a> FileReader<'a> {
 
     /// The `mapped_column(...)` inside an `Annotated[...]` (inline or through an alias).
     fn annotated_in(&self, annotation: Node, tokens: &[&str]) -> Option<AnnotatedColumn> {
+        if !self.globals.factories.is_empty()
+            && let Some(made) = self.factory_column(annotation)
+        {
+            return Some(made);
+        }
         if self.text(annotation).contains("Annotated")
             && let Some(inline) = self.read_annotated(annotation)
         {
@@ -1154,6 +1581,7 @@ impl<'a> FileReader<'a> {
                 .keyword("primary_key")
                 .is_some_and(|v| is_true(v, self.src)),
             optional,
+            whole_type: false,
         })
     }
 
@@ -1570,7 +1998,8 @@ fn apply_annotated(
     column.column.nullable = match (explicit, annotated.nullable) {
         (Some(nullable), _) | (None, Some(nullable)) => nullable,
         (None, None) => {
-            (column.column.nullable || annotated.optional) && !column.column.primary_key
+            let typed_optional = column.column.nullable && !annotated.whole_type;
+            (typed_optional || annotated.optional) && !column.column.primary_key
         }
     };
     column.sqlmodel_only = false;

@@ -416,6 +416,18 @@ fn snapshot_typed_annotated_aliases() {
     snapshot!("models_typed_annotated", &["typed_annotated.py"]);
 }
 
+/// Seed 004's style: `Mapped[DbColumnConstants.ForeignKeyInteger(AppTableNames.X, ...)]`, the
+/// helpers and the table-name constants in another file. What SQLAlchemy 2.0.x makes of the
+/// fixture (its Table's columns) is in the snapshot's keys, except `legacy_id`, whose helper
+/// computes its target and so is not read.
+#[test]
+fn snapshot_project_column_helpers() {
+    snapshot!(
+        "models_column_helpers",
+        &["helpers_columns.py", "helpers_models.py"]
+    );
+}
+
 /// The reader enters only expressions holding `Table` / `MetaData`; an import alias that hides
 /// the name turns that pruning off, and tables nested in blocks are still found.
 #[test]
