@@ -564,6 +564,10 @@ pub fn append_keywords_at(text: &str, layout: &ArgLayout, keywords: &[String]) -
     let nl = line_break_at(text, layout.last_arg_end);
     let indent = &layout.arg_indent;
     let edit = |range: Range<usize>, content: String| Edit { range, content };
+    if layout.empty {
+        let at = layout.last_arg_end;
+        return vec![edit(at..at, keywords.join(", "))];
+    }
     match (layout.close_on_own_line, layout.trailing_comma) {
         // black's shape: one argument per line, magic trailing comma. New lines go after the
         // last argument's line, past any comment on it.

@@ -30,6 +30,8 @@ pub enum SiteKind {
     ModelField,
     /// `ForeignKeyConstraint(...)` in a model's `__table_args__` or `Table(...)` (`--fix-models`).
     ModelConstraint,
+    /// A project helper's call in a model's `Mapped[...]` (`--fix-models`).
+    ModelHelper,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -78,6 +80,8 @@ pub struct ArgLayout {
     pub close_on_own_line: bool,
     /// Indentation of the last argument's line, used for a new argument line.
     pub arg_indent: String,
+    /// `()`: a new argument is the first, with no comma before it.
+    pub empty: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -818,6 +822,7 @@ pub fn arg_layout(list: Node, file: &SourceFile) -> ArgLayout {
         return ArgLayout {
             close,
             last_arg_end: list.start_byte() + 1,
+            empty: true,
             ..ArgLayout::default()
         };
     };
@@ -839,6 +844,7 @@ pub fn arg_layout(list: Node, file: &SourceFile) -> ArgLayout {
         close_on_own_line: file.line_of(close)
             > file.line_of(trailing_comma.unwrap_or(last_arg.end_byte())),
         arg_indent: indent,
+        empty: false,
     }
 }
 

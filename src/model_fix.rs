@@ -126,6 +126,7 @@ fn site_kind(call: KeyCall) -> SiteKind {
         KeyCall::ForeignKey => SiteKind::ModelForeignKey,
         KeyCall::Field => SiteKind::ModelField,
         KeyCall::Constraint => SiteKind::ModelConstraint,
+        KeyCall::Helper => SiteKind::ModelHelper,
     }
 }
 
@@ -225,7 +226,9 @@ fn plan_key(
     let unreadable = (source.has_ondelete && fk.ondelete.is_none())
         || (source.has_onupdate && fk.onupdate.is_none());
     let mut write_ondelete = (!source.has_ondelete).then_some(decision.ondelete);
-    let mut write_onupdate = decision.onupdate.filter(|_| !source.has_onupdate);
+    let mut write_onupdate = decision
+        .onupdate
+        .filter(|_| !source.has_onupdate && source.onupdate_keyword.is_some());
     if write_ondelete.is_none() && write_onupdate.is_none() {
         planned.report = report;
         return planned;
@@ -274,10 +277,13 @@ fn plan_key(
         };
         format!("{quote}{text}{quote}")
     };
-    let keywords: Vec<String> = [("ondelete", write_ondelete), ("onupdate", write_onupdate)]
-        .into_iter()
-        .filter_map(|(name, action)| Some(format!("{name}={}", spell(action?))))
-        .collect();
+    let keywords: Vec<String> = [
+        (Some(&source.ondelete_keyword), write_ondelete),
+        (source.onupdate_keyword.as_ref(), write_onupdate),
+    ]
+    .into_iter()
+    .filter_map(|(name, action)| Some(format!("{}={}", name?, spell(action?))))
+    .collect();
     if !keywords.is_empty() {
         planned.edits = fix::append_keywords_at(&file.text, &source.layout, &keywords);
         report.status = Status::Fixed;

@@ -131,6 +131,9 @@ pub enum KeyCall {
     Field,
     /// `ForeignKeyConstraint(...)` in `__table_args__` or `Table(...)`.
     Constraint,
+    /// A project helper's call in `Mapped[...]` (see `Factory`), whose parameters carry the
+    /// actions.
+    Helper,
 }
 
 /// The spans `--fix-models` needs to write a decision back into the call that declares a key.
@@ -148,6 +151,10 @@ pub struct KeySource {
     pub has_onupdate: bool,
     /// `*args` / `**kwargs`: the call may already carry anything.
     pub has_splat: bool,
+    /// The keywords that carry the actions: `ondelete` / `onupdate`, or the names of a
+    /// helper's parameters (None: the helper takes no onupdate, so none can be written).
+    pub ondelete_keyword: String,
+    pub onupdate_keyword: Option<String>,
     /// `ondelete=` given to the enclosing `Column()` / `mapped_column()` instead (seed 000).
     pub misplaced: Option<MisplacedOndelete>,
 }
@@ -746,7 +753,6 @@ impl Factory {
                 onupdate: action(&self.onupdate)?,
                 origin,
                 misplaced_ondelete: None,
-                // The call's arguments are not the key's: --fix-models leaves it alone.
                 source: None,
             }],
             nullable,
@@ -1162,6 +1168,7 @@ impl<'a> FileReader<'a> {
         for (param, value) in factory.params.iter().zip(&args.positional) {
             bound.insert(param.0.as_str(), self.helper_arg(*value));
         }
+        let mut passed: HashSet<&str> = HashSet::new();
         for (name, _, value) in &args.keywords {
             let known = factory.params.iter().any(|(p, _)| p == name);
             if !known || bound.contains_key(name.as_str()) {
@@ -1173,12 +1180,31 @@ impl<'a> FileReader<'a> {
         if args.positional.len() > factory.params.len() {
             return None;
         }
+        passed.extend(bound.keys());
         for (param, default) in &factory.params {
             if !bound.contains_key(param.as_str()) {
                 bound.insert(param.as_str(), default.clone()?);
             }
         }
-        factory.apply(&bound, self.origin(call))
+        let mut made = factory.apply(&bound, self.origin(call))?;
+        // --fix-models writes a decision into the call as the helper's own parameter, when
+        // the helper takes the action from one.
+        if let Some(Piece::Param(ondelete)) = &factory.ondelete {
+            let onupdate = match &factory.onupdate {
+                Some(Piece::Param(name)) => Some(name.clone()),
+                _ => None,
+            };
+            let mut source = self.key_source(KeyCall::Helper, call, &args);
+            // A value from the helper's default is the key's own: nothing to write.
+            source.has_ondelete =
+                passed.contains(ondelete.as_str()) || made.fks[0].ondelete.is_some();
+            source.has_onupdate = onupdate.as_deref().is_some_and(|p| passed.contains(p))
+                || made.fks[0].onupdate.is_some();
+            source.ondelete_keyword = ondelete.clone();
+            source.onupdate_keyword = onupdate;
+            made.fks[0].source = Some(source);
+        }
+        Some(made)
     }
 
     /// An argument of a helper call as far as a key can depend on it.
@@ -1710,6 +1736,8 @@ impl<'a> FileReader<'a> {
             has_ondelete: args.keyword("ondelete").is_some(),
             has_onupdate: args.keyword("onupdate").is_some(),
             has_splat: args.has_splat,
+            ondelete_keyword: "ondelete".into(),
+            onupdate_keyword: Some("onupdate".into()),
             misplaced: None,
         }
     }

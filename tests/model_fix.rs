@@ -118,6 +118,22 @@ fn typed_mapped_column_and_annotated_aliases() {
 }
 
 #[test]
+fn project_helpers_get_the_decision_as_their_own_parameter() {
+    let fixed = check("helpers.py", &Config::default());
+    for written in [
+        "group_id: Mapped[DbColumnConstants.ForeignKeyInteger(AppTableNames.GroupTableName, ondelete=\"CASCADE\")]",
+        // statuses is a lookup table.
+        "            onupdate=\"CASCADE\",\n            ondelete=\"RESTRICT\",\n        )",
+        "ForeignKeyNullableInteger(AppTableNames.GroupTableName, on_delete=\"SET NULL\")",
+        "ForeignKeyInteger(AppTableNames.UserTableName, ondelete=\"RESTRICT\")",
+        "owner_id: Mapped[DbColumnConstants.OwnedBy(AppTableNames.UserTableName)]",
+        "created_by_id: Mapped[audit_key(ondelete=\"SET NULL\")]",
+    ] {
+        assert!(fixed.contains(written), "{written}\n{fixed}");
+    }
+}
+
+#[test]
 fn flask_db_column_and_db_table() {
     let fixed = check("flask.py", &Config::default());
     assert!(
@@ -231,6 +247,7 @@ for t in sorted(md.tables.values(), key=lambda t: t.name):
         "flask.py",
         "sqlmodel_app.py",
         "sqlmodel_set_null.py",
+        "helpers.py",
     ] {
         let file = load(name);
         for (label, text) in [
