@@ -1187,6 +1187,16 @@ impl<'a> FileReader<'a> {
             }
         }
         let mut made = factory.apply(&bound, self.origin(call))?;
+        // `Mapped[Optional[helper(...)]]`: the wrapper around the call makes it nullable too;
+        // the call's own arguments (an `ondelete=None`) say nothing about that.
+        let (outer, inner) = (annotation.byte_range(), call.byte_range());
+        let around = [
+            &self.src[outer.start..inner.start],
+            &self.src[inner.end..outer.end],
+        ];
+        made.optional |= around
+            .iter()
+            .any(|part| annotation_optional(&type_tokens(part)));
         // --fix-models writes a decision into the call as the helper's own parameter, when
         // the helper takes the action from one.
         if let Some(Piece::Param(ondelete)) = &factory.ondelete {
