@@ -223,13 +223,14 @@ fn plan_key(
         return planned;
     }
 
+    // A value the reader can't know (a variable, an explicit None) is not "already right".
     let unreadable = (source.has_ondelete && fk.ondelete.is_none())
         || (source.has_onupdate && fk.onupdate.is_none());
     let mut write_ondelete = (!source.has_ondelete).then_some(decision.ondelete);
     let mut write_onupdate = decision
         .onupdate
         .filter(|_| !source.has_onupdate && source.onupdate_keyword.is_some());
-    if write_ondelete.is_none() && write_onupdate.is_none() {
+    if write_ondelete.is_none() && write_onupdate.is_none() && !unreadable {
         planned.report = report;
         return planned;
     }
