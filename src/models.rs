@@ -633,6 +633,11 @@ struct FileGlobals {
     /// `Model = db.Model`-style assignments: (name, dotted value).
     model_aliases: Vec<(String, String)>,
     factories: Vec<(String, Factory)>,
+    /// Every name the module binds at its top level and in its top-level classes (`fk`,
+    /// `Names`, `Names.U`, and `Names.U = ...` assigned from outside): a helper or a class
+    /// constant bound more than once in the project is not read, since which binding a model
+    /// sees depends on its imports.
+    bindings: Vec<String>,
 }
 
 impl FileGlobals {
@@ -694,6 +699,22 @@ enum HelperArg {
     Unknown,
 }
 
+/// A helper's parameter.
+#[derive(Debug, Clone)]
+struct Param {
+    name: String,
+    default: Option<HelperArg>,
+    pass: Pass,
+}
+
+/// How a parameter may be passed: before `/`, after `*`, or either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Positional,
+    Either,
+    Keyword,
+}
+
 /// Part of a helper's return expression: written out, or one of its parameters.
 #[derive(Debug, Clone)]
 enum Piece {
@@ -707,8 +728,8 @@ enum Piece {
 /// read with its own arguments.
 #[derive(Debug, Clone)]
 struct Factory {
-    /// Parameter names in order (without a classmethod's `cls`), each with its default.
-    params: Vec<(String, Option<HelperArg>)>,
+    /// Parameters in order (without a classmethod's `cls`).
+    params: Vec<Param>,
     target: Vec<Piece>,
     ondelete: Option<Piece>,
     onupdate: Option<Piece>,
@@ -739,8 +760,10 @@ impl Factory {
             Some(Some(HelperArg::None)) => Some(None),
             Some(_) => None,
         };
+        // `nullable=None` leaves SQLAlchemy's Column.nullable None, which its DDL writes as NOT
+        // NULL whatever the type says: not read rather than guessed.
         let nullable = match self.nullable.as_ref().map(value) {
-            None | Some(Some(HelperArg::None)) => None,
+            None => None,
             Some(Some(HelperArg::Bool(flag))) => Some(flag),
             Some(_) => return None,
         };
@@ -763,6 +786,39 @@ impl Factory {
     }
 }
 
+impl Factory {
+    /// The parameters `--fix-models` may pass the actions by (ondelete's, and onupdate's when
+    /// there is one): each feeds that action only, and can be given by keyword.
+    fn writable_parameters(&self) -> Option<(&str, Option<&str>)> {
+        let Some(Piece::Param(ondelete)) = &self.ondelete else {
+            return None;
+        };
+        let onupdate = match &self.onupdate {
+            Some(Piece::Param(name)) => Some(name.as_str()),
+            _ => None,
+        };
+        let uses = |name: &str| {
+            self.target
+                .iter()
+                .chain(&self.ondelete)
+                .chain(&self.onupdate)
+                .chain(&self.nullable)
+                .filter(|p| matches!(p, Piece::Param(n) if n == name))
+                .count()
+        };
+        let by_keyword = |name: &str| {
+            self.params
+                .iter()
+                .any(|p| p.name == name && p.pass != Pass::Positional)
+        };
+        let ok = |name: &str| uses(name) == 1 && by_keyword(name);
+        if !ok(ondelete) {
+            return None;
+        }
+        Some((ondelete, onupdate.filter(|u| ok(u))))
+    }
+}
+
 /// `Class.attr` of `pkg.mod.Class.attr`, or the text itself when it has fewer dots.
 fn last_two_segments(dotted: &str) -> &str {
     match dotted.rmatch_indices('.').nth(1) {
@@ -779,23 +835,40 @@ fn read_module_helpers(file: &SourceFile, found: &mut FileGlobals) {
     let root = file.tree.root_node();
     let mut cursor = root.walk();
     for statement in root.named_children(&mut cursor) {
+        if let Some(name) = bound_name(statement, src) {
+            found.bindings.push(name);
+        }
         match statement.kind() {
             "function_definition" => {
                 if let Some((name, factory)) = read_factory(statement, src, false) {
                     found.factories.push((name, factory));
                 }
             }
-            "decorated_definition" => {
-                let function = statement
-                    .field("definition")
-                    .filter(|d| d.kind() == "function_definition");
-                if let Some((name, factory)) = function.and_then(|f| read_factory(f, src, false)) {
-                    found.factories.push((name, factory));
-                }
-            }
+            // A decorated function may return anything: not read.
             "class_definition" => read_helper_class(statement, src, found),
             _ => {}
         }
+    }
+}
+
+/// The name a statement binds: a `def` or `class` (decorated or not), or the target of a
+/// plain assignment (`fk = other`, `Names.U = "g"`).
+fn bound_name(statement: Node, src: &str) -> Option<String> {
+    let statement = match statement.kind() {
+        "decorated_definition" => statement.field("definition")?,
+        _ => statement,
+    };
+    match statement.kind() {
+        "function_definition" | "class_definition" => {
+            Some(src[statement.field("name")?.byte_range()].to_string())
+        }
+        "expression_statement" => {
+            let assignment = statement
+                .named_child(0)
+                .filter(|n| n.kind() == "assignment")?;
+            dotted_name(assignment.field("left")?, src)
+        }
+        _ => None,
     }
 }
 
@@ -805,9 +878,13 @@ fn read_helper_class(class: Node, src: &str, found: &mut FileGlobals) {
     };
     let class_name = &src[name.byte_range()];
     let mut constants = Vec::new();
-    let mut constants_only = true;
+    // With a base class (an Enum, a NamedTuple, a model) an attribute is not its string.
+    let mut constants_only = class.field("superclasses").is_none();
     let mut cursor = body.walk();
     for statement in body.named_children(&mut cursor) {
+        if let Some(member) = bound_name(statement, src) {
+            found.bindings.push(format!("{class_name}.{member}"));
+        }
         match statement.kind() {
             "comment" | "pass_statement" => {}
             "expression_statement" => {
@@ -873,7 +950,7 @@ fn read_factory(function: Node, src: &str, skip_first: bool) -> Option<(String, 
         params.first()?;
         params.remove(0);
     }
-    let names: Vec<&str> = params.iter().map(|(n, _)| n.as_str()).collect();
+    let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
     let body = function.field("body")?;
     let mut cursor = body.walk();
     let returned = body
@@ -914,6 +991,10 @@ fn read_factory(function: Node, src: &str, skip_first: bool) -> Option<(String, 
         return None;
     }
     let key_args = CallArgs::of(key, src)?;
+    // `**options` may carry ondelete or nullable: not read rather than guessed.
+    if key_args.has_splat || column_args.has_splat {
+        return None;
+    }
     // Not written: Some(None). Written but not readable: None, and the helper is not read.
     let piece = |node: Option<Node>| -> Option<Option<Piece>> {
         match node {
@@ -935,32 +1016,48 @@ fn read_factory(function: Node, src: &str, skip_first: bool) -> Option<(String, 
     Some((name, factory))
 }
 
-/// Each parameter with its default (a literal, else `Unknown`); None for `*args` / `**kwargs`,
-/// whose bindings the reader does not follow.
-fn read_params(parameters: Node, src: &str) -> Option<Vec<(String, Option<HelperArg>)>> {
+/// Each parameter with its default (a literal, else `Unknown`) and how it may be passed; None
+/// for `*args` / `**kwargs`, whose bindings the reader does not follow.
+fn read_params(parameters: Node, src: &str) -> Option<Vec<Param>> {
     let literal = |node: Node| match &src[node.byte_range()] {
         "None" => HelperArg::None,
         "True" => HelperArg::Bool(true),
         "False" => HelperArg::Bool(false),
         _ => string_value(node, src).map_or(HelperArg::Unknown, HelperArg::Str),
     };
-    let mut params = Vec::new();
+    let mut params: Vec<Param> = Vec::new();
+    let mut pass = Pass::Either;
     let mut cursor = parameters.walk();
     for param in parameters.named_children(&mut cursor) {
-        match param.kind() {
-            "identifier" => params.push((src[param.byte_range()].to_string(), None)),
-            "typed_parameter" => {
-                let name = param.named_child(0).filter(|n| n.kind() == "identifier")?;
-                params.push((src[name.byte_range()].to_string(), None));
-            }
+        let (name, default) = match param.kind() {
+            "identifier" => (param, None),
+            "typed_parameter" => (
+                param.named_child(0).filter(|n| n.kind() == "identifier")?,
+                None,
+            ),
             "default_parameter" | "typed_default_parameter" => {
-                let name = param.field("name")?;
-                let default = literal(param.field("value")?);
-                params.push((src[name.byte_range()].to_string(), Some(default)));
+                (param.field("name")?, Some(literal(param.field("value")?)))
             }
-            "keyword_separator" | "positional_separator" | "comment" => {}
+            // `/`: everything before it is positional-only.
+            "positional_separator" => {
+                for earlier in &mut params {
+                    earlier.pass = Pass::Positional;
+                }
+                continue;
+            }
+            // A bare `*`: everything after it is keyword-only.
+            "keyword_separator" => {
+                pass = Pass::Keyword;
+                continue;
+            }
+            "comment" => continue,
             _ => return None,
-        }
+        };
+        params.push(Param {
+            name: src[name.byte_range()].to_string(),
+            default,
+            pass,
+        });
     }
     Some(params)
 }
@@ -1024,8 +1121,12 @@ fn fstring_pieces(node: Node, src: &str, params: &[&str]) -> Option<Vec<Piece>> 
             "interpolation" => {
                 let mut inner = part.walk();
                 let fields: Vec<Node> = part.named_children(&mut inner).collect();
+                // Exactly `{name}`: no `=`, conversion or format spec.
                 match fields.as_slice() {
-                    [field] if field.kind() == "identifier" => {
+                    [field]
+                        if field.kind() == "identifier"
+                            && text.len() == field.byte_range().len() + 2 =>
+                    {
                         pieces.push(helper_piece(*field, src, params)?);
                     }
                     _ => return None,
@@ -1044,12 +1145,16 @@ impl Globals {
         let mut globals = Globals::default();
         globals.sa_instances.insert("db".to_string());
         let mut model_aliases = Vec::new();
+        let mut bindings: HashMap<String, usize> = HashMap::new();
         for file in per_file {
             globals.sa_instances.extend(file.sa_instances);
             globals.constants.extend(file.constants);
             globals.conventions.extend(file.conventions);
             globals.factories.extend(file.factories);
             model_aliases.extend(file.model_aliases);
+            for name in file.bindings {
+                *bindings.entry(name).or_insert(0usize) += 1;
+            }
         }
         for (name, dotted) in model_aliases {
             if let Some((root, "Model")) = dotted.rsplit_once('.')
@@ -1058,6 +1163,12 @@ impl Globals {
                 globals.flask_model_aliases.insert(name);
             }
         }
+        let once = |name: &str| bindings.get(name).is_none_or(|n| *n <= 1);
+        globals.factories.retain(|name, _| once(name));
+        // Class constants (`Names.U`); a module-level constant keeps the last binding read.
+        globals
+            .constants
+            .retain(|name, _| !name.contains('.') || once(name));
         globals
     }
 }
@@ -1138,10 +1249,8 @@ impl<'a> FileReader<'a> {
             "identifier" => self.globals.constants.get(self.text(node)).cloned(),
             "attribute" => {
                 let dotted = dotted_name(node, self.src)?;
-                self.globals
-                    .constants
-                    .get(last_two_segments(&dotted))
-                    .cloned()
+                let key = self.global_key(&dotted, |k| self.globals.constants.contains_key(k))?;
+                self.globals.constants.get(key).cloned()
             }
             _ => string_value(node, self.src),
         }
@@ -1158,32 +1267,40 @@ impl<'a> FileReader<'a> {
         let factory = self
             .globals
             .factories
-            .get(dotted.as_str())
-            .or_else(|| self.globals.factories.get(last_two_segments(&dotted)))?;
+            .get(self.global_key(&dotted, |k| self.globals.factories.contains_key(k))?)?;
         let args = CallArgs::of(call, self.src)?;
         if args.has_splat {
             return None;
         }
+        // Bound as Python binds them; anything Python would refuse with a TypeError (too many
+        // positional arguments, an unknown or repeated keyword, a keyword for a positional-only
+        // parameter) means the helper is not read.
         let mut bound: HashMap<&str, HelperArg> = HashMap::new();
-        for (param, value) in factory.params.iter().zip(&args.positional) {
-            bound.insert(param.0.as_str(), self.helper_arg(*value));
+        let positional: Vec<&Param> = factory
+            .params
+            .iter()
+            .filter(|p| p.pass != Pass::Keyword)
+            .collect();
+        if args.positional.len() > positional.len() {
+            return None;
         }
-        let mut passed: HashSet<&str> = HashSet::new();
+        for (param, value) in positional.iter().zip(&args.positional) {
+            bound.insert(param.name.as_str(), self.helper_arg(*value));
+        }
         for (name, _, value) in &args.keywords {
-            let known = factory.params.iter().any(|(p, _)| p == name);
-            if !known || bound.contains_key(name.as_str()) {
-                // Python raises TypeError on an unknown or repeated argument.
+            let takes = factory
+                .params
+                .iter()
+                .any(|p| p.name == *name && p.pass != Pass::Positional);
+            if !takes || bound.contains_key(name.as_str()) {
                 return None;
             }
             bound.insert(name.as_str(), self.helper_arg(*value));
         }
-        if args.positional.len() > factory.params.len() {
-            return None;
-        }
-        passed.extend(bound.keys());
-        for (param, default) in &factory.params {
-            if !bound.contains_key(param.as_str()) {
-                bound.insert(param.as_str(), default.clone()?);
+        let passed: HashSet<&str> = bound.keys().copied().collect();
+        for param in &factory.params {
+            if !bound.contains_key(param.name.as_str()) {
+                bound.insert(param.name.as_str(), param.default.clone()?);
             }
         }
         let mut made = factory.apply(&bound, self.origin(call))?;
@@ -1197,24 +1314,29 @@ impl<'a> FileReader<'a> {
         made.optional |= around
             .iter()
             .any(|part| annotation_optional(&type_tokens(part)));
-        // --fix-models writes a decision into the call as the helper's own parameter, when
-        // the helper takes the action from one.
-        if let Some(Piece::Param(ondelete)) = &factory.ondelete {
-            let onupdate = match &factory.onupdate {
-                Some(Piece::Param(name)) => Some(name.clone()),
-                _ => None,
-            };
+        if let Some((ondelete, onupdate)) = factory.writable_parameters() {
             let mut source = self.key_source(KeyCall::Helper, call, &args);
             // A value from the helper's default is the key's own: nothing to write.
-            source.has_ondelete =
-                passed.contains(ondelete.as_str()) || made.fks[0].ondelete.is_some();
-            source.has_onupdate = onupdate.as_deref().is_some_and(|p| passed.contains(p))
-                || made.fks[0].onupdate.is_some();
-            source.ondelete_keyword = ondelete.clone();
-            source.onupdate_keyword = onupdate;
+            source.has_ondelete = passed.contains(ondelete) || made.fks[0].ondelete.is_some();
+            source.has_onupdate =
+                onupdate.is_some_and(|p| passed.contains(p)) || made.fks[0].onupdate.is_some();
+            source.ondelete_keyword = ondelete.to_string();
+            source.onupdate_keyword = onupdate.map(str::to_string);
             made.fks[0].source = Some(source);
         }
         Some(made)
+    }
+
+    /// The key of a cross-file name in `Globals` as this file writes it: the dotted name itself,
+    /// else its last two segments when the first segment is not defined in this file
+    /// (`app.constants.Names.U` for `Names.U`; a local `X.Names.U` is another name).
+    fn global_key<'d>(&self, dotted: &'d str, known: impl Fn(&str) -> bool) -> Option<&'d str> {
+        if known(dotted) {
+            return Some(dotted);
+        }
+        let first = dotted.split('.').next().unwrap_or(dotted);
+        let tail = last_two_segments(dotted);
+        (tail != dotted && !self.local_defs.contains(first) && known(tail)).then_some(tail)
     }
 
     /// An argument of a helper call as far as a key can depend on it.
@@ -1542,6 +1664,10 @@ impl<'a> FileReader<'a> {
         let mut column = self.plain_column(attr, &tokens, at, !typed);
         if typed && let Some(annotated) = self.annotated_in(annotation?, &tokens) {
             apply_annotated(&mut column, &annotated, None);
+        } else if typed && descendants(annotation?).iter().any(|n| n.kind() == "call") {
+            // `Mapped[helper(...)]` with a helper the reader can't follow: its type, keys and
+            // nullability are unknown, so the column is left to the migration's own words.
+            return None;
         }
         member(MemberKind::Column(column))
     }

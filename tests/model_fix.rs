@@ -128,6 +128,8 @@ fn project_helpers_get_the_decision_as_their_own_parameter() {
         "ForeignKeyInteger(AppTableNames.UserTableName, ondelete=\"RESTRICT\")",
         "owner_id: Mapped[DbColumnConstants.OwnedBy(AppTableNames.UserTableName)]",
         "created_by_id: Mapped[audit_key(ondelete=\"SET NULL\")]",
+        "shared_id: Mapped[both(AppTableNames.UserTableName)]",
+        "positional_id: Mapped[positional(AppTableNames.UserTableName)]",
     ] {
         assert!(fixed.contains(written), "{written}\n{fixed}");
     }

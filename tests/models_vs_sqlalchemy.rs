@@ -86,8 +86,8 @@ fn by_the_reader(dir: &Path, modules: &[&str]) -> BTreeSet<String> {
 
 /// Seed 004's helpers: `Mapped[DbColumnConstants.ForeignKeyInteger(AppTableNames.X, ...)]`
 /// with the helpers and the table names in another file. `legacy_id`'s helper computes its
-/// target with a call (`table_name.lower() + ".id"`), which the reader does not run: that one
-/// key is the only difference, and it is asserted as such.
+/// target with a call (`table_name.lower() + ".id"`), which the reader does not run: that
+/// column (left to the migration) is the only difference, and it is asserted as such.
 #[test]
 fn column_helpers_read_as_sqlalchemy_maps_them() {
     let dir = manifest_dir().join("tests/fixtures/models");
@@ -102,10 +102,33 @@ fn column_helpers_read_as_sqlalchemy_maps_them() {
     let extra: Vec<_> = read.difference(&expected).collect();
     assert_eq!(
         missing,
-        vec!["fk academy_galleries.legacy_id -> users.id ondelete=None onupdate=None"],
+        vec![
+            "col academy_galleries.legacy_id NOT NULL",
+            "fk academy_galleries.legacy_id -> users.id ondelete=None onupdate=None"
+        ],
         "read: {read:#?}"
     );
     assert!(extra.is_empty(), "the reader found more: {extra:#?}");
+}
+
+/// Helpers a second reader found misread before, each now declined: the column is left out of
+/// the schema (so the policy reads the migration's own `nullable=`) rather than guessed.
+#[test]
+fn helpers_the_reader_cannot_follow_are_declined() {
+    let dir = manifest_dir().join("tests/fixtures/models");
+    let expected = by_sqlalchemy(&dir, &["helpers_declined"]);
+    let read = by_the_reader(&dir, &["helpers_declined"]);
+    let extra: Vec<&String> = read.difference(&expected).collect();
+    assert!(extra.is_empty(), "misread: {extra:#?}");
+    let columns: Vec<&str> = read
+        .iter()
+        .filter_map(|l| l.strip_prefix("col declined."))
+        .collect();
+    assert_eq!(columns, vec!["i NOT NULL", "id NOT NULL"], "{read:#?}");
+    assert!(
+        read.contains("fk declined.i -> users.id ondelete=CASCADE onupdate=None"),
+        "{read:#?}"
+    );
 }
 
 /// The other fixtures of `tests/models.rs`, one module each. `typed.py`'s `tag_id` key has a
