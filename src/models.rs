@@ -1019,12 +1019,7 @@ fn read_factory(function: Node, src: &str, skip_first: bool) -> Option<(String, 
 /// Each parameter with its default (a literal, else `Unknown`) and how it may be passed; None
 /// for `*args` / `**kwargs`, whose bindings the reader does not follow.
 fn read_params(parameters: Node, src: &str) -> Option<Vec<Param>> {
-    let literal = |node: Node| match &src[node.byte_range()] {
-        "None" => HelperArg::None,
-        "True" => HelperArg::Bool(true),
-        "False" => HelperArg::Bool(false),
-        _ => string_value(node, src).map_or(HelperArg::Unknown, HelperArg::Str),
-    };
+    let literal = |node: Node| helper_literal(node, src).unwrap_or(HelperArg::Unknown);
     let mut params: Vec<Param> = Vec::new();
     let mut pass = Pass::Either;
     let mut cursor = parameters.walk();
@@ -1069,11 +1064,17 @@ fn helper_piece(node: Node, src: &str, params: &[&str]) -> Option<Piece> {
     if node.kind() == "identifier" && params.contains(&text) {
         return Some(Piece::Param(text.to_string()));
     }
-    match text {
-        "None" => Some(Piece::Lit(HelperArg::None)),
-        "True" => Some(Piece::Lit(HelperArg::Bool(true))),
-        "False" => Some(Piece::Lit(HelperArg::Bool(false))),
-        _ => string_value(node, src).map(|v| Piece::Lit(HelperArg::Str(v))),
+    helper_literal(node, src).map(Piece::Lit)
+}
+
+/// `None`, `True`, `False` or a string literal as a helper value; None for anything else.
+fn helper_literal(node: Node, src: &str) -> Option<HelperArg> {
+    let node = unwrap_parens(node);
+    match &src[node.byte_range()] {
+        "None" => Some(HelperArg::None),
+        "True" => Some(HelperArg::Bool(true)),
+        "False" => Some(HelperArg::Bool(false)),
+        _ => string_value(node, src).map(HelperArg::Str),
     }
 }
 
@@ -1341,12 +1342,9 @@ impl<'a> FileReader<'a> {
 
     /// An argument of a helper call as far as a key can depend on it.
     fn helper_arg(&self, node: Node) -> HelperArg {
-        match self.text(unwrap_parens(node)) {
-            "None" => HelperArg::None,
-            "True" => HelperArg::Bool(true),
-            "False" => HelperArg::Bool(false),
-            _ => self.string(node).map_or(HelperArg::Unknown, HelperArg::Str),
-        }
+        helper_literal(node, self.src)
+            .or_else(|| self.string(node).map(HelperArg::Str))
+            .unwrap_or(HelperArg::Unknown)
     }
 
     fn read(&self) -> FileFacts {

@@ -347,9 +347,9 @@ impl PgCluster {
         (dir.join("client.crt"), dir.join("client.key"))
     }
 
-    /// A CA and a server certificate it signs for `localhost` (not for 127.0.0.1), made with
-    /// the `openssl` command; the key belongs to the server user, mode 0600, as PostgreSQL
-    /// demands.
+    /// A CA, a server certificate it signs for `localhost` (not for 127.0.0.1) and a client
+    /// certificate for `certuser`, made with the `openssl` command; the server key belongs to
+    /// the server user, mode 0600, as PostgreSQL demands.
     fn make_certificates(&self) -> Result<()> {
         let dir = self.root.path();
         let ec = [
@@ -368,60 +368,38 @@ impl PgCluster {
                 .args(["-subj", "/CN=fix-migrations test CA"]),
         )
         .context("the openssl command makes the test certificates")?;
-        run_ok(
-            Command::new("openssl")
-                .current_dir(dir)
-                .arg("req")
-                .args(ec)
-                .args(["-keyout", "server.key", "-out", "server.csr"])
-                .args(["-subj", "/CN=localhost"]),
+        // A key and a certificate for `subject`, signed by the CA (with `extensions`, an X.509
+        // v3 certificate; without, v1, as `openssl x509 -req` makes one by default).
+        let signed = |name: &str, subject: &str, extensions: Option<&str>| -> Result<()> {
+            run_ok(
+                Command::new("openssl")
+                    .current_dir(dir)
+                    .arg("req")
+                    .args(ec)
+                    .args(["-keyout", &format!("{name}.key")])
+                    .args(["-out", &format!("{name}.csr")])
+                    .args(["-subj", subject]),
+            )?;
+            let mut sign = Command::new("openssl");
+            sign.current_dir(dir)
+                .args(["x509", "-req", "-in", &format!("{name}.csr")])
+                .args(["-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial"])
+                .args(["-out", &format!("{name}.crt"), "-days", "2"]);
+            if let Some(extensions) = extensions {
+                fs::write(dir.join(format!("{name}.ext")), extensions)?;
+                sign.args(["-extfile", &format!("{name}.ext")]);
+            }
+            run_ok(&mut sign)?;
+            Ok(())
+        };
+        signed(
+            "server",
+            "/CN=localhost",
+            Some("subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\n"),
         )?;
-        fs::write(
-            dir.join("server.ext"),
-            "subjectAltName=DNS:localhost\nbasicConstraints=critical,CA:FALSE\n",
-        )?;
-        run_ok(Command::new("openssl").current_dir(dir).args([
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-        ]))?;
         // A client certificate for the role `certuser` (pg_hba.conf `cert` takes the role from
-        // the CN), signed by the same CA; the key stays the test's, mode 0600 as libpq demands.
-        run_ok(
-            Command::new("openssl")
-                .current_dir(dir)
-                .arg("req")
-                .args(ec)
-                .args(["-keyout", "client.key", "-out", "client.csr"])
-                .args(["-subj", "/CN=certuser"]),
-        )?;
-        run_ok(Command::new("openssl").current_dir(dir).args([
-            "x509",
-            "-req",
-            "-in",
-            "client.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "client.crt",
-            "-days",
-            "2",
-        ]))?;
+        // the CN); the key stays the test's, mode 0600 as libpq demands.
+        signed("client", "/CN=certuser", None)?;
         if running_as_root() {
             run_ok(
                 Command::new("chown")
