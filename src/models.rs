@@ -89,7 +89,8 @@ pub struct Table {
     pub schema: Option<String>,
     /// The mapped class, None for `Table("name", metadata, ...)` association tables.
     pub class_name: Option<String>,
-    /// True for `Table(...)` objects: secondary tables of many-to-many relationships.
+    /// A `Table(...)` object that links two tables: named by a relationship's `secondary=`, or
+    /// holding only key and primary key columns (see `mark_association_tables`).
     pub is_association: bool,
     pub origin: Origin,
     pub columns: BTreeMap<String, Column>,
@@ -345,6 +346,8 @@ struct PendingRel {
     rel: Relationship,
     /// `secondary=` written as a variable: resolved to that Table's name when one was assigned.
     secondary_var: Option<String>,
+    /// `primaryjoin=` as written: which side it joins on stands in for `foreign_keys=`.
+    primaryjoin: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -370,6 +373,8 @@ enum TablenameRule {
 struct TableArgs {
     schema: Option<String>,
     fks: Vec<PendingFk>,
+    /// The columns a `PrimaryKeyConstraint(...)` names: NOT NULL whatever they say.
+    primary_key: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -401,6 +406,8 @@ struct PendingTable {
     origin: Origin,
     columns: Vec<PendingColumn>,
     fks: Vec<PendingFk>,
+    /// The columns a `PrimaryKeyConstraint(...)` argument names.
+    primary_key: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -590,6 +597,34 @@ fn foreign_key_names(text: &str) -> Vec<String> {
         .filter(|name| !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_'))
         .map(str::to_string)
         .collect()
+}
+
+/// The target's columns a `primaryjoin="Parent.id == Child.parent_id"` joins on, as
+/// `foreign_keys=` would name them: a relationship to Child that deletes Child rows covers the
+/// keys on those columns only. A join the reader can't follow (an `and_()`, a self-referential
+/// join, the target on neither side) names a column no key has, so the relationship decides
+/// nothing: its direction is unknown, and a many-to-one cascade must not land on a key back.
+fn join_columns_on(join: &str, target: &str) -> Vec<String> {
+    const UNKNOWN: &str = "<primaryjoin>";
+    let target = last_segment(target);
+    let sides: Vec<(&str, &str)> = join
+        .split("==")
+        .filter_map(|side| {
+            let (class, column) = side.trim().rsplit_once('.')?;
+            let plain =
+                |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_');
+            (plain(column) && plain(last_segment(class))).then_some((last_segment(class), column))
+        })
+        .collect();
+    let on_target: Vec<&str> = sides
+        .iter()
+        .filter(|(class, _)| *class == target)
+        .map(|(_, column)| *column)
+        .collect();
+    match (sides.len(), on_target.as_slice()) {
+        (2, [column]) => vec![column.to_string()],
+        _ => vec![UNKNOWN.to_string()],
+    }
 }
 
 fn qualified(schema: Option<&str>, name: &str) -> String {
@@ -1431,6 +1466,7 @@ impl<'a> FileReader<'a> {
             origin: self.origin(call),
             columns: vec![],
             fks: vec![],
+            primary_key: vec![],
         };
         // `x = Table(...)` names a secondary; `__table__ = Table(...)` maps a class onto it.
         if let Some(assignment) = call.parent().filter(|p| p.kind() == "assignment")
@@ -1457,6 +1493,11 @@ impl<'a> FileReader<'a> {
                     table
                         .fks
                         .extend(self.read_fk_constraint(unwrap_parens(*arg)));
+                }
+                Some("PrimaryKeyConstraint") => {
+                    table
+                        .primary_key
+                        .extend(self.constraint_columns(unwrap_parens(*arg)));
                 }
                 _ => {}
             }
@@ -1917,7 +1958,11 @@ impl<'a> FileReader<'a> {
         let explicit = args
             .keyword("nullable")
             .and_then(|v| bool_literal(v, self.src));
-        let nullable = explicit.unwrap_or(!primary_key && annotation_optional(tokens));
+        // SQLModel hands `sa_column_kwargs` to Column() last: its `nullable` wins.
+        let nullable = self
+            .dict_bool(args.keyword("sa_column_kwargs"), "nullable")
+            .or(explicit)
+            .unwrap_or(!primary_key && annotation_optional(tokens));
         let mut fks = vec![];
         if let Some(target) = args.keyword("foreign_key")
             && let Some((referent, column)) = self.read_target(target)
@@ -1998,9 +2043,43 @@ impl<'a> FileReader<'a> {
                 }
             } else if self.call_name(item).as_deref() == Some("ForeignKeyConstraint") {
                 args.fks.extend(self.read_fk_constraint(item));
+            } else if self.call_name(item).as_deref() == Some("PrimaryKeyConstraint") {
+                args.primary_key.extend(self.constraint_columns(item));
             }
         }
         args
+    }
+
+    /// `{"key": True/False, ...}`'s value for `key`, when the dict is a literal.
+    fn dict_bool(&self, dict: Option<Node>, key: &str) -> Option<bool> {
+        let dict = unwrap_parens(dict?);
+        if dict.kind() != "dictionary" {
+            return None;
+        }
+        let mut cursor = dict.walk();
+        let found = dict
+            .named_children(&mut cursor)
+            .filter(|pair| pair.kind() == "pair")
+            .filter(|pair| {
+                pair.field("key")
+                    .and_then(|k| string_value(k, self.src))
+                    .as_deref()
+                    == Some(key)
+            })
+            .last()?;
+        bool_literal(found.field("value")?, self.src)
+    }
+
+    /// The column names a constraint call lists as plain string arguments.
+    fn constraint_columns(&self, call: Node) -> Vec<String> {
+        CallArgs::of(call, self.src)
+            .map(|args| {
+                args.positional
+                    .iter()
+                    .filter_map(|a| string_value(*a, self.src))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn read_relationship(
@@ -2032,6 +2111,7 @@ impl<'a> FileReader<'a> {
                 origin: self.origin(at),
             },
             secondary_var: None,
+            primaryjoin: None,
         };
         for (key, _, value) in &args.keywords {
             if key == "sa_relationship_kwargs" {
@@ -2039,6 +2119,11 @@ impl<'a> FileReader<'a> {
             } else {
                 self.apply_relationship_option(key, *value, &mut pending);
             }
+        }
+        if let Some(join) = pending.primaryjoin.take()
+            && pending.rel.foreign_keys.is_empty()
+        {
+            pending.rel.foreign_keys = join_columns_on(&join, &pending.rel.target);
         }
         Some(pending)
     }
@@ -2086,6 +2171,15 @@ impl<'a> FileReader<'a> {
             "cascade_delete" => rel.cascade_delete = is_true(value, self.src),
             "back_populates" => rel.back_populates = self.string(value),
             "remote_side" => rel.has_remote_side = true,
+            "primaryjoin" => {
+                let value = match value.kind() {
+                    "lambda" => value.field("body").unwrap_or(value),
+                    _ => value,
+                };
+                pending.primaryjoin = Some(
+                    string_value(value, self.src).unwrap_or_else(|| self.text(value).to_string()),
+                );
+            }
             "foreign_keys" => {
                 let value = match value.kind() {
                     "lambda" => value.field("body").unwrap_or(value),
@@ -2468,6 +2562,7 @@ fn build(mut facts: Vec<FileFacts>, globals: &Globals) -> Schema {
             table
                 .foreign_keys
                 .extend(args.fks.iter().map(|fk| resolver.fk(fk)));
+            mark_primary_key(table, &args.primary_key);
         }
     }
     for (class, _) in &order {
@@ -2492,7 +2587,7 @@ fn build(mut facts: Vec<FileFacts>, globals: &Globals) -> Schema {
             name: pending.name.clone(),
             schema: pending.schema.clone(),
             class_name: pending.class_name.clone(),
-            is_association: pending.class_name.is_none(),
+            is_association: false,
             origin: pending.origin.clone(),
             columns: BTreeMap::new(),
             foreign_keys: vec![],
@@ -2504,10 +2599,58 @@ fn build(mut facts: Vec<FileFacts>, globals: &Globals) -> Schema {
         table
             .foreign_keys
             .extend(pending.fks.iter().map(|fk| resolver.fk(fk)));
+        mark_primary_key(table, &pending.primary_key);
     }
     schema.fk_naming_convention = facts.iter().find_map(|f| match f.naming.as_ref()? {
         NamingRef::Literal(template) => Some(template.clone()),
         NamingRef::Var(var) => globals.conventions.get(var).cloned(),
     });
+    mark_association_tables(&mut schema);
     schema
+}
+
+/// SQLAlchemy makes the columns of a `PrimaryKeyConstraint` primary key columns, NOT NULL in
+/// the DDL, whatever their own `Column()` or annotation says.
+fn mark_primary_key(table: &mut Table, names: &[String]) {
+    for name in names {
+        if let Some(column) = table.columns.get_mut(name) {
+            column.nullable = false;
+            column.primary_key = true;
+        }
+    }
+}
+
+/// A `Table(...)` is an association (many-to-many link) table when a relationship names it as
+/// `secondary=`, or when it holds two keys or more and nothing but their columns and primary
+/// key columns: a link row means nothing once either side is gone. Any other `Table(...)` (an
+/// audit log, a table of links with data of its own) follows the nullability rules, as a
+/// mapped class does: CASCADE on its nullable keys would delete rows that should stay.
+fn mark_association_tables(schema: &mut Schema) {
+    let secondaries: HashSet<String> = schema
+        .tables
+        .values()
+        .flat_map(|t| &t.relationships)
+        .filter_map(|r| r.secondary.clone())
+        .collect();
+    for table in schema.tables.values_mut() {
+        if table.class_name.is_some() {
+            continue;
+        }
+        let named = secondaries.contains(&table.name)
+            || table
+                .schema
+                .as_ref()
+                .is_some_and(|s| secondaries.contains(&format!("{s}.{}", table.name)));
+        let key_columns: HashSet<&str> = table
+            .foreign_keys
+            .iter()
+            .flat_map(|fk| fk.columns.iter().map(String::as_str))
+            .collect();
+        let only_links = table.foreign_keys.len() >= 2
+            && table
+                .columns
+                .iter()
+                .all(|(name, c)| c.primary_key || key_columns.contains(name.as_str()));
+        table.is_association = named || only_links;
+    }
 }

@@ -272,9 +272,14 @@ pub fn decide(schema: &Schema, config: &Config, key: KeyRef) -> Result<Decision,
             "NOT NULL column".to_string(),
         )
     };
+    // An association table's keys are rule 7 even when nullable: see the README's table.
     trail.push(format!(
         "{} {reason} -> {action}",
-        if nullable { "6" } else { "7" }
+        if nullable && rule != Rule::Association {
+            "6"
+        } else {
+            "7"
+        }
     ));
     Ok(Decision {
         ondelete: action,

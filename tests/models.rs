@@ -252,6 +252,29 @@ fn nullability_follows_optional_annotations() {
 }
 
 #[test]
+fn sqlmodel_sa_column_kwargs_nullable_wins() {
+    // SQLModel passes sa_column_kwargs to Column() last, over Optional and nullable=.
+    let schema = read_src(
+        r#"
+from typing import Optional
+from sqlmodel import Field, SQLModel
+
+class Team(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+
+class Hero(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    team_id: Optional[int] = Field(default=None, foreign_key="team.id", sa_column_kwargs={"nullable": False})
+    rival_id: int = Field(foreign_key="team.id", nullable=False, sa_column_kwargs={"comment": "x", "nullable": True})
+    mentor_id: Optional[int] = Field(default=None, foreign_key="team.id", sa_column_kwargs={"comment": "x"})
+"#,
+    );
+    assert!(!column(&schema, "hero", "team_id").nullable);
+    assert!(column(&schema, "hero", "rival_id").nullable);
+    assert!(column(&schema, "hero", "mentor_id").nullable);
+}
+
+#[test]
 fn backref_options_belong_to_the_declaring_relationship() {
     let schema = read(&["flask.py"]);
     let rel = &schema.table("api_key").unwrap().relationships[0];
@@ -440,7 +463,8 @@ fn pruned_reading_still_finds_aliased_and_nested_tables() {
     let tags = aliased
         .table("post_tags")
         .expect("the aliased Table(...) is read");
-    assert!(tags.is_association);
+    assert!(tags.class_name.is_none(), "a Table object, no mapped class");
+    assert!(!tags.is_association, "one key: no many-to-many link");
     assert_eq!(tags.foreign_keys.len(), 1);
     assert_eq!(
         aliased.fk_naming_convention.as_deref(),
