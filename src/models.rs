@@ -96,6 +96,10 @@ pub struct Table {
     pub columns: BTreeMap<String, Column>,
     pub foreign_keys: Vec<ModelForeignKey>,
     pub relationships: Vec<Relationship>,
+    /// Mapped attributes whose column has another name (`author_id =
+    /// mapped_column("author", ...)`): `foreign_keys="Post.author_id"` means column `author`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attribute_columns: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -187,8 +191,12 @@ pub struct Relationship {
     /// Local column names named by `foreign_keys=` (`[Note.author_id]` -> `author_id`,
     /// `"Note.author_id"` -> `author_id`). Empty when not given.
     pub foreign_keys: Vec<String>,
-    /// `remote_side=` given: on a self-referential relationship this makes it many-to-one.
+    /// `remote_side=` given: on a self-referential relationship this makes it many-to-one,
+    /// unless it names the key's own column (`remote_side=[parent_id]`: one-to-many).
     pub has_remote_side: bool,
+    /// The attributes `remote_side=` names.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remote_side: Vec<String>,
     pub back_populates: Option<String>,
     /// `backref("name", cascade=..., passive_deletes=...)` or `backref="name"`: configures the
     /// reverse relationship, declared here but belonging to the target class.
@@ -2105,6 +2113,7 @@ impl<'a> FileReader<'a> {
                 cascade_delete: false,
                 foreign_keys: vec![],
                 has_remote_side: false,
+                remote_side: vec![],
                 back_populates: None,
                 backref: None,
                 secondary: None,
@@ -2170,7 +2179,16 @@ impl<'a> FileReader<'a> {
             "passive_deletes" => rel.passive_deletes = self.passive(value),
             "cascade_delete" => rel.cascade_delete = is_true(value, self.src),
             "back_populates" => rel.back_populates = self.string(value),
-            "remote_side" => rel.has_remote_side = true,
+            "remote_side" => {
+                rel.has_remote_side = true;
+                let value = match value.kind() {
+                    "lambda" => value.field("body").unwrap_or(value),
+                    _ => value,
+                };
+                let text =
+                    string_value(value, self.src).unwrap_or_else(|| self.text(value).to_string());
+                rel.remote_side = foreign_key_names(&text);
+            }
             "primaryjoin" => {
                 let value = match value.kind() {
                     "lambda" => value.field("body").unwrap_or(value),
@@ -2456,6 +2474,12 @@ fn add_members<'m>(
                 if pending.sqlmodel_only && !sqlmodel {
                     continue;
                 }
+                if member.attr != pending.column.name {
+                    table
+                        .attribute_columns
+                        .entry(member.attr.clone())
+                        .or_insert_with(|| pending.column.name.clone());
+                }
                 add_column(table, pending, resolver);
             }
             MemberKind::Relationship(pending) => {
@@ -2550,6 +2574,7 @@ fn build(mut facts: Vec<FileFacts>, globals: &Globals) -> Schema {
             columns: BTreeMap::new(),
             foreign_keys: vec![],
             relationships: vec![],
+            attribute_columns: BTreeMap::new(),
         });
         add_members(
             table,
@@ -2592,6 +2617,7 @@ fn build(mut facts: Vec<FileFacts>, globals: &Globals) -> Schema {
             columns: BTreeMap::new(),
             foreign_keys: vec![],
             relationships: vec![],
+            attribute_columns: BTreeMap::new(),
         });
         for column in &pending.columns {
             add_column(table, column, &resolver);

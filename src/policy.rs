@@ -474,6 +474,8 @@ fn deleting_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<
         .iter()
         .filter(|fk| find_table(schema, &fk.referent_table).is_some_and(|t| is(Some(t), parent)))
         .count();
+    // `foreign_keys=` and `remote_side=` name mapped attributes; a key lists column names.
+    let column_of = |attr: &String| child.attribute_columns.get(attr).unwrap_or(attr).clone();
     let covers = |rel: &Relationship| {
         // Several keys to the same parent: only `foreign_keys=` says which one is meant, given
         // on the relationship itself or on its `back_populates` partner.
@@ -485,10 +487,21 @@ fn deleting_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<
         if named.is_empty() {
             keys_to_parent <= 1
         } else {
-            key.columns.iter().any(|c| named.contains(c))
+            key.columns
+                .iter()
+                .any(|c| named.iter().any(|n| column_of(n) == *c))
         }
     };
     let self_referential = is(Some(child), parent);
+    // On a self-referential relationship `remote_side=[id]` makes it many-to-one, while
+    // `remote_side=[parent_id]` (the key's own column) keeps it one-to-many.
+    let many_to_one_self = |rel: &Relationship| {
+        rel.has_remote_side
+            && !rel
+                .remote_side
+                .iter()
+                .any(|n| key.columns.contains(&column_of(n)))
+    };
     // Only relationships declared on the parent or the child can match, visited in the order
     // of a walk over every table's relationships, so the first match is the same.
     for rel in relationship_index(schema).declared_on(schema, parent, child) {
@@ -500,7 +513,7 @@ fn deleting_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<
         // Parent-side (one-to-many) relationship: parent -> child.
         let one_to_many = is(declared_on, parent)
             && is(target, child)
-            && !(self_referential && rel.has_remote_side);
+            && !(self_referential && many_to_one_self(rel));
         if one_to_many
             && covers(rel)
             && let Some(why) = deletes(
@@ -517,7 +530,7 @@ fn deleting_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<
         // A backref declared on the child configures the parent's one-to-many side.
         let many_to_one = is(declared_on, child)
             && is(target, parent)
-            && (!self_referential || rel.has_remote_side);
+            && (!self_referential || many_to_one_self(rel));
         if many_to_one
             && covers(rel)
             && let Some(backref) = &rel.backref
