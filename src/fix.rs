@@ -396,12 +396,23 @@ fn report(site: &FkSite, status: Status, reason: String) -> KeyReport {
     }
 }
 
-fn key_ref(site: &FkSite) -> Option<KeyRef<'_>> {
+fn key_ref<'s>(site: &'s FkSite, migration: &Migration) -> Option<KeyRef<'s>> {
+    let table = site.table.as_deref()?;
+    // upgrade() making a column of the key NOT NULL says what the database holds. Only NOT
+    // NULL is taken from it: a column added nullable and made NOT NULL by a later revision (as
+    // the model says) must not get SET NULL now.
+    let not_null_here = site.section == Section::Upgrade
+        && site
+            .columns
+            .iter()
+            .any(|c| migration.nullability.get(&(table.to_string(), c.clone())) == Some(&false));
+    let nullable = not_null_here.then_some(false);
     Some(KeyRef {
-        table: site.table.as_deref()?,
+        table,
         columns: &site.columns,
         referent_table: site.referent_table.as_deref()?,
         referent_columns: &site.referent_columns,
+        nullable,
     })
 }
 
@@ -413,7 +424,7 @@ fn plan_key(
     schema: &Schema,
     config: &Config,
 ) {
-    let key = match (&site.skip, key_ref(site)) {
+    let key = match (&site.skip, key_ref(site, migration)) {
         (Some(why), _) => {
             plan.keys.push(report(site, Status::Skipped, why.clone()));
             return;
@@ -640,7 +651,9 @@ fn revert_pairs(migration: &Migration, schema: &Schema, config: &Config) -> Vec<
     let mut used_mirrors: HashSet<usize> = HashSet::new();
     let mut pairs = Vec::new();
     for (index, create) in creates(Section::Upgrade) {
-        let Some(key) = key_ref(create) else { continue };
+        let Some(key) = key_ref(create, migration) else {
+            continue;
+        };
         let mirror = creates(Section::Downgrade).find(|(i, m)| {
             !used_mirrors.contains(i)
                 && m.table == create.table
@@ -807,7 +820,7 @@ fn history_revert_pairs(
         {
             continue;
         }
-        let (Some(statement), Some(key)) = (create.statement, key_ref(create)) else {
+        let (Some(statement), Some(key)) = (create.statement, key_ref(create, migration)) else {
             continue;
         };
         if used.contains(&statement) {

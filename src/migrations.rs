@@ -11,8 +11,8 @@ use tree_sitter::Node;
 
 use crate::parse::Fields;
 use crate::parse::{
-    CallArgs, Imports, MarkerOffsets, SourceFile, descendants, dotted_name, string_list,
-    string_value, walk_where,
+    CallArgs, Imports, MarkerOffsets, SourceFile, bool_literal, descendants, dotted_name,
+    string_list, string_value, unwrap_parens, walk_where,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,6 +163,9 @@ pub struct Migration {
     /// The first use of `sqlmodel.` (`sqlmodel.sql.sqltypes.AutoString`, as autogenerate
     /// renders SQLModel's str columns) and its line, when nothing binds the name `sqlmodel`.
     pub missing_sqlmodel_import: Option<(usize, String)>,
+    /// (table, column) -> nullable, for the columns upgrade() creates or alters with a stated
+    /// nullability (see `Scanner::read_nullability`): what the database will hold.
+    pub nullability: HashMap<(String, String), bool>,
 }
 
 const SA_MODULES: &[&str] = &["sqlalchemy", "sa"];
@@ -230,6 +233,14 @@ pub fn scan(file: &SourceFile) -> Migration {
         if node.kind() == "call" && holds_marker(node) {
             scanner.visit_call(node);
         }
+    }
+    if scanner
+        .migration
+        .sites
+        .iter()
+        .any(|s| s.section == Section::Upgrade)
+    {
+        scanner.read_nullability();
     }
     scanner.migration.lowercase_actions = lowercase_actions(&scanner.migration.sites, &file.text);
     scanner.migration.missing_sqlmodel_import =
@@ -364,6 +375,143 @@ impl<'a> Scanner<'a> {
             return Callee::Batch(method.to_string(), with_call);
         }
         Callee::OtherObject(object_path.to_string(), method.to_string())
+    }
+
+    /// The nullability upgrade() gives the columns it creates or alters, in source order (a
+    /// later `alter_column` wins): `sa.Column(name, ..., nullable=..., primary_key=...)` in
+    /// `create_table` (with its `PrimaryKeyConstraint`) and `add_column`, and
+    /// `alter_column(table, name, nullable=...)`, batch forms included. The database gets
+    /// what the migration says, so a model read wrong (or out of step) can't put SET NULL on
+    /// a column the migration makes NOT NULL.
+    fn read_nullability(&mut self) {
+        static FINDER: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
+        let finder = crate::parse::marker_finder(
+            &FINDER,
+            &["create_table", "add_column", "alter_column"],
+            false,
+        );
+        let root = self.file.tree.root_node();
+        let mut stated: Vec<(String, String, bool)> = Vec::new();
+        for found in finder.find_iter(self.src) {
+            let call = root
+                .descendant_for_byte_range(found.start(), found.end())
+                .and_then(|name| name.parent())
+                .filter(|a| a.kind() == "attribute")
+                .and_then(|a| a.parent())
+                .filter(|c| c.kind() == "call");
+            let Some(call) = call else { continue };
+            if section_of(call, self.file) != Section::Upgrade {
+                continue;
+            }
+            let Some(args) = CallArgs::of(call, self.src) else {
+                continue;
+            };
+            match self.callee(call) {
+                Callee::Op(m) if m == "create_table" => {
+                    let Some(table) =
+                        self.qualified(args.arg(0, "table_name"), args.keyword("schema"))
+                    else {
+                        continue;
+                    };
+                    for column in args.positional.iter().skip(1) {
+                        self.stated_columns(*column, &table, &mut stated);
+                    }
+                }
+                Callee::Op(m) if m == "add_column" => {
+                    if let (Some(table), Some(column)) = (
+                        self.qualified(args.arg(0, "table_name"), args.keyword("schema")),
+                        args.arg(1, "column"),
+                    ) {
+                        self.stated_columns(column, &table, &mut stated);
+                    }
+                }
+                Callee::Batch(m, with_call) if m == "add_column" => {
+                    if let (Some(table), Some(column)) =
+                        (self.batch_table(with_call), args.arg(0, "column"))
+                    {
+                        self.stated_columns(column, &table, &mut stated);
+                    }
+                }
+                Callee::Op(m) if m == "alter_column" => {
+                    let table = self.qualified(args.arg(0, "table_name"), args.keyword("schema"));
+                    let column = args
+                        .arg(1, "column_name")
+                        .and_then(|c| string_value(c, self.src));
+                    let nullable = args
+                        .keyword("nullable")
+                        .and_then(|v| bool_literal(v, self.src));
+                    if let (Some(table), Some(column), Some(nullable)) = (table, column, nullable) {
+                        stated.push((table, column, nullable));
+                    }
+                }
+                Callee::Batch(m, with_call) if m == "alter_column" => {
+                    let table = self.batch_table(with_call);
+                    let column = args
+                        .arg(0, "column_name")
+                        .and_then(|c| string_value(c, self.src));
+                    let nullable = args
+                        .keyword("nullable")
+                        .and_then(|v| bool_literal(v, self.src));
+                    if let (Some(table), Some(column), Some(nullable)) = (table, column, nullable) {
+                        stated.push((table, column, nullable));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (table, column, nullable) in stated {
+            self.migration.nullability.insert((table, column), nullable);
+        }
+    }
+
+    /// A `sa.Column(name, ..., nullable=..., primary_key=...)` or `sa.PrimaryKeyConstraint(...)`
+    /// argument of a table: the nullability it states (autogenerate always writes
+    /// `nullable=`).
+    fn stated_columns(&self, node: Node, table: &str, stated: &mut Vec<(String, String, bool)>) {
+        let node = unwrap_parens(node);
+        if node.kind() != "call" {
+            return;
+        }
+        let Callee::Sa(name) = self.callee(node) else {
+            return;
+        };
+        let Some(args) = CallArgs::of(node, self.src) else {
+            return;
+        };
+        match name.as_str() {
+            "Column" => {
+                let Some(column) = args
+                    .positional
+                    .first()
+                    .and_then(|n| string_value(*n, self.src))
+                else {
+                    return;
+                };
+                let primary_key = args
+                    .keyword("primary_key")
+                    .and_then(|v| bool_literal(v, self.src))
+                    == Some(true);
+                // Only what the call states: without `nullable=` the models keep deciding (a
+                // hand-written Column's default is nullable, which SET NULL can't break).
+                let nullable = match args.keyword("nullable") {
+                    Some(v) => bool_literal(v, self.src),
+                    None => primary_key.then_some(false),
+                };
+                if let Some(nullable) = nullable {
+                    stated.push((table.to_string(), column, nullable));
+                }
+            }
+            "PrimaryKeyConstraint" => {
+                for column in args
+                    .positional
+                    .iter()
+                    .filter_map(|n| string_value(*n, self.src))
+                {
+                    stated.push((table.to_string(), column, false));
+                }
+            }
+            _ => {}
+        }
     }
 
     fn visit_call(&mut self, call: Node) {

@@ -14,8 +14,8 @@ use tree_sitter::Node;
 use crate::migrations::{ArgLayout, arg_layout};
 use crate::parse::Fields;
 use crate::parse::{
-    CallArgs, Imports, MarkerOffsets, SourceFile, callee_from, descendants, dotted_name,
-    holds_statements, quote_of, string_list, string_value, walk_where,
+    CallArgs, Imports, MarkerOffsets, SourceFile, bool_literal, callee_from, descendants,
+    dotted_name, holds_statements, quote_of, string_list, string_value, unwrap_parens, walk_where,
 };
 
 /// Where something was declared, for the reason lines users read.
@@ -499,30 +499,12 @@ impl FileScope {
     }
 }
 
-fn unwrap_parens(mut node: Node) -> Node {
-    while node.kind() == "parenthesized_expression" {
-        match node.named_child(0) {
-            Some(inner) => node = inner,
-            None => break,
-        }
-    }
-    node
-}
-
 fn last_segment(dotted: &str) -> &str {
     dotted.rsplit('.').next().unwrap_or(dotted)
 }
 
 fn is_true(node: Node, src: &str) -> bool {
     &src[node.byte_range()] == "True"
-}
-
-fn bool_literal(node: Node, src: &str) -> Option<bool> {
-    match &src[node.byte_range()] {
-        "True" => Some(true),
-        "False" => Some(false),
-        _ => None,
-    }
 }
 
 fn is_module_level(assignment: Node) -> bool {

@@ -531,6 +531,26 @@ impl MarkerOffsets {
     }
 }
 
+/// The expression inside any number of parentheses.
+pub fn unwrap_parens(mut node: Node) -> Node {
+    while node.kind() == "parenthesized_expression" {
+        match node.named_child(0) {
+            Some(inner) => node = inner,
+            None => break,
+        }
+    }
+    node
+}
+
+/// `True` / `False` written out.
+pub fn bool_literal(node: Node, src: &str) -> Option<bool> {
+    match &src[node.byte_range()] {
+        "True" => Some(true),
+        "False" => Some(false),
+        _ => None,
+    }
+}
+
 /// A finder for `patterns`, built once per call site.
 pub fn marker_finder(
     cell: &'static std::sync::OnceLock<aho_corasick::AhoCorasick>,

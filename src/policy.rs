@@ -98,6 +98,9 @@ pub struct KeyRef<'a> {
     pub columns: &'a [String],
     pub referent_table: &'a str,
     pub referent_columns: &'a [String],
+    /// Whether the columns are nullable as the migration itself makes them (every column of
+    /// the key stated there), which wins over the models': the database gets the migration.
+    pub nullable: Option<bool>,
 }
 
 impl KeyRef<'_> {
@@ -148,8 +151,15 @@ pub fn decide(schema: &Schema, config: &Config, key: KeyRef) -> Result<Decision,
     let table = find_table(schema, key.table).ok_or_else(|| UnknownTable(key.table.to_string()))?;
     let mut trail = Vec::new();
     let model_fk = model_key(table, key);
-    let nullable = all_nullable(table, key.columns);
-    let nullability = if nullable { "nullable" } else { "NOT NULL" };
+    let model_nullable = all_nullable(table, key.columns);
+    let nullable = key.nullable.unwrap_or(model_nullable);
+    let nullability = match (nullable, nullable == model_nullable) {
+        (true, true) => "nullable",
+        (false, true) => "NOT NULL",
+        // The model out of step (or read wrong): say where the answer came from.
+        (true, false) => "nullable in this migration (NOT NULL in the model)",
+        (false, false) => "NOT NULL in this migration (nullable in the model)",
+    };
 
     // 1. The model says so.
     let model_ondelete = model_fk.and_then(|fk| fk.ondelete.as_deref().and_then(Action::parse));
@@ -263,13 +273,13 @@ pub fn decide(schema: &Schema, config: &Config, key: KeyRef) -> Result<Decision,
         (
             config.nullable_ondelete,
             Rule::Nullable,
-            "nullable column".to_string(),
+            column_reason("nullable", "NOT NULL", nullable != model_nullable),
         )
     } else {
         (
             config.not_null_ondelete,
             Rule::NotNull,
-            "NOT NULL column".to_string(),
+            column_reason("NOT NULL", "nullable", nullable != model_nullable),
         )
     };
     // An association table's keys are rule 7 even when nullable: see the README's table.
@@ -341,7 +351,9 @@ pub fn judge(
     };
 
     let effective = decision.ondelete;
-    let nullable = all_nullable(table, key.columns);
+    let nullable = key
+        .nullable
+        .unwrap_or_else(|| all_nullable(table, key.columns));
     if effective == Action::SetNull && !nullable {
         findings.push(Finding {
             code: "set-null-not-null",
@@ -657,6 +669,16 @@ pub fn bare_name(qualified: &str) -> &str {
 
 /// SET NULL can only land where every column of the key may hold NULL. A column the models
 /// don't declare counts as nullable, as SQLAlchemy's default is.
+/// "nullable column", or where the model is out of step with the migration, which the
+/// database follows: "nullable column in this migration (NOT NULL in the model)".
+fn column_reason(this: &str, model: &str, out_of_step: bool) -> String {
+    if out_of_step {
+        format!("{this} column in this migration ({model} in the model)")
+    } else {
+        format!("{this} column")
+    }
+}
+
 fn all_nullable(table: &Table, columns: &[String]) -> bool {
     columns
         .iter()

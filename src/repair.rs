@@ -119,6 +119,7 @@ pub fn plan(keys: &KeySet, schema: &Schema, config: &Config) -> RepairPlan {
             columns: &key.columns,
             referent_table: &referent,
             referent_columns: &key.referent_columns,
+            nullable: None,
         };
         let judged = policy::judge(
             schema,

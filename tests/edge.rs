@@ -283,3 +283,35 @@ fn mixed_line_endings_follow_the_edited_line() {
         "{fixed:?}"
     );
 }
+
+/// A model read wrong, or changed since, must not put SET NULL on a column the migration makes
+/// NOT NULL (`nullable=False` or a primary key in `create_table` or `add_column`, or a later
+/// `alter_column`, batch forms too): every delete would fail. A column the migration makes
+/// nullable keeps the model's NOT NULL answer, CASCADE, which no later NOT NULL can break.
+#[test]
+fn the_migrations_own_nullability_decides() {
+    let fixed = fix_with(
+        "out_of_step.py",
+        "from alembic import op\nimport sqlalchemy as sa\n\n\ndef upgrade():\n    op.create_table('posts',\n    sa.Column('id', sa.Integer(), nullable=False),\n    sa.Column('author_id', sa.Integer(), nullable=False),\n    sa.Column('editor_id', sa.Integer(), nullable=True),\n    sa.Column('parent_id', sa.Integer()),\n    sa.ForeignKeyConstraint(['author_id'], ['users.id'], ),\n    sa.ForeignKeyConstraint(['editor_id'], ['users.id'], ),\n    sa.ForeignKeyConstraint(['parent_id'], ['posts.id'], ),\n    sa.PrimaryKeyConstraint('id')\n    )\n    with op.batch_alter_table('posts') as batch_op:\n        batch_op.add_column(sa.Column('owner_id', sa.Integer(), nullable=True))\n        batch_op.alter_column('owner_id', existing_type=sa.Integer(), nullable=False)\n        batch_op.create_foreign_key('fk_posts_owner_id', 'users', ['owner_id'], ['id'])\n\n\ndef downgrade():\n    op.drop_table('posts')\n",
+    );
+    for (line, action) in [
+        (
+            "sa.ForeignKeyConstraint(['author_id'], ['users.id'], ondelete='CASCADE'),",
+            "NOT NULL in the migration, Optional in the model",
+        ),
+        (
+            "sa.ForeignKeyConstraint(['editor_id'], ['users.id'], ondelete='CASCADE'),",
+            "nullable in the migration, Mapped[int] in the model: the model's NOT NULL stands (a later revision may make it so)",
+        ),
+        (
+            "sa.ForeignKeyConstraint(['parent_id'], ['posts.id'], ondelete='SET NULL'),",
+            "no nullable= in the migration: the model (Optional) decides",
+        ),
+        (
+            "batch_op.create_foreign_key('fk_posts_owner_id', 'users', ['owner_id'], ['id'], ondelete='CASCADE')",
+            "altered to NOT NULL after add_column",
+        ),
+    ] {
+        assert!(fixed.contains(line), "{action}: {line}\n{fixed}");
+    }
+}

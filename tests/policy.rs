@@ -53,6 +53,7 @@ fn policy_table() {
             columns: &columns,
             referent_table: r,
             referent_columns: &id,
+            nullable: None,
         };
         let row = match policy::judge(&schema, &config, key, None, None) {
             Ok(j) => format!(
@@ -93,6 +94,7 @@ fn existing_values_survive_heuristics_but_not_explicit_evidence() {
         columns: &owner,
         referent_table: "users",
         referent_columns: &id,
+        nullable: None,
     };
     // NOT NULL says CASCADE, but someone wrote RESTRICT into the migration: keep it.
     let kept = policy::judge(&schema, &config, key, Some("RESTRICT"), None).unwrap();
@@ -104,6 +106,7 @@ fn existing_values_survive_heuristics_but_not_explicit_evidence() {
         columns: &group,
         referent_table: "users",
         referent_columns: &id,
+        nullable: None,
     };
     // The model says RESTRICT explicitly: a contradicting CASCADE in the migration is replaced.
     let replaced = policy::judge(&schema, &config, key, Some("cascade"), None).unwrap();
