@@ -2,7 +2,7 @@
 //! style the models are written in: declarative `Column`, typed `Mapped`/`mapped_column`,
 //! Flask-SQLAlchemy `db.Model`, SQLModel `table=True`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
@@ -76,6 +76,11 @@ pub struct Schema {
     pub classes: BTreeMap<String, String>,
     /// `MetaData(naming_convention={"fk": ...})`'s foreign key template, when the models set one.
     pub fk_naming_convention: Option<String>,
+    /// Class names that two mapped classes share, mapping different tables (`blog.Comment`,
+    /// `shop.Comment`): a relationship naming or declared on one can't be placed, so it
+    /// decides nothing rather than land its cascade on the other class's keys.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub ambiguous_classes: BTreeSet<String>,
     /// Relationships by the table their declaring class maps to, built by the policy on first
     /// use: it asks for every key of every migration and must not walk every relationship each
     /// time. Derived data, so never cached or compared; reset it if the schema changes.
@@ -235,7 +240,13 @@ impl Schema {
                 }
             }
         }
-        self.classes.extend(other.classes);
+        for (class, table) in other.classes {
+            if self.classes.get(&class).is_some_and(|t| *t != table) {
+                self.ambiguous_classes.insert(class.clone());
+            }
+            self.classes.insert(class, table);
+        }
+        self.ambiguous_classes.extend(other.ambiguous_classes);
         if self.fk_naming_convention.is_none() {
             self.fk_naming_convention = other.fk_naming_convention;
         }
@@ -2111,6 +2122,16 @@ impl<'a> FileReader<'a> {
                 self.apply_relationship_option(key, *value, &mut pending);
             }
         }
+        // A viewonly relationship never deletes anything: SQLAlchemy ignores (and warns about)
+        // passive_deletes there, and refuses a delete cascade.
+        if args
+            .keyword("viewonly")
+            .is_some_and(|v| is_true(unwrap_parens(v), self.src))
+        {
+            pending.rel.cascade = None;
+            pending.rel.passive_deletes = false;
+            pending.rel.cascade_delete = false;
+        }
         if let Some(join) = pending.primaryjoin.take()
             && pending.rel.foreign_keys.is_empty()
         {
@@ -2518,6 +2539,9 @@ fn build(mut facts: Vec<FileFacts>, globals: &Globals) -> Schema {
             Some(Mapping::Inherits(key)) => key.clone(),
             _ => continue,
         };
+        if schema.classes.get(&class.name).is_some_and(|k| *k != key) {
+            schema.ambiguous_classes.insert(class.name.clone());
+        }
         schema.classes.entry(class.name.clone()).or_insert(key);
     }
     let tables: Vec<&PendingTable> = facts.iter().flat_map(|f| f.tables.iter()).collect();

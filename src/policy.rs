@@ -474,6 +474,9 @@ fn config_rule(config: &Config, key: KeyRef) -> Option<(Option<RuleHit>, Option<
 fn deleting_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<String> {
     let parent = find_table(schema, key.referent_table)?;
     let table_of = |class: &str| {
+        if schema.ambiguous_classes.contains(class) {
+            return None;
+        }
         schema
             .classes
             .get(class)
