@@ -482,3 +482,34 @@ impl CachedPlan {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Postcard is not self-describing: a field serde skips when writing (`skip_serializing_if`)
+    /// makes every later read fail, and a warm run silently reads the models again. A schema
+    /// using every field must come back from the cache whole.
+    #[test]
+    fn a_schema_comes_back_from_the_cache_whole() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/policy/models.py");
+        let file = crate::parse::parse_source(&path, std::fs::read(&path).unwrap()).unwrap();
+        let schema = crate::models::read_models(&[file]);
+        assert!(
+            !schema.ambiguous_classes.is_empty(),
+            "the fixture uses every field"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let key = FileKey::of(&path, b"models").unwrap();
+        let written: Cache<crate::models::Schema> = Cache::open(dir.path(), "models", 1, true);
+        written.put(dir.path(), key, 0, schema.clone());
+        written.save();
+        let read: Cache<crate::models::Schema> = Cache::open(dir.path(), "models", 1, true);
+        let back = read
+            .take(dir.path(), &key, 0)
+            .expect("the stored schema is read back");
+        // Every field the cache keeps (spans for --fix-models are not kept: `serde(skip)`).
+        let json = |s: &crate::models::Schema| serde_json::to_string(s).unwrap();
+        assert_eq!(json(&back), json(&schema));
+    }
+}

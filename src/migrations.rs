@@ -432,29 +432,13 @@ impl<'a> Scanner<'a> {
                         self.stated_columns(column, &table, &mut stated);
                     }
                 }
+                // `op.alter_column(table, name, ...)`, `batch_op.alter_column(name, ...)`.
                 Callee::Op(m) if m == "alter_column" => {
                     let table = self.qualified(args.arg(0, "table_name"), args.keyword("schema"));
-                    let column = args
-                        .arg(1, "column_name")
-                        .and_then(|c| string_value(c, self.src));
-                    let nullable = args
-                        .keyword("nullable")
-                        .and_then(|v| bool_literal(v, self.src));
-                    if let (Some(table), Some(column), Some(nullable)) = (table, column, nullable) {
-                        stated.push((table, column, nullable));
-                    }
+                    stated.extend(self.altered(&args, table, 1));
                 }
                 Callee::Batch(m, with_call) if m == "alter_column" => {
-                    let table = self.batch_table(with_call);
-                    let column = args
-                        .arg(0, "column_name")
-                        .and_then(|c| string_value(c, self.src));
-                    let nullable = args
-                        .keyword("nullable")
-                        .and_then(|v| bool_literal(v, self.src));
-                    if let (Some(table), Some(column), Some(nullable)) = (table, column, nullable) {
-                        stated.push((table, column, nullable));
-                    }
+                    stated.extend(self.altered(&args, self.batch_table(with_call), 0));
                 }
                 _ => {}
             }
@@ -462,6 +446,19 @@ impl<'a> Scanner<'a> {
         for (table, column, nullable) in stated {
             self.migration.nullability.insert((table, column), nullable);
         }
+    }
+
+    /// An `alter_column` call's (table, column, nullable), when it states `nullable=`; the
+    /// column name is its argument at `index`.
+    fn altered(
+        &self,
+        args: &CallArgs,
+        table: Option<String>,
+        index: usize,
+    ) -> Option<(String, String, bool)> {
+        let column = string_value(args.arg(index, "column_name")?, self.src)?;
+        let nullable = bool_literal(args.keyword("nullable")?, self.src)?;
+        Some((table?, column, nullable))
     }
 
     /// A `sa.Column(name, ..., nullable=..., primary_key=...)` or `sa.PrimaryKeyConstraint(...)`

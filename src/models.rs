@@ -79,7 +79,6 @@ pub struct Schema {
     /// Class names that two mapped classes share, mapping different tables (`blog.Comment`,
     /// `shop.Comment`): a relationship naming or declared on one can't be placed, so it
     /// decides nothing rather than land its cascade on the other class's keys.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub ambiguous_classes: BTreeSet<String>,
     /// Relationships by the table their declaring class maps to, built by the policy on first
     /// use: it asks for every key of every migration and must not walk every relationship each
@@ -103,7 +102,6 @@ pub struct Table {
     pub relationships: Vec<Relationship>,
     /// Mapped attributes whose column has another name (`author_id =
     /// mapped_column("author", ...)`): `foreign_keys="Post.author_id"` means column `author`.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attribute_columns: BTreeMap<String, String>,
 }
 
@@ -200,7 +198,6 @@ pub struct Relationship {
     /// unless it names the key's own column (`remote_side=[parent_id]`: one-to-many).
     pub has_remote_side: bool,
     /// The attributes `remote_side=` names.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remote_side: Vec<String>,
     pub back_populates: Option<String>,
     /// `backref("name", cascade=..., passive_deletes=...)` or `backref="name"`: configures the
@@ -2184,31 +2181,13 @@ impl<'a> FileReader<'a> {
             "back_populates" => rel.back_populates = self.string(value),
             "remote_side" => {
                 rel.has_remote_side = true;
-                let value = match value.kind() {
-                    "lambda" => value.field("body").unwrap_or(value),
-                    _ => value,
-                };
-                let text =
-                    string_value(value, self.src).unwrap_or_else(|| self.text(value).to_string());
-                rel.remote_side = foreign_key_names(&text);
+                rel.remote_side = foreign_key_names(&self.column_expression(value));
             }
             "primaryjoin" => {
-                let value = match value.kind() {
-                    "lambda" => value.field("body").unwrap_or(value),
-                    _ => value,
-                };
-                pending.primaryjoin = Some(
-                    string_value(value, self.src).unwrap_or_else(|| self.text(value).to_string()),
-                );
+                pending.primaryjoin = Some(self.column_expression(value));
             }
             "foreign_keys" => {
-                let value = match value.kind() {
-                    "lambda" => value.field("body").unwrap_or(value),
-                    _ => value,
-                };
-                let text =
-                    string_value(value, self.src).unwrap_or_else(|| self.text(value).to_string());
-                rel.foreign_keys = foreign_key_names(&text);
+                rel.foreign_keys = foreign_key_names(&self.column_expression(value));
             }
             "backref" => rel.backref = self.read_backref(value),
             "secondary" => match value.kind() {
@@ -2221,6 +2200,16 @@ impl<'a> FileReader<'a> {
             },
             _ => {}
         }
+    }
+
+    /// The text of a relationship option that names columns, as a string
+    /// (`"Post.author_id"`), a lambda's body or the expression itself (`[author_id]`).
+    fn column_expression(&self, value: Node) -> String {
+        let value = match value.kind() {
+            "lambda" => value.field("body").unwrap_or(value),
+            _ => value,
+        };
+        string_value(value, self.src).unwrap_or_else(|| self.text(value).to_string())
     }
 
     fn passive(&self, value: Node) -> bool {
