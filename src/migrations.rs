@@ -3,7 +3,7 @@
 //! Import-aware: `sa.ForeignKeyConstraint`, `sqlalchemy.ForeignKey`, `from sqlalchemy import
 //! ForeignKeyConstraint as FKC` are all the same thing; a project-local `ForeignKey` is not.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
@@ -391,6 +391,14 @@ impl<'a> Scanner<'a> {
             false,
         );
         let root = self.file.tree.root_node();
+        // Only the key columns matter: a create_table's other columns are not read at all.
+        let needed: HashSet<String> = self
+            .migration
+            .sites
+            .iter()
+            .filter(|s| s.section == Section::Upgrade)
+            .flat_map(|s| s.columns.iter().cloned())
+            .collect();
         let mut stated: Vec<(String, String, bool)> = Vec::new();
         for found in finder.find_iter(self.src) {
             let call = root
@@ -414,7 +422,7 @@ impl<'a> Scanner<'a> {
                         continue;
                     };
                     for column in args.positional.iter().skip(1) {
-                        self.stated_columns(*column, &table, &mut stated);
+                        self.stated_columns(*column, &table, &needed, &mut stated);
                     }
                 }
                 Callee::Op(m) if m == "add_column" => {
@@ -422,14 +430,14 @@ impl<'a> Scanner<'a> {
                         self.qualified(args.arg(0, "table_name"), args.keyword("schema")),
                         args.arg(1, "column"),
                     ) {
-                        self.stated_columns(column, &table, &mut stated);
+                        self.stated_columns(column, &table, &needed, &mut stated);
                     }
                 }
                 Callee::Batch(m, with_call) if m == "add_column" => {
                     if let (Some(table), Some(column)) =
                         (self.batch_table(with_call), args.arg(0, "column"))
                     {
-                        self.stated_columns(column, &table, &mut stated);
+                        self.stated_columns(column, &table, &needed, &mut stated);
                     }
                 }
                 // `op.alter_column(table, name, ...)`, `batch_op.alter_column(name, ...)`.
@@ -464,9 +472,26 @@ impl<'a> Scanner<'a> {
     /// A `sa.Column(name, ..., nullable=..., primary_key=...)` or `sa.PrimaryKeyConstraint(...)`
     /// argument of a table: the nullability it states (autogenerate always writes
     /// `nullable=`).
-    fn stated_columns(&self, node: Node, table: &str, stated: &mut Vec<(String, String, bool)>) {
+    fn stated_columns(
+        &self,
+        node: Node,
+        table: &str,
+        needed: &HashSet<String>,
+        stated: &mut Vec<(String, String, bool)>,
+    ) {
         let node = unwrap_parens(node);
         if node.kind() != "call" {
+            return;
+        }
+        // A Column whose name is no key column: skipped before its callee is even resolved.
+        let first = node
+            .field("arguments")
+            .and_then(|a| a.named_child(0))
+            .and_then(|n| string_value(n, self.src));
+        let is_column = self
+            .text(node.field("function").unwrap_or(node))
+            .ends_with("Column");
+        if is_column && first.is_some_and(|name| !needed.contains(&name)) {
             return;
         }
         let Callee::Sa(name) = self.callee(node) else {
@@ -503,6 +528,7 @@ impl<'a> Scanner<'a> {
                     .positional
                     .iter()
                     .filter_map(|n| string_value(*n, self.src))
+                    .filter(|c| needed.contains(c))
                 {
                     stated.push((table.to_string(), column, false));
                 }
