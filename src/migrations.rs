@@ -456,16 +456,23 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// An `alter_column` call's (table, column, nullable), when it states `nullable=`; the
-    /// column name is its argument at `index`.
+    /// An `alter_column` call's (table, column, nullable), when it states `nullable=` (or
+    /// keeps `existing_nullable=`); the column is its argument at `index`, or the
+    /// `new_column_name=` it gets.
     fn altered(
         &self,
         args: &CallArgs,
         table: Option<String>,
         index: usize,
     ) -> Option<(String, String, bool)> {
-        let column = string_value(args.arg(index, "column_name")?, self.src)?;
-        let nullable = bool_literal(args.keyword("nullable")?, self.src)?;
+        let column = args
+            .keyword("new_column_name")
+            .or_else(|| args.arg(index, "column_name"))
+            .and_then(|c| string_value(c, self.src))?;
+        let nullable = args
+            .keyword("nullable")
+            .or_else(|| args.keyword("existing_nullable"))
+            .and_then(|v| bool_literal(v, self.src))?;
         Some((table?, column, nullable))
     }
 

@@ -205,6 +205,10 @@ pub struct Relationship {
     pub backref: Option<Backref>,
     /// `secondary=` table name for many-to-many relationships.
     pub secondary: Option<String>,
+    /// `primaryjoin="Parent.id == Child.parent_id"`'s two sides as (class, attribute); empty
+    /// when the join is anything else (an `and_()`, a lambda with calls). The side on the
+    /// child's class names the key's columns, as `foreign_keys=` would.
+    pub join: Option<Vec<(String, String)>>,
     pub origin: Origin,
 }
 
@@ -362,8 +366,8 @@ struct PendingRel {
     rel: Relationship,
     /// `secondary=` written as a variable: resolved to that Table's name when one was assigned.
     secondary_var: Option<String>,
-    /// `primaryjoin=` as written: which side it joins on stands in for `foreign_keys=`.
-    primaryjoin: Option<String>,
+    /// `viewonly=True`, given directly or through SQLModel's `sa_relationship_kwargs`.
+    viewonly: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -597,31 +601,24 @@ fn foreign_key_names(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The target's columns a `primaryjoin="Parent.id == Child.parent_id"` joins on, as
-/// `foreign_keys=` would name them: a relationship to Child that deletes Child rows covers the
-/// keys on those columns only. A join the reader can't follow (an `and_()`, a self-referential
-/// join, the target on neither side) names a column no key has, so the relationship decides
-/// nothing: its direction is unknown, and a many-to-one cascade must not land on a key back.
-fn join_columns_on(join: &str, target: &str) -> Vec<String> {
-    const UNKNOWN: &str = "<primaryjoin>";
-    let target = last_segment(target);
-    let sides: Vec<(&str, &str)> = join
+/// `"Parent.id == Child.parent_id"` -> [("Parent", "id"), ("Child", "parent_id")]; empty for
+/// any other join, which then covers no key: its direction is unknown, and a many-to-one
+/// cascade must not land on a key back to the parent.
+fn join_sides(join: &str) -> Vec<(String, String)> {
+    let sides: Vec<(String, String)> = join
         .split("==")
         .filter_map(|side| {
             let (class, column) = side.trim().rsplit_once('.')?;
             let plain =
                 |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_');
-            (plain(column) && plain(last_segment(class))).then_some((last_segment(class), column))
+            let class = last_segment(class);
+            (plain(column) && plain(class)).then(|| (class.to_string(), column.to_string()))
         })
         .collect();
-    let on_target: Vec<&str> = sides
-        .iter()
-        .filter(|(class, _)| *class == target)
-        .map(|(_, column)| *column)
-        .collect();
-    match (sides.len(), on_target.as_slice()) {
-        (2, [column]) => vec![column.to_string()],
-        _ => vec![UNKNOWN.to_string()],
+    if sides.len() == 2 && join.matches("==").count() == 1 {
+        sides
+    } else {
+        vec![]
     }
 }
 
@@ -2107,10 +2104,11 @@ impl<'a> FileReader<'a> {
                 back_populates: None,
                 backref: None,
                 secondary: None,
+                join: None,
                 origin: self.origin(at),
             },
             secondary_var: None,
-            primaryjoin: None,
+            viewonly: false,
         };
         for (key, _, value) in &args.keywords {
             if key == "sa_relationship_kwargs" {
@@ -2121,18 +2119,10 @@ impl<'a> FileReader<'a> {
         }
         // A viewonly relationship never deletes anything: SQLAlchemy ignores (and warns about)
         // passive_deletes there, and refuses a delete cascade.
-        if args
-            .keyword("viewonly")
-            .is_some_and(|v| is_true(unwrap_parens(v), self.src))
-        {
+        if pending.viewonly {
             pending.rel.cascade = None;
             pending.rel.passive_deletes = false;
             pending.rel.cascade_delete = false;
-        }
-        if let Some(join) = pending.primaryjoin.take()
-            && pending.rel.foreign_keys.is_empty()
-        {
-            pending.rel.foreign_keys = join_columns_on(&join, &pending.rel.target);
         }
         Some(pending)
     }
@@ -2183,9 +2173,8 @@ impl<'a> FileReader<'a> {
                 rel.has_remote_side = true;
                 rel.remote_side = foreign_key_names(&self.column_expression(value));
             }
-            "primaryjoin" => {
-                pending.primaryjoin = Some(self.column_expression(value));
-            }
+            "primaryjoin" => rel.join = Some(join_sides(&self.column_expression(value))),
+            "viewonly" => pending.viewonly = is_true(value, self.src),
             "foreign_keys" => {
                 rel.foreign_keys = foreign_key_names(&self.column_expression(value));
             }
@@ -2642,8 +2631,9 @@ fn mark_primary_key(table: &mut Table, names: &[String]) {
 }
 
 /// A `Table(...)` is an association (many-to-many link) table when a relationship names it as
-/// `secondary=`, or when it holds two keys or more and nothing but their columns and primary
-/// key columns: a link row means nothing once either side is gone. Any other `Table(...)` (an
+/// `secondary=`, or when it holds two keys or more and nothing but their columns (and a
+/// primary key, when the key columns are NOT NULL): a link row means nothing once either side
+/// is gone. Any other `Table(...)` (an
 /// audit log, a table of links with data of its own) follows the nullability rules, as a
 /// mapped class does: CASCADE on its nullable keys would delete rows that should stay.
 fn mark_association_tables(schema: &mut Schema) {
@@ -2667,11 +2657,18 @@ fn mark_association_tables(schema: &mut Schema) {
             .iter()
             .flat_map(|fk| fk.columns.iter().map(String::as_str))
             .collect();
+        // Key columns only; or with a surrogate primary key, NOT NULL key columns (an events
+        // table of nullable `actor_id` / `post_id` keeps its rows when either side goes).
+        let is_key = |name: &String| key_columns.contains(name.as_str());
         let only_links = table.foreign_keys.len() >= 2
-            && table
-                .columns
-                .iter()
-                .all(|(name, c)| c.primary_key || key_columns.contains(name.as_str()));
+            && (table.columns.keys().all(is_key)
+                || table.columns.iter().all(|(name, c)| {
+                    if is_key(name) {
+                        !c.nullable
+                    } else {
+                        c.primary_key
+                    }
+                }));
         table.is_association = named || only_links;
     }
 }

@@ -14,6 +14,7 @@
 //! that need a human rather than a silent "fix".
 
 use std::collections::HashMap;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -473,15 +474,9 @@ fn config_rule(config: &Config, key: KeyRef) -> Option<(Option<RuleHit>, Option<
 /// parent class towards the child, or as a backref declared on the child. Returns its reason.
 fn deleting_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<String> {
     let parent = find_table(schema, key.referent_table)?;
-    let table_of = |class: &str| {
-        if schema.ambiguous_classes.contains(class) {
-            return None;
-        }
-        schema
-            .classes
-            .get(class)
-            .and_then(|t| find_table(schema, t))
-    };
+    // Relationships name classes; a class name two mapped classes share is resolved to the
+    // one in the relationship's own file, or not at all.
+    let table_of = |class: &str, rel: &Relationship| class_table(schema, class, &rel.origin.file);
     let is =
         |a: Option<&Table>, b: &Table| a.is_some_and(|a| a.name == b.name && a.schema == b.schema);
     let keys_to_parent = child
@@ -491,31 +486,41 @@ fn deleting_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<
         .count();
     // `foreign_keys=` and `remote_side=` name mapped attributes; a key lists column names.
     let column_of = |attr: &String| child.attribute_columns.get(attr).unwrap_or(attr).clone();
-    let covers = |rel: &Relationship| {
-        // Several keys to the same parent: only `foreign_keys=` says which one is meant, given
-        // on the relationship itself or on its `back_populates` partner.
-        let named = if rel.foreign_keys.is_empty() {
-            partner_foreign_keys(schema, rel)
-        } else {
-            &rel.foreign_keys[..]
-        };
-        if named.is_empty() {
-            keys_to_parent <= 1
-        } else {
-            key.columns
+    // The child's columns a relationship names: `foreign_keys=`, else the side of its
+    // `primaryjoin=` on the child's class (none when the join can't be read).
+    let named_columns = |rel: &Relationship| -> Option<Vec<String>> {
+        if !rel.foreign_keys.is_empty() {
+            return Some(rel.foreign_keys.iter().map(column_of).collect());
+        }
+        let sides = rel.join.as_ref()?;
+        Some(
+            sides
                 .iter()
-                .any(|c| named.iter().any(|n| column_of(n) == *c))
+                .filter(|(class, _)| is(table_of(class, rel), child))
+                .map(|(_, attr)| column_of(attr))
+                .collect(),
+        )
+    };
+    let covers = |rel: &Relationship| {
+        // Several keys to the same parent: only `foreign_keys=` (or `primaryjoin=`) says which
+        // one is meant, given on the relationship itself or on its `back_populates` partner.
+        let named = named_columns(rel).or_else(|| partner(schema, rel).and_then(named_columns));
+        match named {
+            None => keys_to_parent <= 1,
+            Some(named) => key.columns.iter().any(|c| named.contains(c)),
         }
     };
     let self_referential = is(Some(child), parent);
     // On a self-referential relationship `remote_side=[id]` makes it many-to-one, while
-    // `remote_side=[parent_id]` (the key's own column) keeps it one-to-many.
+    // `remote_side=[parent_id]` (a key column the key doesn't point at) keeps it one-to-many.
+    // A composite key shares columns between both sides (`account_id`): those say nothing.
     let many_to_one_self = |rel: &Relationship| {
         rel.has_remote_side
             && !rel
                 .remote_side
                 .iter()
-                .any(|n| key.columns.contains(&column_of(n)))
+                .map(column_of)
+                .any(|c| key.columns.contains(&c) && !key.referent_columns.contains(&c))
     };
     // Only relationships declared on the parent or the child can match, visited in the order
     // of a walk over every table's relationships, so the first match is the same.
@@ -523,8 +528,8 @@ fn deleting_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<
         if rel.secondary.is_some() {
             continue;
         }
-        let declared_on = table_of(&rel.declared_on);
-        let target = table_of(&rel.target);
+        let declared_on = table_of(&rel.declared_on, rel);
+        let target = table_of(&rel.target, rel);
         // Parent-side (one-to-many) relationship: parent -> child.
         let one_to_many = is(declared_on, parent)
             && is(target, child)
@@ -577,10 +582,7 @@ impl RelationshipIndex {
         let mut index = RelationshipIndex::default();
         for (table_key, table) in &schema.tables {
             for (position, rel) in table.relationships.iter().enumerate() {
-                let declaring = schema
-                    .classes
-                    .get(&rel.declared_on)
-                    .and_then(|t| find_table(schema, t));
+                let declaring = class_table(schema, &rel.declared_on, &rel.origin.file);
                 if let Some(declaring) = declaring {
                     index
                         .by_declaring_table
@@ -618,11 +620,9 @@ fn relationship_index(schema: &Schema) -> &RelationshipIndex {
         .get_or_init(|| RelationshipIndex::build(schema))
 }
 
-/// The `foreign_keys=` of the relationship on the other side of `back_populates`.
-fn partner_foreign_keys<'s>(schema: &'s Schema, rel: &Relationship) -> &'s [String] {
-    let Some(partner_name) = &rel.back_populates else {
-        return &[];
-    };
+/// The relationship on the other side of `back_populates`.
+fn partner<'s>(schema: &'s Schema, rel: &Relationship) -> Option<&'s Relationship> {
+    let partner_name = rel.back_populates.as_ref()?;
     schema
         .tables
         .values()
@@ -632,7 +632,27 @@ fn partner_foreign_keys<'s>(schema: &'s Schema, rel: &Relationship) -> &'s [Stri
                 && &other.attribute == partner_name
                 && other.target == rel.declared_on
         })
-        .map_or(&[], |other| &other.foreign_keys[..])
+}
+
+/// The table a class maps to. A name two mapped classes share (`blog.Comment` and
+/// `shop.Comment`, or one per declarative base) is the one defined in `near_file` (where the
+/// relationship naming it is written), else unknown: SQLAlchemy resolves a name per registry
+/// and module, which the reader doesn't track.
+fn class_table<'s>(schema: &'s Schema, class: &str, near_file: &Path) -> Option<&'s Table> {
+    if !schema.ambiguous_classes.contains(class) {
+        return schema
+            .classes
+            .get(class)
+            .and_then(|t| find_table(schema, t));
+    }
+    let mut here = schema
+        .tables
+        .values()
+        .filter(|t| t.class_name.as_deref() == Some(class) && *t.origin.file == *near_file);
+    match (here.next(), here.next()) {
+        (Some(table), None) => Some(table),
+        _ => None,
+    }
 }
 
 fn deletes(cascade: Option<&str>, passive_deletes: bool, cascade_delete: bool) -> Option<String> {

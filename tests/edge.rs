@@ -292,7 +292,7 @@ fn mixed_line_endings_follow_the_edited_line() {
 fn the_migrations_own_nullability_decides() {
     let fixed = fix_with(
         "out_of_step.py",
-        "from alembic import op\nimport sqlalchemy as sa\n\n\ndef upgrade():\n    op.create_table('posts',\n    sa.Column('id', sa.Integer(), nullable=False),\n    sa.Column('author_id', sa.Integer(), nullable=False),\n    sa.Column('editor_id', sa.Integer(), nullable=True),\n    sa.Column('parent_id', sa.Integer()),\n    sa.ForeignKeyConstraint(['author_id'], ['users.id'], ),\n    sa.ForeignKeyConstraint(['editor_id'], ['users.id'], ),\n    sa.ForeignKeyConstraint(['parent_id'], ['posts.id'], ),\n    sa.PrimaryKeyConstraint('id')\n    )\n    with op.batch_alter_table('posts') as batch_op:\n        batch_op.add_column(sa.Column('owner_id', sa.Integer(), nullable=True))\n        batch_op.alter_column('owner_id', existing_type=sa.Integer(), nullable=False)\n        batch_op.create_foreign_key('fk_posts_owner_id', 'users', ['owner_id'], ['id'])\n\n\ndef downgrade():\n    op.drop_table('posts')\n",
+        "from alembic import op\nimport sqlalchemy as sa\n\n\ndef upgrade():\n    op.create_table('posts',\n    sa.Column('id', sa.Integer(), nullable=False),\n    sa.Column('author_id', sa.Integer(), nullable=False),\n    sa.Column('editor_id', sa.Integer(), nullable=True),\n    sa.Column('parent_id', sa.Integer()),\n    sa.ForeignKeyConstraint(['author_id'], ['users.id'], ),\n    sa.ForeignKeyConstraint(['editor_id'], ['users.id'], ),\n    sa.ForeignKeyConstraint(['parent_id'], ['posts.id'], ),\n    sa.PrimaryKeyConstraint('id')\n    )\n    with op.batch_alter_table('posts') as batch_op:\n        batch_op.add_column(sa.Column('owner_id', sa.Integer(), nullable=True))\n        batch_op.alter_column('owner_id', existing_type=sa.Integer(), nullable=False)\n        batch_op.create_foreign_key('fk_posts_owner_id', 'users', ['owner_id'], ['id'])\n    op.alter_column('posts', 'old_editor', new_column_name='reviewer_id', nullable=False)\n    op.create_foreign_key(None, 'posts', 'users', ['reviewer_id'], ['id'])\n    op.alter_column('posts', 'mentor_id', existing_nullable=False, type_=sa.BigInteger())\n    op.create_foreign_key(None, 'posts', 'users', ['mentor_id'], ['id'])\n\n\ndef downgrade():\n    op.drop_table('posts')\n",
     );
     for (line, action) in [
         (
@@ -306,6 +306,14 @@ fn the_migrations_own_nullability_decides() {
         (
             "sa.ForeignKeyConstraint(['parent_id'], ['posts.id'], ondelete='SET NULL'),",
             "no nullable= in the migration: the model (Optional) decides",
+        ),
+        (
+            "op.create_foreign_key('posts_reviewer_id_fkey', 'posts', 'users', ['reviewer_id'], ['id'], ondelete='CASCADE')",
+            "renamed by alter_column(new_column_name=...), nullable=False",
+        ),
+        (
+            "op.create_foreign_key('posts_mentor_id_fkey', 'posts', 'users', ['mentor_id'], ['id'], ondelete='CASCADE')",
+            "alter_column keeping existing_nullable=False",
         ),
         (
             "batch_op.create_foreign_key('fk_posts_owner_id', 'users', ['owner_id'], ['id'], ondelete='CASCADE')",

@@ -275,6 +275,27 @@ class Hero(SQLModel, table=True):
 }
 
 #[test]
+fn viewonly_through_sqlmodel_kwargs_deletes_nothing() {
+    // SQLModel's Relationship() has no viewonly: sa_relationship_kwargs is the only way in.
+    let schema = read_src(
+        r#"
+from typing import Optional
+from sqlmodel import Field, Relationship, SQLModel
+
+class Team(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    staff: list["Staff"] = Relationship(sa_relationship_kwargs={"viewonly": True, "passive_deletes": True})
+
+class Staff(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    team_id: Optional[int] = Field(default=None, foreign_key="team.id")
+"#,
+    );
+    let rel = &schema.table("team").unwrap().relationships[0];
+    assert!(!rel.passive_deletes && rel.cascade.is_none());
+}
+
+#[test]
 fn backref_options_belong_to_the_declaring_relationship() {
     let schema = read(&["flask.py"]);
     let rel = &schema.table("api_key").unwrap().relationships[0];

@@ -40,6 +40,9 @@ fn policy_table() {
         ("blog_remarks", "product_id", "products"),
         ("shop_remarks", "product_id", "products"),
         ("reviews", "product_id", "products"),
+        ("invites", "email", "people"),
+        ("invites", "inviter_email", "people"),
+        ("events", "actor_id", "users"),
         ("galleries", "bad_id", "users"),
         ("galleries", "typo_id", "users"),
         ("memberships", "role_id", "roles"),
@@ -117,4 +120,112 @@ fn existing_values_survive_heuristics_but_not_explicit_evidence() {
     // Same value in another case is already right.
     let same = policy::judge(&schema, &config, key, Some("restrict"), None).unwrap();
     assert_eq!(same.write_ondelete, None);
+}
+
+fn decide_in(
+    files: &[(&str, &str)],
+    table: &str,
+    columns: &[&str],
+    referent: &str,
+    referent_columns: &[&str],
+) -> String {
+    let sources: Vec<_> = files
+        .iter()
+        .map(|(path, src)| parse::parse_text(Path::new(path), src.to_string()).unwrap())
+        .collect();
+    let schema = models::read_models(&sources);
+    let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+    let referent_columns: Vec<String> = referent_columns.iter().map(|c| c.to_string()).collect();
+    let key = KeyRef {
+        table,
+        columns: &columns,
+        referent_table: referent,
+        referent_columns: &referent_columns,
+        nullable: None,
+    };
+    let decision = policy::decide(&schema, &Config::default(), key).unwrap();
+    format!("{} ({})", decision.ondelete, decision.reason)
+}
+
+/// SQLAlchemy docs' composite adjacency list: `remote_side` names the referenced columns, so
+/// `parent_folder` is many-to-one (its cascade deletes nothing below) and the backref on it is
+/// the one-to-many side that deletes the children.
+#[test]
+fn composite_self_referential_remote_side_is_many_to_one() {
+    let models = r#"
+from sqlalchemy import Column, ForeignKeyConstraint, Integer
+from sqlalchemy.orm import backref, declarative_base, relationship
+Base = declarative_base()
+
+class Folder(Base):
+    __tablename__ = "folder"
+    __table_args__ = (
+        ForeignKeyConstraint(["account_id", "parent_id"], ["folder.account_id", "folder.folder_id"]),
+    )
+    account_id = Column(Integer, primary_key=True)
+    folder_id = Column(Integer, primary_key=True)
+    parent_id = Column(Integer)
+    parent_folder = relationship(
+        "Folder",
+        remote_side=[account_id, folder_id],
+        backref=backref("child_folders", cascade="all, delete-orphan"),
+    )
+"#;
+    let decided = decide_in(
+        &[("models.py", models)],
+        "folder",
+        &["account_id", "parent_id"],
+        "folder",
+        &["account_id", "folder_id"],
+    );
+    assert_eq!(
+        decided,
+        "CASCADE (backref Folder.child_folders of Folder.parent_folder cascade=\"all, delete-orphan\")"
+    );
+}
+
+/// Two declarative bases each with a `Comment`: SQLAlchemy resolves `"Comment"` in the
+/// relationship's own registry, the reader in the relationship's own file.
+#[test]
+fn a_class_name_two_files_share_resolves_in_the_relationships_file() {
+    let blog = r#"
+from typing import Optional
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+class Base(DeclarativeBase):
+    pass
+
+class Post(Base):
+    __tablename__ = "posts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comments = relationship("Comment", cascade="all, delete-orphan")
+
+class Comment(Base):
+    __tablename__ = "comments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[Optional[int]] = mapped_column(ForeignKey("posts.id"))
+"#;
+    let shop = r#"
+from typing import Optional
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+class ShopBase(DeclarativeBase):
+    pass
+
+class Comment(ShopBase):
+    __tablename__ = "shop_comments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[Optional[int]] = mapped_column(ForeignKey("posts.id"))
+"#;
+    let files = [("blog/models.py", blog), ("shop/models.py", shop)];
+    assert_eq!(
+        decide_in(&files, "comments", &["post_id"], "posts", &["id"]),
+        "CASCADE (relationship Post.comments cascade=\"all, delete-orphan\")"
+    );
+    assert_eq!(
+        decide_in(&files, "shop_comments", &["post_id"], "posts", &["id"]),
+        "SET NULL (nullable column)"
+    );
 }
