@@ -99,8 +99,8 @@ pub struct KeyRef<'a> {
     pub columns: &'a [String],
     pub referent_table: &'a str,
     pub referent_columns: &'a [String],
-    /// Whether the columns are nullable as the migration itself makes them (every column of
-    /// the key stated there), which wins over the models': the database gets the migration.
+    /// `Some(false)` when the migration itself makes a column of the key NOT NULL, which wins
+    /// over the models': SET NULL there would fail every delete, whatever the model says.
     pub nullable: Option<bool>,
 }
 
@@ -152,14 +152,13 @@ pub fn decide(schema: &Schema, config: &Config, key: KeyRef) -> Result<Decision,
     let table = find_table(schema, key.table).ok_or_else(|| UnknownTable(key.table.to_string()))?;
     let mut trail = Vec::new();
     let model_fk = model_key(table, key);
-    let model_nullable = all_nullable(table, key.columns);
-    let nullable = key.nullable.unwrap_or(model_nullable);
-    let nullability = match (nullable, nullable == model_nullable) {
-        (true, true) => "nullable",
-        (false, true) => "NOT NULL",
-        // The model out of step (or read wrong): say where the answer came from.
-        (true, false) => "nullable in this migration (NOT NULL in the model)",
-        (false, false) => "NOT NULL in this migration (nullable in the model)",
+    let nullable = key_nullable(table, key);
+    // The model out of step (or read wrong): say where the answer came from.
+    let out_of_step = !nullable && all_nullable(table, key.columns);
+    let nullability = match (nullable, out_of_step) {
+        (true, _) => "nullable",
+        (false, false) => "NOT NULL",
+        (false, true) => "NOT NULL in this migration (nullable in the model)",
     };
 
     // 1. The model says so.
@@ -274,13 +273,17 @@ pub fn decide(schema: &Schema, config: &Config, key: KeyRef) -> Result<Decision,
         (
             config.nullable_ondelete,
             Rule::Nullable,
-            column_reason("nullable", "NOT NULL", nullable != model_nullable),
+            "nullable column".to_string(),
         )
     } else {
         (
             config.not_null_ondelete,
             Rule::NotNull,
-            column_reason("NOT NULL", "nullable", nullable != model_nullable),
+            if out_of_step {
+                "NOT NULL column in this migration (nullable in the model)".to_string()
+            } else {
+                "NOT NULL column".to_string()
+            },
         )
     };
     // An association table's keys are rule 7 even when nullable: see the README's table.
@@ -352,10 +355,7 @@ pub fn judge(
     };
 
     let effective = decision.ondelete;
-    let nullable = key
-        .nullable
-        .unwrap_or_else(|| all_nullable(table, key.columns));
-    if effective == Action::SetNull && !nullable {
+    if effective == Action::SetNull && !key_nullable(table, key) {
         findings.push(Finding {
             code: "set-null-not-null",
             message: format!(
@@ -690,18 +690,15 @@ pub fn bare_name(qualified: &str) -> &str {
     qualified.rsplit('.').next().unwrap_or(qualified)
 }
 
-/// SET NULL can only land where every column of the key may hold NULL. A column the models
-/// don't declare counts as nullable, as SQLAlchemy's default is.
-/// "nullable column", or where the model is out of step with the migration, which the
-/// database follows: "nullable column in this migration (NOT NULL in the model)".
-fn column_reason(this: &str, model: &str, out_of_step: bool) -> String {
-    if out_of_step {
-        format!("{this} column in this migration ({model} in the model)")
-    } else {
-        format!("{this} column")
-    }
+/// Whether SET NULL can land on the key: the migration's NOT NULL (`KeyRef::nullable`) first,
+/// else the models'.
+fn key_nullable(table: &Table, key: KeyRef) -> bool {
+    key.nullable
+        .unwrap_or_else(|| all_nullable(table, key.columns))
 }
 
+/// SET NULL can only land where every column of the key may hold NULL. A column the models
+/// don't declare counts as nullable, as SQLAlchemy's default is.
 fn all_nullable(table: &Table, columns: &[String]) -> bool {
     columns
         .iter()
