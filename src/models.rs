@@ -15,7 +15,8 @@ use crate::migrations::{ArgLayout, arg_layout};
 use crate::parse::Fields;
 use crate::parse::{
     CallArgs, Imports, MarkerOffsets, SourceFile, bool_literal, callee_from, descendants,
-    dotted_name, holds_statements, quote_of, string_list, string_value, unwrap_parens, walk_where,
+    dotted_name, holds_statements, is_true, quote_of, string_list, string_value, unwrap_parens,
+    walk_where,
 };
 
 /// Where something was declared, for the reason lines users read.
@@ -223,35 +224,6 @@ impl Schema {
     pub fn table(&self, qualified: &str) -> Option<&Table> {
         self.tables.get(qualified)
     }
-
-    /// Merge another file's findings in. Tables declared twice (a mixin re-read, a model split
-    /// over files) keep the first declaration and gain the other's columns and relationships.
-    pub fn merge(&mut self, other: Schema) {
-        for (name, table) in other.tables {
-            match self.tables.get_mut(&name) {
-                None => {
-                    self.tables.insert(name, table);
-                }
-                Some(existing) => {
-                    for (col, c) in table.columns {
-                        existing.columns.entry(col).or_insert(c);
-                    }
-                    existing.foreign_keys.extend(table.foreign_keys);
-                    existing.relationships.extend(table.relationships);
-                }
-            }
-        }
-        for (class, table) in other.classes {
-            if self.classes.get(&class).is_some_and(|t| *t != table) {
-                self.ambiguous_classes.insert(class.clone());
-            }
-            self.classes.insert(class, table);
-        }
-        self.ambiguous_classes.extend(other.ambiguous_classes);
-        if self.fk_naming_convention.is_none() {
-            self.fk_naming_convention = other.fk_naming_convention;
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -311,6 +283,9 @@ struct Globals {
     conventions: HashMap<String, String>,
     /// `user_fk = Annotated[int, mapped_column(ForeignKey("users.id"))]`, used as `Mapped[user_fk]`.
     annotated: HashMap<String, AnnotatedColumn>,
+    /// Module-level type aliases that admit None (`OptInt = Optional[int]`, `MaybeId = int |
+    /// None`): `Mapped[OptInt]` is a nullable column, as SQLAlchemy reads it.
+    optional_aliases: HashSet<String>,
     /// Project helpers that return such an `Annotated` type from their arguments, used as
     /// `Mapped[Columns.ForeignKeyInteger("users", ondelete="CASCADE")]`, by `Class.name` (and
     /// by `name` for a module-level function).
@@ -515,10 +490,6 @@ fn last_segment(dotted: &str) -> &str {
     dotted.rsplit('.').next().unwrap_or(dotted)
 }
 
-fn is_true(node: Node, src: &str) -> bool {
-    &src[node.byte_range()] == "True"
-}
-
 fn is_module_level(assignment: Node) -> bool {
     assignment
         .parent()
@@ -539,6 +510,22 @@ fn annotation_optional(tokens: &[&str]) -> bool {
     tokens
         .iter()
         .any(|t| matches!(last_segment(t), "Optional" | "None"))
+}
+
+/// `Optional[T]`, `Union[T, None]` or `T | None`, written as a value (a type alias's right
+/// side). An `Annotated[...]` alias is read on its own (`AnnotatedColumn::optional`).
+fn is_optional_type(value: Node, src: &str) -> bool {
+    let head = match value.kind() {
+        "subscript" => value
+            .field("value")
+            .map(|v| last_segment(&src[v.byte_range()])),
+        _ => value
+            .field("operator")
+            .filter(|op| op.kind() == "|")
+            .map(|_| "|"),
+    };
+    matches!(head, Some("Optional" | "Union" | "|"))
+        && annotation_optional(&type_tokens(&src[value.byte_range()]))
 }
 
 fn annotation_is(tokens: &[&str], wrapper: &str) -> bool {
@@ -662,6 +649,7 @@ struct FileGlobals {
     conventions: Vec<(String, String)>,
     /// `Model = db.Model`-style assignments: (name, dotted value).
     model_aliases: Vec<(String, String)>,
+    optional_aliases: Vec<String>,
     factories: Vec<(String, Factory)>,
     /// Every name the module binds at its top level and in its top-level classes (`fk`,
     /// `Names`, `Names.U`, and `Names.U = ...` assigned from outside): a helper or a class
@@ -710,6 +698,11 @@ impl FileGlobals {
                     if let Some(dotted) = dotted_name(right, src) {
                         found.model_aliases.push((name(), dotted));
                     }
+                }
+                "subscript" | "binary_operator"
+                    if is_module_level(node) && is_optional_type(right, src) =>
+                {
+                    found.optional_aliases.push(name());
                 }
                 _ => {}
             }
@@ -1183,6 +1176,7 @@ impl Globals {
             globals.conventions.extend(file.conventions);
             globals.factories.extend(file.factories);
             model_aliases.extend(file.model_aliases);
+            globals.optional_aliases.extend(file.optional_aliases);
             for name in file.bindings {
                 *bindings.entry(name).or_insert(0usize) += 1;
             }
@@ -1196,6 +1190,8 @@ impl Globals {
         }
         let once = |name: &str| bindings.get(name).is_none_or(|n| *n <= 1);
         globals.factories.retain(|name, _| once(name));
+        // A name bound twice in the project may be another type where a model uses it.
+        globals.optional_aliases.retain(|name| once(name));
         // Class constants (`Names.U`); a module-level constant keeps the last binding read.
         globals
             .constants
@@ -1235,6 +1231,14 @@ impl<'a> FileReader<'a> {
 
     fn text(&self, node: Node) -> &'a str {
         &self.src[node.byte_range()]
+    }
+
+    /// The annotation admits None, written out or through a module-level alias.
+    fn optional(&self, tokens: &[&str]) -> bool {
+        annotation_optional(tokens)
+            || tokens
+                .iter()
+                .any(|t| self.globals.optional_aliases.contains(last_segment(t)))
     }
 
     /// SQLAlchemy's name for a callee (`Column`, `relationship`, ...) when it is SQLAlchemy's
@@ -1342,9 +1346,7 @@ impl<'a> FileReader<'a> {
             &self.src[outer.start..inner.start],
             &self.src[inner.end..outer.end],
         ];
-        made.optional |= around
-            .iter()
-            .any(|part| annotation_optional(&type_tokens(part)));
+        made.optional |= around.iter().any(|part| self.optional(&type_tokens(part)));
         if let Some((ondelete, onupdate)) = factory.writable_parameters() {
             let mut source = self.key_source(KeyCall::Helper, call, &args);
             // A value from the helper's default is the key's own: nothing to write.
@@ -1767,7 +1769,7 @@ impl<'a> FileReader<'a> {
                         .is_some_and(|v| last_segment(self.text(v)) == "Annotated")
             })
             .and_then(|annotated| annotated.field("subscript"))
-            .is_some_and(|inner| annotation_optional(&type_tokens(self.text(inner))));
+            .is_some_and(|inner| self.optional(&type_tokens(self.text(inner))));
         Some(AnnotatedColumn {
             fks,
             nullable: args
@@ -1791,7 +1793,7 @@ impl<'a> FileReader<'a> {
         PendingColumn {
             column: Column {
                 name: attr.to_string(),
-                nullable: annotation_optional(tokens),
+                nullable: self.optional(tokens),
                 primary_key: false,
                 origin: self.origin(at),
             },
@@ -1825,7 +1827,7 @@ impl<'a> FileReader<'a> {
             .keyword("nullable")
             .and_then(|v| bool_literal(v, self.src));
         let from_annotation = match annotation {
-            Some(tokens) if typed && annotation_is(tokens, "Mapped") => annotation_optional(tokens),
+            Some(tokens) if typed && annotation_is(tokens, "Mapped") => self.optional(tokens),
             _ => true,
         };
         let nullable = explicit.unwrap_or(!primary_key && from_annotation);
@@ -1957,7 +1959,7 @@ impl<'a> FileReader<'a> {
         let nullable = self
             .dict_bool(args.keyword("sa_column_kwargs"), "nullable")
             .or(explicit)
-            .unwrap_or(!primary_key && annotation_optional(tokens));
+            .unwrap_or(!primary_key && self.optional(tokens));
         let mut fks = vec![];
         if let Some(target) = args.keyword("foreign_key")
             && let Some((referent, column)) = self.read_target(target)

@@ -275,6 +275,62 @@ class Hero(SQLModel, table=True):
 }
 
 #[test]
+fn type_aliases_that_admit_none_are_nullable() {
+    // SQLAlchemy 2.0.58 read these columns as
+    // [('a_id', True), ('b_id', True), ('c_id', True), ('d_id', False), ('e_id', True),
+    //  ('f_id', False), ('g_id', True)].
+    let schema = read_src(
+        r#"
+from typing import Annotated, Optional, Union
+from typing_extensions import TypeAlias
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+OptInt = Optional[int]
+MaybeInt = int | None
+EitherInt = Union[int, None]
+UserId = int
+Nullable: TypeAlias = Optional[int]
+owner_fk = Annotated[OptInt, mapped_column(ForeignKey("users.id"))]
+
+class Base(DeclarativeBase):
+    pass
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+class Post(Base):
+    __tablename__ = "posts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    a_id: Mapped[OptInt] = mapped_column(ForeignKey("users.id"))
+    b_id: Mapped[MaybeInt] = mapped_column(ForeignKey("users.id"))
+    c_id: Mapped[EitherInt] = mapped_column(ForeignKey("users.id"))
+    d_id: Mapped[UserId] = mapped_column(ForeignKey("users.id"))
+    e_id: Mapped[Nullable] = mapped_column(ForeignKey("users.id"))
+    f_id: Mapped[OptInt] = mapped_column(ForeignKey("users.id"), nullable=False)
+    g_id: Mapped[owner_fk]
+"#,
+    );
+    let nullable: Vec<(&str, bool)> = ["a_id", "b_id", "c_id", "d_id", "e_id", "f_id", "g_id"]
+        .into_iter()
+        .map(|name| (name, column(&schema, "posts", name).nullable))
+        .collect();
+    assert_eq!(
+        nullable,
+        [
+            ("a_id", true),
+            ("b_id", true),
+            ("c_id", true),
+            ("d_id", false),
+            ("e_id", true),
+            ("f_id", false),
+            ("g_id", true)
+        ]
+    );
+}
+
+#[test]
 fn viewonly_through_sqlmodel_kwargs_deletes_nothing() {
     // SQLModel's Relationship() has no viewonly: sa_relationship_kwargs is the only way in.
     let schema = read_src(
