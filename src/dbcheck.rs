@@ -161,7 +161,7 @@ fn check_existing(schema: &Schema, config: &Config, key: &ExistingKey) -> KeyChe
         columns: &key.columns,
         referent_table: &referent,
         referent_columns: &key.referent_columns,
-        nullable: None,
+        not_null_in_migration: false,
     };
     let spelled = |action: &Option<String>| action.clone().unwrap_or_else(|| "NO ACTION".into());
     let mut check = KeyCheck {
@@ -263,7 +263,7 @@ fn missing_keys(schema: &Schema, config: &Config, keys: &[ExistingKey]) -> Vec<K
                 columns: &fk.columns,
                 referent_table: &fk.referent_table,
                 referent_columns: &fk.referent_columns,
-                nullable: None,
+                not_null_in_migration: false,
             };
             let (referent_schema, referent_table) = match fk.referent_table.rsplit_once('.') {
                 Some((s, t)) => (Some(s.to_string()), t.to_string()),

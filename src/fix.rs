@@ -401,18 +401,17 @@ fn key_ref<'s>(site: &'s FkSite, migration: &Migration) -> Option<KeyRef<'s>> {
     // upgrade() making a column of the key NOT NULL says what the database holds. Only NOT
     // NULL is taken from it: a column added nullable and made NOT NULL by a later revision (as
     // the model says) must not get SET NULL now.
-    let not_null_here = site.section == Section::Upgrade
+    let not_null_in_migration = site.section == Section::Upgrade
         && site
             .columns
             .iter()
             .any(|c| migration.nullability.get(&(table.to_string(), c.clone())) == Some(&false));
-    let nullable = not_null_here.then_some(false);
     Some(KeyRef {
         table,
         columns: &site.columns,
         referent_table: site.referent_table.as_deref()?,
         referent_columns: &site.referent_columns,
-        nullable,
+        not_null_in_migration,
     })
 }
 

@@ -11,7 +11,7 @@ use tree_sitter::Node;
 
 use crate::parse::Fields;
 use crate::parse::{
-    CallArgs, Imports, MarkerOffsets, SourceFile, bool_literal, descendants, dotted_name,
+    CallArgs, Imports, MarkerOffsets, SourceFile, bool_literal, descendants, dotted_name, is_true,
     string_list, string_value, unwrap_parens, walk_where,
 };
 
@@ -518,8 +518,7 @@ impl<'a> Scanner<'a> {
                 };
                 let primary_key = args
                     .keyword("primary_key")
-                    .and_then(|v| bool_literal(v, self.src))
-                    == Some(true);
+                    .is_some_and(|v| is_true(v, self.src));
                 // Only what the call states: without `nullable=` the models keep deciding (a
                 // hand-written Column's default is nullable, which SET NULL can't break).
                 let nullable = match args.keyword("nullable") {

@@ -172,7 +172,7 @@ fn plan_key(
         columns: &fk.columns,
         referent_table: &fk.referent_table,
         referent_columns: &fk.referent_columns,
-        nullable: None,
+        not_null_in_migration: false,
     };
     let judgement = match policy::judge(schema, config, key, None, None) {
         Ok(j) => j,

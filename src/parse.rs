@@ -543,6 +543,11 @@ pub fn unwrap_parens(mut node: Node) -> Node {
 }
 
 /// `True` / `False` written out.
+/// The literal `True`.
+pub fn is_true(node: Node, src: &str) -> bool {
+    bool_literal(node, src) == Some(true)
+}
+
 pub fn bool_literal(node: Node, src: &str) -> Option<bool> {
     match &src[node.byte_range()] {
         "True" => Some(true),

@@ -99,9 +99,9 @@ pub struct KeyRef<'a> {
     pub columns: &'a [String],
     pub referent_table: &'a str,
     pub referent_columns: &'a [String],
-    /// `Some(false)` when the migration itself makes a column of the key NOT NULL, which wins
-    /// over the models': SET NULL there would fail every delete, whatever the model says.
-    pub nullable: Option<bool>,
+    /// The migration itself makes a column of the key NOT NULL, which wins over the models':
+    /// SET NULL there would fail every delete, whatever the model says.
+    pub not_null_in_migration: bool,
 }
 
 impl KeyRef<'_> {
@@ -690,11 +690,10 @@ pub fn bare_name(qualified: &str) -> &str {
     qualified.rsplit('.').next().unwrap_or(qualified)
 }
 
-/// Whether SET NULL can land on the key: the migration's NOT NULL (`KeyRef::nullable`) first,
-/// else the models'.
+/// Whether SET NULL can land on the key: not where the migration makes a column NOT NULL,
+/// else as the models say.
 fn key_nullable(table: &Table, key: KeyRef) -> bool {
-    key.nullable
-        .unwrap_or_else(|| all_nullable(table, key.columns))
+    !key.not_null_in_migration && all_nullable(table, key.columns)
 }
 
 /// SET NULL can only land where every column of the key may hold NULL. A column the models

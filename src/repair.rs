@@ -119,7 +119,7 @@ pub fn plan(keys: &KeySet, schema: &Schema, config: &Config) -> RepairPlan {
             columns: &key.columns,
             referent_table: &referent,
             referent_columns: &key.referent_columns,
-            nullable: None,
+            not_null_in_migration: false,
         };
         let judged = policy::judge(
             schema,

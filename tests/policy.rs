@@ -59,7 +59,7 @@ fn policy_table() {
             columns: &columns,
             referent_table: r,
             referent_columns: &id,
-            nullable: None,
+            not_null_in_migration: false,
         };
         let row = match policy::judge(&schema, &config, key, None, None) {
             Ok(j) => format!(
@@ -100,7 +100,7 @@ fn existing_values_survive_heuristics_but_not_explicit_evidence() {
         columns: &owner,
         referent_table: "users",
         referent_columns: &id,
-        nullable: None,
+        not_null_in_migration: false,
     };
     // NOT NULL says CASCADE, but someone wrote RESTRICT into the migration: keep it.
     let kept = policy::judge(&schema, &config, key, Some("RESTRICT"), None).unwrap();
@@ -112,7 +112,7 @@ fn existing_values_survive_heuristics_but_not_explicit_evidence() {
         columns: &group,
         referent_table: "users",
         referent_columns: &id,
-        nullable: None,
+        not_null_in_migration: false,
     };
     // The model says RESTRICT explicitly: a contradicting CASCADE in the migration is replaced.
     let replaced = policy::judge(&schema, &config, key, Some("cascade"), None).unwrap();
@@ -141,7 +141,7 @@ fn decide_in(
         columns: &columns,
         referent_table: referent,
         referent_columns: &referent_columns,
-        nullable: None,
+        not_null_in_migration: false,
     };
     let decision = policy::decide(&schema, &Config::default(), key).unwrap();
     format!("{} ({})", decision.ondelete, decision.reason)
