@@ -2241,16 +2241,11 @@ fn apply_annotated(
     explicit: Option<bool>,
 ) {
     let name = column.column.name.clone();
-    if column.fks.is_empty() {
-        column.fks = annotated
-            .fks
-            .iter()
-            .map(|fk| PendingFk {
-                columns: vec![name.clone()],
-                ..fk.clone()
-            })
-            .collect();
-    }
+    // SQLAlchemy keeps the alias's keys beside the column's own: the column gets both.
+    column.fks.extend(annotated.fks.iter().map(|fk| PendingFk {
+        columns: vec![name.clone()],
+        ..fk.clone()
+    }));
     column.column.primary_key |= annotated.primary_key;
     column.column.nullable = match (explicit, annotated.nullable) {
         (Some(nullable), _) | (None, Some(nullable)) => nullable,

@@ -331,6 +331,62 @@ class Post(Base):
 }
 
 #[test]
+fn an_annotated_aliases_key_stays_beside_the_columns_own() {
+    // SQLAlchemy 2.0.58 printed
+    // a_id False [('teams.id', None), ('users.id', 'CASCADE')]
+    let schema = read_src(
+        r#"
+from typing import Annotated
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+user_fk = Annotated[int, mapped_column(ForeignKey("users.id", ondelete="CASCADE"))]
+
+class Base(DeclarativeBase):
+    pass
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+class Team(Base):
+    __tablename__ = "teams"
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+class Post(Base):
+    __tablename__ = "posts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    a_id: Mapped[user_fk] = mapped_column(ForeignKey("teams.id"))
+"#,
+    );
+    let keys: Vec<(String, Vec<String>, Option<String>)> = schema
+        .table("posts")
+        .unwrap()
+        .foreign_keys
+        .iter()
+        .map(|fk| {
+            (
+                fk.referent_table.clone(),
+                fk.columns.clone(),
+                fk.ondelete.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("teams".to_string(), vec!["a_id".to_string()], None),
+            (
+                "users".to_string(),
+                vec!["a_id".to_string()],
+                Some("CASCADE".to_string())
+            ),
+        ]
+    );
+    assert!(!column(&schema, "posts", "a_id").nullable);
+}
+
+#[test]
 fn viewonly_through_sqlmodel_kwargs_deletes_nothing() {
     // SQLModel's Relationship() has no viewonly: sa_relationship_kwargs is the only way in.
     let schema = read_src(
