@@ -896,7 +896,7 @@ impl<'a> Scanner<'a> {
         let mut cursor = block_node.walk();
         let statements: Vec<Node> = block_node
             .named_children(&mut cursor)
-            .filter(|c| c.kind() != "comment")
+            .filter(|c| !c.is_extra())
             .collect();
         let indent = statements
             .first()
@@ -994,7 +994,7 @@ pub fn arg_layout(list: Node, file: &SourceFile) -> ArgLayout {
     let last_arg = children
         .iter()
         .rev()
-        .find(|c| c.is_named() && c.kind() != "comment");
+        .find(|c| c.is_named() && !c.is_extra());
     let Some(last_arg) = last_arg else {
         return ArgLayout {
             close,

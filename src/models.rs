@@ -978,7 +978,7 @@ fn read_factory(function: Node, src: &str, skip_first: bool) -> Option<(String, 
     let mut cursor = body.walk();
     let returned = body
         .named_children(&mut cursor)
-        .filter(|n| n.kind() != "comment")
+        .filter(|n| !n.is_extra())
         .find(|n| {
             !(n.kind() == "expression_statement"
                 && n.named_child(0).is_some_and(|c| c.kind() == "string"))
@@ -1068,7 +1068,7 @@ fn read_params(parameters: Node, src: &str) -> Option<Vec<Param>> {
                 pass = Pass::Keyword;
                 continue;
             }
-            "comment" => continue,
+            _ if param.is_extra() => continue,
             _ => return None,
         };
         params.push(Param {
@@ -1888,7 +1888,7 @@ impl<'a> FileReader<'a> {
         let first_arg = args
             .list
             .named_children(&mut cursor)
-            .find(|n| n.kind() != "comment");
+            .find(|n| !n.is_extra());
         if layout.close_on_own_line
             && layout.trailing_comma.is_none()
             && first_arg.is_some_and(|first| {
@@ -1921,7 +1921,7 @@ impl<'a> FileReader<'a> {
         let previous = args
             .list
             .named_children(&mut cursor)
-            .filter(|n| n.kind() != "comment" && n.end_byte() <= keyword.start_byte())
+            .filter(|n| !n.is_extra() && n.end_byte() <= keyword.start_byte())
             .last()?;
         Some(MisplacedOndelete {
             removal: previous.end_byte()..keyword.end_byte(),

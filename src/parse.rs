@@ -789,7 +789,7 @@ pub fn string_list(node: Node, src: &str) -> Option<Vec<String>> {
         "list" | "tuple" => {
             let mut cursor = node.walk();
             node.named_children(&mut cursor)
-                .filter(|n| n.kind() != "comment")
+                .filter(|n| !n.is_extra())
                 .map(|n| string_value(n, src))
                 .collect()
         }
@@ -1032,8 +1032,11 @@ impl<'t> CallArgs<'t> {
         };
         let mut cursor = list.walk();
         for child in list.named_children(&mut cursor) {
+            if child.is_extra() {
+                // Comments and backslash line continuations are no arguments.
+                continue;
+            }
             match child.kind() {
-                "comment" => {}
                 "keyword_argument" => {
                     let (Some(name), Some(value)) = (child.field("name"), child.field("value"))
                     else {

@@ -323,3 +323,17 @@ fn the_migrations_own_nullability_decides() {
         assert!(fixed.contains(line), "{action}: {line}\n{fixed}");
     }
 }
+
+#[test]
+fn backslash_continuations_inside_the_arguments() {
+    // A `\` line continuation is no argument: the table and columns keep their places.
+    let fixed = fix(
+        "from alembic import op\nimport sqlalchemy as sa\n\n\ndef upgrade():\n    op.create_table('notes',\n    sa.Column('id', sa.Integer(), nullable=False),\n    sa.Column('author_id', sa.Integer(), nullable=False),\n    sa.ForeignKeyConstraint(['author_id'], \\\n        ['users.id'], ),\n    sa.PrimaryKeyConstraint('id')\n    )\n    op.create_foreign_key('fk_notes_editor', 'notes', \\\n        'users', ['editor_id'], ['id'])\n\n\ndef downgrade():\n    op.drop_table('notes')\n",
+    );
+    for line in [
+        "        ['users.id'], ondelete='CASCADE'),",
+        "        'users', ['editor_id'], ['id'], ondelete='SET NULL')",
+    ] {
+        assert!(fixed.contains(line), "{line}\n{fixed}");
+    }
+}
