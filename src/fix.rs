@@ -185,9 +185,9 @@ pub fn plan_with_history(
         used: HashSet::new(),
     };
     let mut removed: HashSet<StatementId> = HashSet::new();
-    let mut reverts = revert_pairs(migration, schema, config);
+    let mut reverts = revert_pairs(&file.text, migration, schema, config, before);
     if let Some(before) = before {
-        let found = history_revert_pairs(migration, schema, config, before, &reverts);
+        let found = history_revert_pairs(&file.text, migration, schema, config, before, &reverts);
         reverts.extend(found);
     }
     // A pair any of whose calls is covered stays; its create is then left as it is too.
@@ -633,8 +633,16 @@ struct RevertPair {
 /// Once a migration was fixed but the model still says nothing, autogenerate emits a drop +
 /// create in upgrade() that puts the key back without its ondelete, and the mirror in
 /// downgrade(). When the policy's answer equals the rules the mirror restores (the database's
-/// current rules), the pair only undoes the fix: remove all four statements.
-fn revert_pairs(migration: &Migration, schema: &Schema, config: &Config) -> Vec<RevertPair> {
+/// current rules), the pair only undoes the fix: remove all four statements. Only a pair shaped
+/// as autogenerate writes it counts (`undoes_only_ondelete`), and history, when known, is
+/// believed over a downgrade() that says otherwise.
+fn revert_pairs(
+    text: &str,
+    migration: &Migration,
+    schema: &Schema,
+    config: &Config,
+    before: Option<&KeySet>,
+) -> Vec<RevertPair> {
     let creates = |section: Section| {
         migration.sites.iter().enumerate().filter(move |(_, s)| {
             s.section == section
@@ -716,6 +724,27 @@ fn revert_pairs(migration: &Migration, schema: &Schema, config: &Config) -> Vec<
         let Some(down_drop) = drop_in(Section::Downgrade, create_name.as_ref(), &used_now) else {
             continue;
         };
+        let (up, down) = (&migration.drops[up_drop], &migration.drops[down_drop]);
+        let same_rules_otherwise = create.onupdate.as_ref().and_then(|k| k.value.as_deref())
+            == mirror.onupdate.as_ref().and_then(|k| k.value.as_deref())
+            && create.options == mirror.options;
+        let history_disagrees = before
+            .and_then(|keys| {
+                dropped_key(keys, up, &create.columns, create.referent_table.as_deref())
+            })
+            .is_some_and(|old| action_of(old.ondelete.as_deref()) != Some(current_delete));
+        if !same_rules_otherwise
+            || history_disagrees
+            || !undoes_only_ondelete(text, migration, create, up, current_delete)
+            || !only_key_statements_between(
+                text,
+                migration,
+                down.statement,
+                mirror.statement.expect("filtered"),
+            )
+        {
+            continue;
+        }
         let statements = vec![
             create.statement.expect("filtered"),
             migration.drops[up_drop].statement,
@@ -784,6 +813,66 @@ fn dropped_key<'k>(
     }
 }
 
+/// The upgrade() half of an autogenerate revert pair: `drop` comes first, with only other key
+/// drops and creates (and comments) between it and `create`, and the create changes the
+/// delete rule the key has now (`current`) without renaming the key. A hand-written pair that
+/// renames a key, or drops it around an `alter_column` of its type, does more than revert.
+fn undoes_only_ondelete(
+    text: &str,
+    migration: &Migration,
+    create: &FkSite,
+    drop: &DropSite,
+    current: Action,
+) -> bool {
+    let renames = matches!(
+        (&drop.name, &create.name),
+        (ConstraintName::Known(old), ConstraintName::Known(new)) if old != new
+    );
+    let created = action_of(create.ondelete.as_ref().and_then(|k| k.value.as_deref()));
+    !renames
+        && created.is_some_and(|a| a != current)
+        && create
+            .statement
+            .is_some_and(|c| only_key_statements_between(text, migration, drop.statement, c))
+}
+
+/// `first` and `second` are statements of one block, `first` above, with nothing between them
+/// but foreign key drops and creates, comments and blank lines: as autogenerate lays them out.
+fn only_key_statements_between(
+    text: &str,
+    migration: &Migration,
+    first: StatementId,
+    second: StatementId,
+) -> bool {
+    let (first, second) = (&migration.statements[first], &migration.statements[second]);
+    if first.block != second.block || first.lines.end > second.lines.start {
+        return false;
+    }
+    let key_statements: Vec<&Range<usize>> = migration
+        .drops
+        .iter()
+        .map(|d| d.statement)
+        .chain(migration.sites.iter().filter_map(|s| s.statement))
+        .map(|s| &migration.statements[s].lines)
+        .collect();
+    let mut at = first.lines.end;
+    while at < second.lines.start {
+        if let Some(statement) = key_statements.iter().find(|r| r.contains(&at)) {
+            at = statement.end;
+            continue;
+        }
+        let end = text[at..second.lines.start]
+            .find('\n')
+            .map_or(second.lines.start, |i| at + i + 1);
+        let line = text[at..end].trim();
+        if !(line.is_empty() || line.starts_with('#')) {
+            return false;
+        }
+        at = end;
+    }
+    true
+}
+
 fn action_of(text: Option<&str>) -> Option<Action> {
     match text {
         None => Some(Action::NoAction),
@@ -796,6 +885,7 @@ fn action_of(text: Option<&str>) -> Option<Action> {
 /// with whatever downgrade() statements undo it (the drop of the new key, the re-create of
 /// the old one).
 fn history_revert_pairs(
+    text: &str,
     migration: &Migration,
     schema: &Schema,
     config: &Config,
@@ -850,7 +940,14 @@ fn history_revert_pairs(
             continue;
         };
         let update_agrees = decision.onupdate.is_none_or(|u| u == current_update);
-        if decision.ondelete != current_delete || !update_agrees {
+        let same_update = action_of(create.onupdate.as_ref().and_then(|k| k.value.as_deref()))
+            == Some(current_update);
+        if decision.ondelete != current_delete
+            || !update_agrees
+            || !same_update
+            || !create.options.is_empty()
+            || !undoes_only_ondelete(text, migration, create, up_drop, current_delete)
+        {
             continue;
         }
         let mut statements = vec![statement, up_drop.statement];

@@ -109,6 +109,10 @@ pub struct FkSite {
     /// The whole statement, for `create_foreign_key` calls that may be removed as a revert pair.
     #[serde(skip)]
     pub statement: Option<StatementId>,
+    /// A `create_foreign_key`'s other keywords (`deferrable=True`, `match=...`) as written,
+    /// sorted: a drop + create pair that changes one of them is no mere revert.
+    #[serde(skip)]
+    pub options: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -185,6 +189,31 @@ pub const KEY_MARKERS: &[&str] = &[
     // Suppression comments, reported when unused.
     "fix-migrations:",
 ];
+
+/// `create_foreign_key`'s keywords that say which key it makes and its delete / update rules;
+/// any other keyword is an option of the key (`deferrable`, `initially`, `match`).
+const CREATE_FK_ARGS: &[&str] = &[
+    "constraint_name",
+    "source_table",
+    "referent_table",
+    "local_cols",
+    "remote_cols",
+    "source_schema",
+    "referent_schema",
+    "ondelete",
+    "onupdate",
+];
+
+fn create_options(args: &CallArgs, src: &str) -> Vec<(String, String)> {
+    let mut options: Vec<(String, String)> = args
+        .keywords
+        .iter()
+        .filter(|(k, _, _)| !CREATE_FK_ARGS.contains(&k.as_str()))
+        .map(|(k, _, v)| (k.clone(), src[v.byte_range()].to_string()))
+        .collect();
+    options.sort();
+    options
+}
 
 /// True when the file may hold anything the fixer edits or reports (a foreign key call, a use
 /// of `sqlmodel.`, a suppression comment), judged from its bytes alone.
@@ -585,6 +614,7 @@ impl<'a> Scanner<'a> {
             layout: ArgLayout::default(),
             quote: first_quote(call, self.src).unwrap_or(self.migration.default_quote),
             statement: None,
+            options: vec![],
         }
     }
 
@@ -741,6 +771,7 @@ impl<'a> Scanner<'a> {
             };
         }
         site.statement = self.statement_of(call);
+        site.options = create_options(&args, self.src);
         self.migration.sites.push(site);
     }
 

@@ -337,3 +337,59 @@ fn backslash_continuations_inside_the_arguments() {
         assert!(fixed.contains(line), "{line}\n{fixed}");
     }
 }
+
+#[test]
+fn drop_and_create_pairs_that_do_more_than_revert_stay() {
+    // Each upgrade() drops a key and creates it again, and downgrade() puts back SET NULL, the
+    // rule the policy gives editor_id: shaped like autogenerate's revert, but each pair also
+    // renames the key, adds an option, brackets a type change, or sets the rule on purpose.
+    let cases = [
+        (
+            "renames the key",
+            "    op.drop_constraint('old_editor_fk', 'notes', type_='foreignkey')\n    op.create_foreign_key('fk_notes_editor', 'notes', 'users', ['editor_id'], ['id'])\n",
+            "    op.drop_constraint('fk_notes_editor', 'notes', type_='foreignkey')\n    op.create_foreign_key('old_editor_fk', 'notes', 'users', ['editor_id'], ['id'], ondelete='SET NULL')\n",
+        ),
+        (
+            "makes it deferrable",
+            "    op.drop_constraint('notes_editor_id_fkey', 'notes', type_='foreignkey')\n    op.create_foreign_key(None, 'notes', 'users', ['editor_id'], ['id'], deferrable=True)\n",
+            "    op.drop_constraint(None, 'notes', type_='foreignkey')\n    op.create_foreign_key('notes_editor_id_fkey', 'notes', 'users', ['editor_id'], ['id'], ondelete='SET NULL')\n",
+        ),
+        (
+            "adds ON UPDATE",
+            "    op.drop_constraint('notes_editor_id_fkey', 'notes', type_='foreignkey')\n    op.create_foreign_key(None, 'notes', 'users', ['editor_id'], ['id'], onupdate='CASCADE')\n",
+            "    op.drop_constraint(None, 'notes', type_='foreignkey')\n    op.create_foreign_key('notes_editor_id_fkey', 'notes', 'users', ['editor_id'], ['id'], ondelete='SET NULL')\n",
+        ),
+        (
+            "changes the column's type in between",
+            "    op.drop_constraint('notes_editor_id_fkey', 'notes', type_='foreignkey')\n    op.alter_column('notes', 'editor_id', type_=sa.BigInteger())\n    op.create_foreign_key(None, 'notes', 'users', ['editor_id'], ['id'])\n",
+            "    op.drop_constraint(None, 'notes', type_='foreignkey')\n    op.alter_column('notes', 'editor_id', type_=sa.Integer())\n    op.create_foreign_key('notes_editor_id_fkey', 'notes', 'users', ['editor_id'], ['id'], ondelete='SET NULL')\n",
+        ),
+        (
+            "sets the rule the downgrade restores",
+            "    op.drop_constraint('notes_editor_id_fkey', 'notes', type_='foreignkey')\n    op.create_foreign_key(None, 'notes', 'users', ['editor_id'], ['id'], ondelete='SET NULL')\n",
+            "    op.drop_constraint(None, 'notes', type_='foreignkey')\n    op.create_foreign_key('notes_editor_id_fkey', 'notes', 'users', ['editor_id'], ['id'], ondelete='SET NULL')\n",
+        ),
+    ];
+    for (what, upgrade, downgrade) in cases {
+        let src = format!(
+            "from alembic import op\nimport sqlalchemy as sa\n\n\ndef upgrade():\n{upgrade}\n\ndef downgrade():\n{downgrade}"
+        );
+        let fixed = fix(&src);
+        let (up, down) = fixed.split_once("def downgrade").unwrap();
+        for part in [up, down] {
+            assert!(
+                part.contains("op.drop_constraint(") && part.contains("op.create_foreign_key("),
+                "a pair that {what} was removed:\n{fixed}"
+            );
+        }
+    }
+}
+
+#[test]
+fn autogenerates_revert_pair_is_still_removed() {
+    let fixed = fix(
+        "from alembic import op\nimport sqlalchemy as sa\n\n\ndef upgrade():\n    op.drop_constraint(op.f('notes_editor_id_fkey'), 'notes', type_='foreignkey')\n    op.create_foreign_key(None, 'notes', 'users', ['editor_id'], ['id'])\n\n\ndef downgrade():\n    op.drop_constraint(None, 'notes', type_='foreignkey')\n    op.create_foreign_key(op.f('notes_editor_id_fkey'), 'notes', 'users', ['editor_id'], ['id'], ondelete='SET NULL')\n",
+    );
+    assert!(!fixed.contains("create_foreign_key"), "{fixed}");
+    assert!(!fixed.contains("drop_constraint"), "{fixed}");
+}
