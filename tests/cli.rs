@@ -242,6 +242,39 @@ fn syntax_error_names_file_and_line() {
 }
 
 #[test]
+fn a_bad_file_beside_a_good_one_is_left_alone_and_the_good_one_is_fixed() {
+    // As ruff does: the error is reported (exit 2), the file in error untouched, the rest fixed.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("models.py"),
+        "from sqlalchemy import Column, ForeignKey, Integer\nfrom sqlalchemy.orm import declarative_base\nBase = declarative_base()\n\nclass User(Base):\n    __tablename__ = 'users'\n    id = Column(Integer, primary_key=True)\n\nclass Note(Base):\n    __tablename__ = 'notes'\n    id = Column(Integer, primary_key=True)\n    author_id = Column(Integer, ForeignKey('users.id'), nullable=False)\n",
+    )
+    .unwrap();
+    let good = "from alembic import op\n\n\ndef upgrade():\n    op.create_foreign_key('fk_notes_author', 'notes', 'users', ['author_id'], ['id'])\n";
+    let bad = "from alembic import op\n\ndef upgrade(:\n    op.create_foreign_key(None, 'a', 'b', ['x'], ['id'])\n";
+    std::fs::write(dir.path().join("good.py"), good).unwrap();
+    std::fs::write(dir.path().join("bad.py"), bad).unwrap();
+    let out = run_in(
+        dir.path(),
+        &["--write", "--models", "models.py", "bad.py", "good.py"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("bad.py:3: syntax error"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("bad.py")).unwrap(),
+        bad
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("good.py")).unwrap(),
+        good.replace("['id'])", "['id'], ondelete='CASCADE')")
+    );
+}
+
+#[test]
 fn non_utf8_names_file_and_line() {
     assert_bad_input(
         b"from alembic import op\n# caf\xe9\n",
