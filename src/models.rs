@@ -512,6 +512,20 @@ fn annotation_optional(tokens: &[&str]) -> bool {
         .any(|t| matches!(last_segment(t), "Optional" | "None"))
 }
 
+/// The nullability a column call states: `nullable=True` / `False`, else None. A `nullable=`
+/// the reader can't evaluate (`nullable=NULLABLE`, `nullable=not STRICT`), or `**kwargs` that
+/// may carry one, reads as nullable rather than falling back to the annotation: SET NULL on a
+/// column that turns out NOT NULL fails loudly (and a NOT NULL the migration states wins
+/// anyway), where CASCADE on a nullable one deletes rows nobody meant to delete.
+fn stated_nullable(args: &CallArgs, src: &str) -> Option<bool> {
+    // A primary key is NOT NULL whatever the unknown says.
+    let unknown = || !args.keyword("primary_key").is_some_and(|v| is_true(v, src));
+    match args.keyword("nullable") {
+        Some(value) => Some(bool_literal(value, src).unwrap_or_else(unknown)),
+        None => args.has_splat.then(unknown),
+    }
+}
+
 /// `Optional[T]`, `Union[T, None]` or `T | None`, written as a value (a type alias's right
 /// side). An `Annotated[...]` alias is read on its own (`AnnotatedColumn::optional`).
 fn is_optional_type(value: Node, src: &str) -> bool {
@@ -1677,8 +1691,7 @@ impl<'a> FileReader<'a> {
                     if let Some(annotated) = annotation.and_then(|a| self.annotated_in(a, &tokens))
                     {
                         let explicit = CallArgs::of(call, self.src)
-                            .and_then(|args| args.keyword("nullable"))
-                            .and_then(|v| bool_literal(v, self.src));
+                            .and_then(|args| stated_nullable(&args, self.src));
                         apply_annotated(&mut column, &annotated, explicit);
                     }
                     member(MemberKind::Column(column))
@@ -1772,9 +1785,7 @@ impl<'a> FileReader<'a> {
             .is_some_and(|inner| self.optional(&type_tokens(self.text(inner))));
         Some(AnnotatedColumn {
             fks,
-            nullable: args
-                .keyword("nullable")
-                .and_then(|v| bool_literal(v, self.src)),
+            nullable: stated_nullable(&args, self.src),
             primary_key: args
                 .keyword("primary_key")
                 .is_some_and(|v| is_true(v, self.src)),
@@ -1823,9 +1834,7 @@ impl<'a> FileReader<'a> {
         let primary_key = args
             .keyword("primary_key")
             .is_some_and(|v| is_true(v, self.src));
-        let explicit = args
-            .keyword("nullable")
-            .and_then(|v| bool_literal(v, self.src));
+        let explicit = stated_nullable(&args, self.src);
         let from_annotation = match annotation {
             Some(tokens) if typed && annotation_is(tokens, "Mapped") => self.optional(tokens),
             _ => true,
@@ -1952,9 +1961,7 @@ impl<'a> FileReader<'a> {
         let primary_key = args
             .keyword("primary_key")
             .is_some_and(|v| is_true(v, self.src));
-        let explicit = args
-            .keyword("nullable")
-            .and_then(|v| bool_literal(v, self.src));
+        let explicit = stated_nullable(&args, self.src);
         // SQLModel hands `sa_column_kwargs` to Column() last: its `nullable` wins.
         let nullable = self
             .dict_bool(args.keyword("sa_column_kwargs"), "nullable")

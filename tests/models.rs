@@ -387,6 +387,52 @@ class Post(Base):
 }
 
 #[test]
+fn a_nullable_the_reader_cannot_evaluate_reads_as_nullable() {
+    // SQLAlchemy 2.0.58 printed [('id', False), ('a_ref', True), ('b_ref', True),
+    // ('c_ref', True), ('d_ref', False)] and [('id', False)] for p. Falling back to Mapped[int]
+    // (NOT NULL) gave these keys CASCADE.
+    let schema = read_src(
+        r#"
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NULLABLE = True
+STRICT = False
+OPT = dict(nullable=True)
+
+class Base(DeclarativeBase):
+    pass
+
+class P(Base):
+    __tablename__ = "p"
+    id: Mapped[int] = mapped_column(primary_key=True, **{})
+
+class C(Base):
+    __tablename__ = "c"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    a_ref: Mapped[int] = mapped_column(ForeignKey("p.id"), nullable=NULLABLE)
+    b_ref: Mapped[int] = mapped_column(ForeignKey("p.id"), **OPT)
+    c_ref: Mapped[int] = mapped_column(ForeignKey("p.id"), nullable=not STRICT)
+    d_ref: Mapped[int] = mapped_column(ForeignKey("p.id"))
+"#,
+    );
+    let nullable: Vec<(&str, bool)> = ["a_ref", "b_ref", "c_ref", "d_ref"]
+        .into_iter()
+        .map(|name| (name, column(&schema, "c", name).nullable))
+        .collect();
+    assert_eq!(
+        nullable,
+        [
+            ("a_ref", true),
+            ("b_ref", true),
+            ("c_ref", true),
+            ("d_ref", false)
+        ]
+    );
+    assert!(!column(&schema, "p", "id").nullable, "a primary key");
+}
+
+#[test]
 fn viewonly_through_sqlmodel_kwargs_deletes_nothing() {
     // SQLModel's Relationship() has no viewonly: sa_relationship_kwargs is the only way in.
     let schema = read_src(
