@@ -2094,6 +2094,15 @@ impl<'a> FileReader<'a> {
         at: Node,
     ) -> Option<PendingRel> {
         let args = CallArgs::of(call, self.src)?;
+        // SQLModel's `Relationship(sa_relationship=relationship(...))`: the inner call is the
+        // relationship, whatever else the outer one says.
+        if let Some(inner) = args
+            .keyword("sa_relationship")
+            .map(unwrap_parens)
+            .filter(|v| v.kind() == "call" && self.call_name(*v).as_deref() == Some("relationship"))
+        {
+            return self.read_relationship(attr, tokens, inner, at);
+        }
         let target = args
             .arg(0, "argument")
             .and_then(|t| self.relationship_target(t))

@@ -433,6 +433,30 @@ class C(Base):
 }
 
 #[test]
+fn sqlmodel_sa_relationship_is_the_relationship() {
+    // SQLModel 0.0.50 / SQLAlchemy 2.0.58 printed `ONETOMANY True True` for Team.heroes
+    // (direction, cascade.delete, cascade.delete_orphan).
+    let schema = read_src(
+        r#"
+from typing import List, Optional
+from sqlalchemy.orm import relationship
+from sqlmodel import Field, Relationship, SQLModel
+
+class Team(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    heroes: List["Hero"] = Relationship(sa_relationship=relationship("Hero", cascade="all, delete-orphan"))
+
+class Hero(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    team_id: Optional[int] = Field(default=None, foreign_key="team.id")
+"#,
+    );
+    let rel = &schema.table("team").unwrap().relationships[0];
+    assert_eq!(rel.target, "Hero");
+    assert_eq!(rel.cascade.as_deref(), Some("all, delete-orphan"));
+}
+
+#[test]
 fn viewonly_through_sqlmodel_kwargs_deletes_nothing() {
     // SQLModel's Relationship() has no viewonly: sa_relationship_kwargs is the only way in.
     let schema = read_src(
