@@ -416,6 +416,9 @@ struct FileFacts {
     classes: Vec<ClassInfo>,
     tables: Vec<PendingTable>,
     naming: Option<NamingRef>,
+    /// `User.addresses = relationship(...)` after the class: (class name, member) for a class
+    /// of another file (one of this file's already holds its own).
+    late_members: Vec<(String, Member)>,
 }
 
 /// Read all parsed model files into one Schema. They are read together because a mixin or
@@ -1435,6 +1438,13 @@ impl<'a> FileReader<'a> {
                     _ => {}
                 }
             } else if kind == k.assignment
+                && let Some((class, member)) = self.late_member(node)
+            {
+                match facts.classes.iter_mut().rev().find(|c| c.name == class) {
+                    Some(info) => info.members.push(member),
+                    None => facts.late_members.push((class, member)),
+                }
+            } else if kind == k.assignment
                 && facts.naming.is_none()
                 && naming.any_within(node.byte_range())
             {
@@ -1450,6 +1460,21 @@ impl<'a> FileReader<'a> {
             }
         }
         facts
+    }
+
+    /// SQLAlchemy's declarative classes take attributes after the class statement: a
+    /// module-level `User.addresses = relationship("Address", cascade=...)` (or a column) is
+    /// the class's member as if written in its body.
+    fn late_member(&self, assignment: Node) -> Option<(String, Member)> {
+        let left = assignment.field("left")?;
+        let right = unwrap_parens(assignment.field("right")?);
+        if left.kind() != "attribute" || right.kind() != "call" || !is_module_level(assignment) {
+            return None;
+        }
+        let class = left.field("object").filter(|o| o.kind() == "identifier")?;
+        let attr = self.text(left.field("attribute")?);
+        let member = self.read_member(attr, None, Some(right), assignment)?;
+        Some((self.text(class).to_string(), member))
     }
 
     fn naming_from_metadata(&self, call: Node) -> Option<NamingRef> {
@@ -2496,6 +2521,20 @@ fn add_column(table: &mut Table, pending: &PendingColumn, resolver: &Resolver) {
 }
 
 fn build(mut facts: Vec<FileFacts>, globals: &Globals) -> Schema {
+    // A member added from another file goes to the class of that name when only one has it.
+    let late: Vec<(String, Member)> = facts
+        .iter_mut()
+        .flat_map(|f| std::mem::take(&mut f.late_members))
+        .collect();
+    for (class, member) in late {
+        let mut named = facts
+            .iter_mut()
+            .flat_map(|f| f.classes.iter_mut())
+            .filter(|c| c.name == class);
+        if let (Some(only), None) = (named.next(), named.next()) {
+            only.members.push(member);
+        }
+    }
     for (id, class) in facts
         .iter_mut()
         .flat_map(|f| f.classes.iter_mut())

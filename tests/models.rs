@@ -457,6 +457,40 @@ class Hero(SQLModel, table=True):
 }
 
 #[test]
+fn a_relationship_set_on_the_class_after_it_is_declared() {
+    // SQLAlchemy 2.0.58: `User.addresses ONETOMANY delete=True delete_orphan=True`.
+    let schema = read_src(
+        r#"
+from sqlalchemy import Column, ForeignKey, Integer
+from sqlalchemy.orm import declarative_base, relationship
+
+Base = declarative_base()
+
+class User(Base):
+    __tablename__ = "users"
+    id = Column(Integer, primary_key=True)
+
+class Address(Base):
+    __tablename__ = "addresses"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id"))
+
+User.addresses = relationship("Address", back_populates="user", cascade="all, delete, delete-orphan")
+Address.user = relationship("User", back_populates="addresses")
+"#,
+    );
+    let rels = &schema.table("users").unwrap().relationships;
+    assert_eq!(rels.len(), 1);
+    assert_eq!(rels[0].attribute, "addresses");
+    assert_eq!(rels[0].target, "Address");
+    assert_eq!(
+        rels[0].cascade.as_deref(),
+        Some("all, delete, delete-orphan")
+    );
+    assert_eq!(schema.table("addresses").unwrap().relationships.len(), 1);
+}
+
+#[test]
 fn viewonly_through_sqlmodel_kwargs_deletes_nothing() {
     // SQLModel's Relationship() has no viewonly: sa_relationship_kwargs is the only way in.
     let schema = read_src(
