@@ -240,6 +240,7 @@ pub fn plan_with_history(
             plan.keys.extend(one.keys);
             plan.edits.extend(one.edits);
             plan.findings.extend(one.findings);
+            plan.notes.extend(one.notes);
         }
     }
 
@@ -484,10 +485,19 @@ fn plan_key(
         plan.keys.push(key);
         return;
     }
+    // A batch block recreates the table on SQLite, where an unnamed key in add_column fails
+    // ("Constraint must have a name"): it gets the name a create_foreign_key would.
+    let name = (site.in_batch && site.name == ConstraintName::Absent).then(|| {
+        let name = constraint_name(schema, site);
+        plan.notes
+            .push((site.line, format!("named the unnamed foreign key {name}")));
+        format!("name={}", name_literal(schema, migration, site, &name))
+    });
     let edits = keyword_edits(
         file,
         migration,
         site,
+        name,
         judgement.write_onupdate,
         judgement.write_ondelete,
     );
@@ -499,12 +509,13 @@ fn plan_key(
     plan.keys.push(key);
 }
 
-/// Replace existing values in place; append missing keywords in Alembic's order (onupdate,
-/// ondelete) in the call's own layout.
+/// Replace existing values in place; append missing keywords in Alembic's order (name,
+/// onupdate, ondelete) in the call's own layout.
 fn keyword_edits(
     file: &SourceFile,
     migration: &Migration,
     site: &FkSite,
+    name: Option<String>,
     onupdate: Option<Action>,
     ondelete: Option<Action>,
 ) -> Vec<Edit> {
@@ -518,7 +529,7 @@ fn keyword_edits(
         format!("{quote}{text}{quote}")
     };
     let mut edits = Vec::new();
-    let mut appended = Vec::new();
+    let mut appended: Vec<String> = name.into_iter().collect();
     for (name, wanted, existing) in [
         ("onupdate", onupdate, &site.onupdate),
         ("ondelete", ondelete, &site.ondelete),
@@ -1061,8 +1072,9 @@ fn restore_old_rules(
         );
         key.ondelete = ondelete.or(key.ondelete);
         key.onupdate = onupdate.or(key.onupdate);
-        plan.edits
-            .extend(keyword_edits(file, migration, site, onupdate, ondelete));
+        plan.edits.extend(keyword_edits(
+            file, migration, site, None, onupdate, ondelete,
+        ));
         plan.keys.push(key);
     }
 }

@@ -113,6 +113,10 @@ pub struct FkSite {
     /// sorted: a drop + create pair that changes one of them is no mere revert.
     #[serde(skip)]
     pub options: Vec<(String, String)>,
+    /// A `ForeignKey` in a batch block's `add_column`: on SQLite the table is recreated, and an
+    /// unnamed key there fails with "Constraint must have a name".
+    #[serde(skip)]
+    pub in_batch: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -615,6 +619,7 @@ impl<'a> Scanner<'a> {
             quote: first_quote(call, self.src).unwrap_or(self.migration.default_quote),
             statement: None,
             options: vec![],
+            in_batch: false,
         }
     }
 
@@ -716,6 +721,10 @@ impl<'a> Scanner<'a> {
             Some(table) => site.table = table,
             None => return,
         }
+        site.in_batch = column_call
+            .parent()
+            .and_then(|list| list.parent())
+            .is_some_and(|op| matches!(self.callee(op), Callee::Batch(..)));
         if site.table.is_none() {
             site.skip
                 .get_or_insert_with(|| "the table name is not a string literal".into());

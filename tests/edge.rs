@@ -393,3 +393,20 @@ fn autogenerates_revert_pair_is_still_removed() {
     assert!(!fixed.contains("create_foreign_key"), "{fixed}");
     assert!(!fixed.contains("drop_constraint"), "{fixed}");
 }
+
+#[test]
+fn an_unnamed_key_in_a_batch_add_column_gets_a_name() {
+    // SQLite recreates the table in batch mode, where Alembic 1.20.1 raised
+    // `ValueError: Constraint must have a name` for the unnamed ForeignKey.
+    let fixed = fix(
+        "from alembic import op\nimport sqlalchemy as sa\n\n\ndef upgrade():\n    with op.batch_alter_table('notes') as batch_op:\n        batch_op.add_column(sa.Column('editor_id', sa.Integer(), sa.ForeignKey('users.id'), nullable=True))\n        batch_op.add_column(sa.Column('author_id', sa.Integer(), sa.ForeignKey('users.id', ondelete='CASCADE'), nullable=False))\n    op.add_column('notes', sa.Column('owner_id', sa.Integer(), sa.ForeignKey('users.id'), nullable=True))\n\n\ndef downgrade():\n    pass\n",
+    );
+    for line in [
+        "sa.ForeignKey('users.id', name='notes_editor_id_fkey', ondelete='SET NULL')",
+        "sa.ForeignKey('users.id', ondelete='CASCADE', name='notes_author_id_fkey')",
+        // Outside a batch block the key is created with the table's ALTER: no name needed.
+        "sa.Column('owner_id', sa.Integer(), sa.ForeignKey('users.id', ondelete='SET NULL'), nullable=True)",
+    ] {
+        assert!(fixed.contains(line), "{line}\n{fixed}");
+    }
+}
