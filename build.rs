@@ -14,6 +14,43 @@ fn main() {
         None => format!("{version} (no git metadata)"),
     };
     println!("cargo:rustc-env=FIX_MIGRATIONS_BUILD_VERSION={build}");
+    println!(
+        "cargo:rustc-env=FIX_MIGRATIONS_SOURCE_HASH={:016x}",
+        source_hash(&manifest_dir)
+    );
+}
+
+/// A hash of the sources and the locked dependencies: the cache keeps each build's facts
+/// apart, since a build with the same version number (a git checkout between releases, an
+/// edited tree) may decide differently.
+fn source_hash(manifest_dir: &Path) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut files = vec![manifest_dir.join("Cargo.lock")];
+    let mut dirs = vec![manifest_dir.join("src")];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for file in &files {
+        file.strip_prefix(manifest_dir)
+            .unwrap_or(file)
+            .hash(&mut hasher);
+        std::fs::read(file).unwrap_or_default().hash(&mut hasher);
+    }
+    println!("cargo:rerun-if-changed=src");
+    println!("cargo:rerun-if-changed=Cargo.lock");
+    hasher.finish()
 }
 
 struct Commit {

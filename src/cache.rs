@@ -30,8 +30,14 @@ use crate::discover;
 pub const DIR_NAME: &str = ".fix-migrations-cache";
 /// Overrides where the cache lives.
 pub const DIR_ENV: &str = "FIX_MIGRATIONS_CACHE_DIR";
-/// Entries made by another build of the tool are never read: it may decide differently.
-const VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
+/// Entries made by another build of the tool are never read: it may decide differently. The
+/// source hash tells apart builds that share a version number.
+const VERSION: &str = concat!(
+    "v",
+    env!("CARGO_PKG_VERSION"),
+    "-",
+    env!("FIX_MIGRATIONS_SOURCE_HASH")
+);
 
 /// What identifies a file's content without trusting mtime alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -321,7 +327,17 @@ fn entry_name(path: &Path) -> String {
 /// The cache directory with its markers: CACHEDIR.TAG for backup tools, a `.gitignore` of `*`
 /// so it never shows up in `git status`.
 fn ensure_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir.join(VERSION))?;
+    let own = dir.join(VERSION);
+    if !own.is_dir() {
+        // Another build's entries are never read again: they would only take up space.
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            if name != VERSION && name.to_string_lossy().starts_with('v') && entry.path().is_dir() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    std::fs::create_dir_all(&own)?;
     let tag = dir.join("CACHEDIR.TAG");
     if !tag.exists() {
         std::fs::write(
@@ -511,5 +527,28 @@ mod tests {
         // Every field the cache keeps (spans for --fix-models are not kept: `serde(skip)`).
         let json = |s: &crate::models::Schema| serde_json::to_string(s).unwrap();
         assert_eq!(json(&back), json(&schema));
+    }
+
+    #[test]
+    fn another_builds_entries_go_when_this_build_first_writes() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join(DIR_NAME);
+        let old = dir.join("v0.0.1-0123456789abcdef");
+        std::fs::create_dir_all(&old).unwrap();
+        std::fs::write(old.join("models-0"), b"another build's entries").unwrap();
+        let cache: Cache<u32> = Cache::open(root.path(), "models", 1, true);
+        cache.put(root.path(), FileKey::from_parts(0, b"x"), 0, 7);
+        cache.save();
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".gitignore", "CACHEDIR.TAG", VERSION]);
+        let again: Cache<u32> = Cache::open(root.path(), "models", 1, true);
+        assert_eq!(
+            again.take(root.path(), &FileKey::from_parts(0, b"x"), 0),
+            Some(7)
+        );
     }
 }

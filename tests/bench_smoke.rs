@@ -92,7 +92,14 @@ fn generated_project_is_read_whole_and_the_cache_changes_nothing() {
     assert_eq!(uncached, run(&project, &cache, &text));
 
     // A corrupt cache is ignored and rewritten, never trusted.
-    for shard in std::fs::read_dir(cache.join(concat!("v", env!("CARGO_PKG_VERSION")))).unwrap() {
+    // One build's entries live in one `v<version>-<source hash>` directory.
+    let builds: Vec<PathBuf> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(builds.len(), 1, "{builds:?}");
+    for shard in std::fs::read_dir(&builds[0]).unwrap() {
         std::fs::write(shard.unwrap().path(), b"\xff\x00garbage").unwrap();
     }
     assert_eq!(uncached, run(&project, &cache, &text));
