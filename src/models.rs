@@ -2153,6 +2153,22 @@ impl<'a> FileReader<'a> {
             secondary_var: None,
             viewonly: false,
         };
+        // `relationship("Child", **OWNED)` with `OWNED = dict(cascade=...)` set in this file:
+        // the dict's options count as if written out (keywords after it still win).
+        let mut cursor = args.list.walk();
+        for splat in args
+            .list
+            .named_children(&mut cursor)
+            .filter(|n| n.kind() == "dictionary_splat")
+        {
+            if let Some(value) = splat
+                .named_child(0)
+                .filter(|n| n.kind() == "identifier")
+                .and_then(|name| self.module_value(self.text(name)))
+            {
+                self.read_relationship_kwargs(value, &mut pending);
+            }
+        }
         for (key, _, value) in &args.keywords {
             if key == "sa_relationship_kwargs" {
                 self.read_relationship_kwargs(*value, &mut pending);
@@ -2168,6 +2184,21 @@ impl<'a> FileReader<'a> {
             pending.rel.cascade_delete = false;
         }
         Some(pending)
+    }
+
+    /// The value of the one module-level `name = ...` of this file (None when bound twice).
+    fn module_value(&self, name: &str) -> Option<Node<'a>> {
+        let root = self.file.tree.root_node();
+        let mut cursor = root.walk();
+        let mut values = root
+            .named_children(&mut cursor)
+            .filter_map(|stmt| stmt.named_child(0).filter(|n| n.kind() == "assignment"))
+            .filter(|a| a.field("left").is_some_and(|l| self.text(l) == name))
+            .filter_map(|a| a.field("right"));
+        match (values.next(), values.next()) {
+            (Some(only), None) => Some(only),
+            _ => None,
+        }
     }
 
     fn relationship_target(&self, node: Node) -> Option<String> {

@@ -491,6 +491,58 @@ Address.user = relationship("User", back_populates="addresses")
 }
 
 #[test]
+fn relationship_options_from_a_module_dict() {
+    // SQLAlchemy 2.0.58: `addresses ONETOMANY True True`, `notes ONETOMANY False False`
+    // (direction, cascade.delete, passive_deletes).
+    let schema = read_src(
+        r#"
+from sqlalchemy import Column, ForeignKey, Integer
+from sqlalchemy.orm import declarative_base, relationship
+
+Base = declarative_base()
+OWNED = dict(cascade="all, delete-orphan", passive_deletes=True)
+PLAIN = {"lazy": "selectin"}
+
+class User(Base):
+    __tablename__ = "users"
+    id = Column(Integer, primary_key=True)
+    addresses = relationship("Address", **OWNED)
+    notes = relationship("Note", **PLAIN)
+
+class Address(Base):
+    __tablename__ = "addresses"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id"))
+
+class Note(Base):
+    __tablename__ = "notes"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id"))
+"#,
+    );
+    let rels: Vec<(&str, Option<&str>, bool)> = schema
+        .table("users")
+        .unwrap()
+        .relationships
+        .iter()
+        .map(|r| {
+            (
+                r.attribute.as_str(),
+                r.cascade.as_deref(),
+                r.passive_deletes,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rels,
+        [
+            ("addresses", Some("all, delete-orphan"), true),
+            ("notes", None, false)
+        ]
+    );
+}
+
+#[test]
 fn viewonly_through_sqlmodel_kwargs_deletes_nothing() {
     // SQLModel's Relationship() has no viewonly: sa_relationship_kwargs is the only way in.
     let schema = read_src(
