@@ -104,6 +104,11 @@ pub struct Table {
     /// Mapped attributes whose column has another name (`author_id =
     /// mapped_column("author", ...)`): `foreign_keys="Post.author_id"` means column `author`.
     pub attribute_columns: BTreeMap<String, String>,
+    /// Joined-table inheritance: the table of the nearest mapped ancestor with a table of its
+    /// own (`class Manager(Employee)` -> `employee`). A relationship declared on the subclass
+    /// also holds for keys that point at that table: deleting a Manager deletes its employee
+    /// row, and the relationship's cascade with it.
+    pub inherits: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -2632,6 +2637,15 @@ fn build(mut facts: Vec<FileFacts>, globals: &Globals) -> Schema {
             .chain(ancestors.iter().copied().filter(|a| !is_table(&a.name)))
             .collect();
         let key = qualified(schema_name.as_deref(), name);
+        let inherits = ancestors
+            .iter()
+            .find_map(|a| match decided.get(&a.id) {
+                Some(Mapping::Table(schema_name, name)) => {
+                    Some(qualified(schema_name.as_deref(), name))
+                }
+                _ => None,
+            })
+            .filter(|parent| *parent != key);
         let table = schema.tables.entry(key).or_insert_with(|| Table {
             name: name.clone(),
             schema: schema_name.clone(),
@@ -2642,6 +2656,7 @@ fn build(mut facts: Vec<FileFacts>, globals: &Globals) -> Schema {
             foreign_keys: vec![],
             relationships: vec![],
             attribute_columns: BTreeMap::new(),
+            inherits,
         });
         add_members(
             table,
@@ -2685,6 +2700,7 @@ fn build(mut facts: Vec<FileFacts>, globals: &Globals) -> Schema {
             foreign_keys: vec![],
             relationships: vec![],
             attribute_columns: BTreeMap::new(),
+            inherits: None,
         });
         for column in &pending.columns {
             add_column(table, column, &resolver);

@@ -479,6 +479,14 @@ fn deleting_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<
     let table_of = |class: &str, rel: &Relationship| class_table(schema, class, &rel.origin.file);
     let is =
         |a: Option<&Table>, b: &Table| a.is_some_and(|a| a.name == b.name && a.schema == b.schema);
+    // A relationship declared on a joined-inheritance subclass holds for its base table too.
+    let is_or_inherits = |a: Option<&Table>, b: &Table| {
+        std::iter::successors(a, |t| {
+            t.inherits.as_deref().and_then(|k| schema.tables.get(k))
+        })
+        .take(MAX_INHERITANCE_DEPTH)
+        .any(|t| is(Some(t), b))
+    };
     let keys_to_parent = child
         .foreign_keys
         .iter()
@@ -531,7 +539,7 @@ fn deleting_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<
         let declared_on = table_of(&rel.declared_on, rel);
         let target = table_of(&rel.target, rel);
         // Parent-side (one-to-many) relationship: parent -> child.
-        let one_to_many = is(declared_on, parent)
+        let one_to_many = is_or_inherits(declared_on, parent)
             && is(target, child)
             && !(self_referential && many_to_one_self(rel));
         if one_to_many
@@ -548,7 +556,7 @@ fn deleting_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<
             ));
         }
         // A backref declared on the child configures the parent's one-to-many side.
-        let many_to_one = is(declared_on, child)
+        let many_to_one = is_or_inherits(declared_on, child)
             && is(target, parent)
             && (!self_referential || many_to_one_self(rel));
         if many_to_one
@@ -577,18 +585,30 @@ type TableId = (String, Option<String>);
 /// (key in `Schema::tables`, index in that table's relationships).
 type RelationshipAt = (String, usize);
 
+/// Joined-table inheritance chains longer than this are not followed (a cycle in bad input
+/// ends here too).
+const MAX_INHERITANCE_DEPTH: usize = 32;
+
 impl RelationshipIndex {
     fn build(schema: &Schema) -> RelationshipIndex {
         let mut index = RelationshipIndex::default();
         for (table_key, table) in &schema.tables {
             for (position, rel) in table.relationships.iter().enumerate() {
                 let declaring = class_table(schema, &rel.declared_on, &rel.origin.file);
-                if let Some(declaring) = declaring {
-                    index
+                // Filed under the declaring table and each table it inherits from (joined
+                // inheritance), where a key to that base table looks for it.
+                let chain = std::iter::successors(declaring, |t| {
+                    t.inherits.as_deref().and_then(|k| schema.tables.get(k))
+                })
+                .take(MAX_INHERITANCE_DEPTH);
+                for declaring in chain {
+                    let at = index
                         .by_declaring_table
                         .entry((declaring.name.clone(), declaring.schema.clone()))
-                        .or_default()
-                        .push((table_key.clone(), position));
+                        .or_default();
+                    if !at.contains(&(table_key.clone(), position)) {
+                        at.push((table_key.clone(), position));
+                    }
                 }
             }
         }
@@ -607,6 +627,7 @@ impl RelationshipIndex {
             positions.extend(of(b));
         }
         positions.sort();
+        positions.dedup();
         positions
             .into_iter()
             .filter_map(|(table, i)| schema.tables.get(table)?.relationships.get(*i))
