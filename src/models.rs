@@ -424,6 +424,17 @@ struct FileFacts {
     /// `User.addresses = relationship(...)` after the class: (class name, member) for a class
     /// of another file (one of this file's already holds its own).
     late_members: Vec<(String, Member)>,
+    /// `registry.map_imperatively(Order, orders, properties={...})`.
+    imperative: Vec<ImperativeMapping>,
+}
+
+/// A plain class mapped onto a `Table(...)` variable, with the relationships (and columns) its
+/// `properties=` dict gives it.
+#[derive(Debug, Clone)]
+struct ImperativeMapping {
+    class: String,
+    table_var: String,
+    members: Vec<Member>,
 }
 
 /// Read all parsed model files into one Schema. They are read together because a mixin or
@@ -1440,7 +1451,7 @@ impl<'a> FileReader<'a> {
                     Some("MetaData") if facts.naming.is_none() => {
                         facts.naming = self.naming_from_metadata(node);
                     }
-                    _ => {}
+                    _ => facts.imperative.extend(self.imperative_mapping(node)),
                 }
             } else if kind == k.assignment
                 && let Some((class, member)) = self.late_member(node)
@@ -1465,6 +1476,48 @@ impl<'a> FileReader<'a> {
             }
         }
         facts
+    }
+
+    /// `mapper_registry.map_imperatively(Order, orders, properties={"lines": relationship(...)})`:
+    /// classical mapping, as in "Cosmic Python"-style projects whose models are plain classes.
+    fn imperative_mapping(&self, call: Node) -> Option<ImperativeMapping> {
+        let callee = call.field("function")?;
+        if callee.kind() != "attribute"
+            || callee.field("attribute").map(|a| self.text(a)) != Some("map_imperatively")
+        {
+            return None;
+        }
+        let args = CallArgs::of(call, self.src)?;
+        let name_of = |node: Option<Node>| {
+            node.map(unwrap_parens)
+                .filter(|n| n.kind() == "identifier")
+                .map(|n| self.text(n).to_string())
+        };
+        let class = name_of(args.arg(0, "class_"))?;
+        let table_var = name_of(args.arg(1, "local_table"))?;
+        let mut members = Vec::new();
+        if let Some(properties) = args
+            .keyword("properties")
+            .map(unwrap_parens)
+            .filter(|p| p.kind() == "dictionary")
+        {
+            let mut cursor = properties.walk();
+            for pair in properties.named_children(&mut cursor) {
+                let (Some(key), Some(value)) = (pair.field("key"), pair.field("value")) else {
+                    continue;
+                };
+                if let Some(attr) = string_value(key, self.src)
+                    && let Some(member) = self.read_member(&attr, None, Some(value), pair)
+                {
+                    members.push(member);
+                }
+            }
+        }
+        Some(ImperativeMapping {
+            class,
+            table_var,
+            members,
+        })
     }
 
     /// SQLAlchemy's declarative classes take attributes after the class statement: a
@@ -2621,6 +2674,17 @@ fn build(mut facts: Vec<FileFacts>, globals: &Globals) -> Schema {
             schema.classes.entry(class.clone()).or_insert(key);
         }
     }
+    let imperative: Vec<(String, &ImperativeMapping)> = facts
+        .iter()
+        .flat_map(|f| f.imperative.iter())
+        .filter_map(|m| Some((table_vars.get(&m.table_var)?.clone(), m)))
+        .collect();
+    for (key, mapping) in &imperative {
+        schema
+            .classes
+            .entry(mapping.class.clone())
+            .or_insert_with(|| key.clone());
+    }
     let resolver = Resolver {
         classes: &schema.classes.clone(),
         table_vars: &table_vars,
@@ -2709,6 +2773,20 @@ fn build(mut facts: Vec<FileFacts>, globals: &Globals) -> Schema {
             .foreign_keys
             .extend(pending.fks.iter().map(|fk| resolver.fk(fk)));
         mark_primary_key(table, &pending.primary_key);
+    }
+    for (key, mapping) in &imperative {
+        if let Some(table) = schema.tables.get_mut(key) {
+            table
+                .class_name
+                .get_or_insert_with(|| mapping.class.clone());
+            add_members(
+                table,
+                mapping.members.iter(),
+                &mapping.class,
+                false,
+                &resolver,
+            );
+        }
     }
     schema.fk_naming_convention = facts.iter().find_map(|f| match f.naming.as_ref()? {
         NamingRef::Literal(template) => Some(template.clone()),

@@ -543,6 +543,64 @@ class Note(Base):
 }
 
 #[test]
+fn imperative_mapping_gives_the_class_its_relationships() {
+    // SQLAlchemy 2.0.58, after start_mappers(): `ONETOMANY True` (Order.lines' direction and
+    // cascade.delete), and order_lines.order_id nullable.
+    let schema = read_src(
+        r#"
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, String, Table
+from sqlalchemy.orm import registry, relationship
+
+mapper_registry = registry()
+metadata = MetaData()
+
+
+class Order:
+    pass
+
+
+class Line:
+    pass
+
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ref", String(50)),
+)
+order_lines = Table(
+    "order_lines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", ForeignKey("orders.id")),
+    Column("sku", String(50)),
+)
+
+
+def start_mappers():
+    mapper_registry.map_imperatively(Line, order_lines)
+    mapper_registry.map_imperatively(
+        Order, orders, properties={"lines": relationship(Line, cascade="all, delete-orphan")}
+    )
+
+"#,
+    );
+    let orders = schema.table("orders").unwrap();
+    assert_eq!(orders.class_name.as_deref(), Some("Order"));
+    assert_eq!(orders.relationships.len(), 1);
+    assert_eq!(orders.relationships[0].target, "Line");
+    assert_eq!(
+        orders.relationships[0].cascade.as_deref(),
+        Some("all, delete-orphan")
+    );
+    assert_eq!(
+        schema.classes.get("Line").map(String::as_str),
+        Some("order_lines")
+    );
+}
+
+#[test]
 fn viewonly_through_sqlmodel_kwargs_deletes_nothing() {
     // SQLModel's Relationship() has no viewonly: sa_relationship_kwargs is the only way in.
     let schema = read_src(
