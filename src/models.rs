@@ -1751,7 +1751,14 @@ impl<'a> FileReader<'a> {
         at: Node,
     ) -> Option<Member> {
         let ann_text = annotation.map(|a| self.text(a)).unwrap_or("");
-        let tokens = type_tokens(ann_text);
+        let mut tokens = type_tokens(ann_text);
+        // `from sqlalchemy.orm import Mapped as M`: `M[int]` is `Mapped[int]`.
+        if let Some(first) = tokens.first_mut()
+            && self.imports.is_bound(first)
+            && self.imports.resolve(first) == "sqlalchemy.orm.Mapped"
+        {
+            *first = "Mapped";
+        }
         if annotation_is(&tokens, "ClassVar") {
             return None;
         }

@@ -601,6 +601,37 @@ def start_mappers():
 }
 
 #[test]
+fn mapped_imported_under_another_name() {
+    // SQLAlchemy 2.0.58: `ONETOMANY True [('id', False), ('p_ref', True), ('q_ref', False)]`.
+    let schema = read_src(
+        r#"
+from typing import List, Optional
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import DeclarativeBase, Mapped as M, mapped_column, relationship
+
+class Base(DeclarativeBase):
+    pass
+
+class P2(Base):
+    __tablename__ = "p2"
+    id: M[int] = mapped_column(primary_key=True)
+    kids: M[List["C2"]] = relationship(cascade="all, delete-orphan")
+
+class C2(Base):
+    __tablename__ = "c2"
+    id: M[int] = mapped_column(primary_key=True)
+    p_ref: M[Optional[int]] = mapped_column(ForeignKey("p2.id"))
+    q_ref: M[int] = mapped_column()
+"#,
+    );
+    let rel = &schema.table("p2").unwrap().relationships[0];
+    assert_eq!(rel.target, "C2");
+    assert_eq!(rel.cascade.as_deref(), Some("all, delete-orphan"));
+    assert!(column(&schema, "c2", "p_ref").nullable);
+    assert!(!column(&schema, "c2", "q_ref").nullable);
+}
+
+#[test]
 fn viewonly_through_sqlmodel_kwargs_deletes_nothing() {
     // SQLModel's Relationship() has no viewonly: sa_relationship_kwargs is the only way in.
     let schema = read_src(
