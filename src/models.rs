@@ -531,20 +531,6 @@ fn annotation_optional(tokens: &[&str]) -> bool {
         .any(|t| matches!(last_segment(t), "Optional" | "None"))
 }
 
-/// The nullability a column call states: `nullable=True` / `False`, else None. A `nullable=`
-/// the reader can't evaluate (`nullable=NULLABLE`, `nullable=not STRICT`), or `**kwargs` that
-/// may carry one, reads as nullable rather than falling back to the annotation: SET NULL on a
-/// column that turns out NOT NULL fails loudly (and a NOT NULL the migration states wins
-/// anyway), where CASCADE on a nullable one deletes rows nobody meant to delete.
-fn stated_nullable(args: &CallArgs, src: &str) -> Option<bool> {
-    // A primary key is NOT NULL whatever the unknown says.
-    let unknown = || !args.keyword("primary_key").is_some_and(|v| is_true(v, src));
-    match args.keyword("nullable") {
-        Some(value) => Some(bool_literal(value, src).unwrap_or_else(unknown)),
-        None => args.has_splat.then(unknown),
-    }
-}
-
 /// `Optional[T]`, `Union[T, None]` or `T | None`, written as a value (a type alias's right
 /// side). An `Annotated[...]` alias is read on its own (`AnnotatedColumn::optional`).
 fn is_optional_type(value: Node, src: &str) -> bool {
@@ -1781,7 +1767,7 @@ impl<'a> FileReader<'a> {
                     if let Some(annotated) = annotation.and_then(|a| self.annotated_in(a, &tokens))
                     {
                         let explicit = CallArgs::of(call, self.src)
-                            .and_then(|args| stated_nullable(&args, self.src));
+                            .and_then(|args| self.stated_nullable(&args));
                         apply_annotated(&mut column, &annotated, explicit);
                     }
                     member(MemberKind::Column(column))
@@ -1875,7 +1861,7 @@ impl<'a> FileReader<'a> {
             .is_some_and(|inner| self.optional(&type_tokens(self.text(inner))));
         Some(AnnotatedColumn {
             fks,
-            nullable: stated_nullable(&args, self.src),
+            nullable: self.stated_nullable(&args),
             primary_key: args
                 .keyword("primary_key")
                 .is_some_and(|v| is_true(v, self.src)),
@@ -1924,7 +1910,7 @@ impl<'a> FileReader<'a> {
         let primary_key = args
             .keyword("primary_key")
             .is_some_and(|v| is_true(v, self.src));
-        let explicit = stated_nullable(&args, self.src);
+        let explicit = self.stated_nullable(&args);
         let from_annotation = match annotation {
             Some(tokens) if typed && annotation_is(tokens, "Mapped") => self.optional(tokens),
             _ => true,
@@ -2051,7 +2037,7 @@ impl<'a> FileReader<'a> {
         let primary_key = args
             .keyword("primary_key")
             .is_some_and(|v| is_true(v, self.src));
-        let explicit = stated_nullable(&args, self.src);
+        let explicit = self.stated_nullable(&args);
         // SQLModel hands `sa_column_kwargs` to Column() last: its `nullable` wins.
         let nullable = self
             .dict_bool(args.keyword("sa_column_kwargs"), "nullable")
@@ -2249,6 +2235,39 @@ impl<'a> FileReader<'a> {
             pending.rel.cascade_delete = false;
         }
         Some(pending)
+    }
+
+    /// The nullability a column call states: `nullable=True` / `False` (or a module-level
+    /// constant of this file holding one), else None. A `nullable=` the reader can't evaluate
+    /// (`nullable=not STRICT`), or `**kwargs` that may carry one, reads as nullable rather than
+    /// falling back to the annotation: SET NULL on a column that turns out NOT NULL fails
+    /// loudly (and a NOT NULL the migration states wins anyway), where CASCADE on a nullable
+    /// one deletes rows nobody meant to delete. `*args` can't carry it (it is keyword-only).
+    fn stated_nullable(&self, args: &CallArgs) -> Option<bool> {
+        // A primary key is NOT NULL whatever the unknown says.
+        let unknown = || {
+            !args
+                .keyword("primary_key")
+                .is_some_and(|v| is_true(v, self.src))
+        };
+        let evaluated = |value: Node| {
+            let value = unwrap_parens(value);
+            bool_literal(value, self.src).or_else(|| {
+                (value.kind() == "identifier")
+                    .then(|| self.module_value(self.text(value)))
+                    .flatten()
+                    .and_then(|v| bool_literal(unwrap_parens(v), self.src))
+            })
+        };
+        let mut cursor = args.list.walk();
+        let kwargs_splat = args
+            .list
+            .named_children(&mut cursor)
+            .any(|n| n.kind() == "dictionary_splat");
+        match args.keyword("nullable") {
+            Some(value) => Some(evaluated(value).unwrap_or_else(unknown)),
+            None => kwargs_splat.then(unknown),
+        }
     }
 
     /// The value of the one module-level `name = ...` of this file (None when bound twice).

@@ -389,23 +389,32 @@ class Post(Base):
 #[test]
 fn a_nullable_the_reader_cannot_evaluate_reads_as_nullable() {
     // SQLAlchemy 2.0.58 printed [('id', False), ('a_ref', True), ('b_ref', True),
-    // ('c_ref', True), ('d_ref', False)] and [('id', False)] for p. Falling back to Mapped[int]
-    // (NOT NULL) gave these keys CASCADE.
+    // ('c_ref', True), ('d_ref', False), ('e_ref', False), ('f_ref', False)] and [('id', False)]
+    // for p. Falling back to Mapped[int] (NOT NULL) gave a_ref, b_ref and c_ref CASCADE; a
+    // constant of the file is read, and `*args` can't carry nullable=.
     let schema = read_src(
         r#"
-from sqlalchemy import ForeignKey
+from sqlalchemy import ForeignKey, Integer
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NULLABLE = True
 STRICT = False
+NOT_NULL = False
 OPT = dict(nullable=True)
+
+
+def fk_args(target):
+    return (ForeignKey(target),)
+
 
 class Base(DeclarativeBase):
     pass
 
+
 class P(Base):
     __tablename__ = "p"
     id: Mapped[int] = mapped_column(primary_key=True, **{})
+
 
 class C(Base):
     __tablename__ = "c"
@@ -414,9 +423,11 @@ class C(Base):
     b_ref: Mapped[int] = mapped_column(ForeignKey("p.id"), **OPT)
     c_ref: Mapped[int] = mapped_column(ForeignKey("p.id"), nullable=not STRICT)
     d_ref: Mapped[int] = mapped_column(ForeignKey("p.id"))
+    e_ref: Mapped[int] = mapped_column(ForeignKey("p.id"), nullable=NOT_NULL)
+    f_ref: Mapped[int] = mapped_column(Integer, *fk_args("p.id"))
 "#,
     );
-    let nullable: Vec<(&str, bool)> = ["a_ref", "b_ref", "c_ref", "d_ref"]
+    let nullable: Vec<(&str, bool)> = ["a_ref", "b_ref", "c_ref", "d_ref", "e_ref", "f_ref"]
         .into_iter()
         .map(|name| (name, column(&schema, "c", name).nullable))
         .collect();
@@ -426,7 +437,9 @@ class C(Base):
             ("a_ref", true),
             ("b_ref", true),
             ("c_ref", true),
-            ("d_ref", false)
+            ("d_ref", false),
+            ("e_ref", false),
+            ("f_ref", false)
         ]
     );
     assert!(!column(&schema, "p", "id").nullable, "a primary key");
