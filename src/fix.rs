@@ -378,16 +378,8 @@ fn report(site: &FkSite, status: Status, reason: String) -> KeyReport {
         columns: site.columns.clone(),
         referent_table: site.referent_table.clone(),
         referent_columns: site.referent_columns.clone(),
-        ondelete: site
-            .ondelete
-            .as_ref()
-            .and_then(|k| k.value.as_deref())
-            .and_then(Action::parse),
-        onupdate: site
-            .onupdate
-            .as_ref()
-            .and_then(|k| k.value.as_deref())
-            .and_then(Action::parse),
+        ondelete: site.ondelete_text().and_then(Action::parse),
+        onupdate: site.onupdate_text().and_then(Action::parse),
         rule: None,
         message: (status == Status::Skipped).then(|| reason.clone()),
         reason,
@@ -439,8 +431,8 @@ fn plan_key(
         }
         (None, Some(key)) => key,
     };
-    let existing_ondelete = site.ondelete.as_ref().and_then(|k| k.value.as_deref());
-    let existing_onupdate = site.onupdate.as_ref().and_then(|k| k.value.as_deref());
+    let existing_ondelete = site.ondelete_text();
+    let existing_onupdate = site.onupdate_text();
     let judgement = match policy::judge(schema, config, key, existing_ondelete, existing_onupdate) {
         Ok(j) => j,
         Err(policy::UnknownTable(table)) => {
@@ -682,18 +674,10 @@ fn revert_pairs(
         let Some((mirror_index, mirror)) = mirror else {
             continue;
         };
-        let current_delete = match mirror.ondelete.as_ref().and_then(|k| k.value.as_deref()) {
-            None => Action::NoAction,
-            Some(text) => match Action::parse(text) {
-                Some(a) => a,
-                None => continue,
-            },
+        let Some(current_delete) = action_of(mirror.ondelete_text()) else {
+            continue;
         };
-        let current_update = mirror
-            .onupdate
-            .as_ref()
-            .and_then(|k| k.value.as_deref())
-            .map(Action::parse);
+        let current_update = mirror.onupdate_text().map(Action::parse);
         let Ok(decision) = policy::decide(schema, config, key) else {
             continue;
         };
@@ -736,8 +720,8 @@ fn revert_pairs(
             continue;
         };
         let (up, down) = (&migration.drops[up_drop], &migration.drops[down_drop]);
-        let same_rules_otherwise = create.onupdate.as_ref().and_then(|k| k.value.as_deref())
-            == mirror.onupdate.as_ref().and_then(|k| k.value.as_deref())
+        let same_rules_otherwise = action_of(create.onupdate_text())
+            == action_of(mirror.onupdate_text())
             && create.options == mirror.options;
         let history_disagrees = before
             .and_then(|keys| {
@@ -839,7 +823,7 @@ fn undoes_only_ondelete(
         (&drop.name, &create.name),
         (ConstraintName::Known(old), ConstraintName::Known(new)) if old != new
     );
-    let created = action_of(create.ondelete.as_ref().and_then(|k| k.value.as_deref()));
+    let created = action_of(create.ondelete_text());
     !renames
         && created.is_some_and(|a| a != current)
         && create
@@ -951,8 +935,7 @@ fn history_revert_pairs(
             continue;
         };
         let update_agrees = decision.onupdate.is_none_or(|u| u == current_update);
-        let same_update = action_of(create.onupdate.as_ref().and_then(|k| k.value.as_deref()))
-            == Some(current_update);
+        let same_update = action_of(create.onupdate_text()) == Some(current_update);
         if decision.ondelete != current_delete
             || !update_agrees
             || !same_update

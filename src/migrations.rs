@@ -119,6 +119,18 @@ pub struct FkSite {
     pub in_batch: bool,
 }
 
+impl FkSite {
+    /// The `ondelete=` literal the call already has.
+    pub fn ondelete_text(&self) -> Option<&str> {
+        self.ondelete.as_ref().and_then(|k| k.value.as_deref())
+    }
+
+    /// The `onupdate=` literal the call already has.
+    pub fn onupdate_text(&self) -> Option<&str> {
+        self.onupdate.as_ref().and_then(|k| k.value.as_deref())
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct DropSite {
     pub section: Section,
@@ -194,9 +206,11 @@ pub const KEY_MARKERS: &[&str] = &[
     "fix-migrations:",
 ];
 
-/// `create_foreign_key`'s keywords that say which key it makes and its delete / update rules;
-/// any other keyword is an option of the key (`deferrable`, `initially`, `match`).
+/// `create_foreign_key`'s keywords that say which key it makes and its delete / update rules,
+/// and `match`, which autogenerate neither compares nor renders in the downgrade() mirror; any
+/// other keyword is an option of the key (`deferrable`, `initially`).
 const CREATE_FK_ARGS: &[&str] = &[
+    "match",
     "constraint_name",
     "source_table",
     "referent_table",
@@ -213,7 +227,15 @@ fn create_options(args: &CallArgs, src: &str) -> Vec<(String, String)> {
         .keywords
         .iter()
         .filter(|(k, _, _)| !CREATE_FK_ARGS.contains(&k.as_str()))
-        .map(|(k, _, v)| (k.clone(), src[v.byte_range()].to_string()))
+        // Alembic renders the model's `initially="deferred"` as written and the database's as
+        // `'DEFERRED'`: literals compare without case.
+        .map(|(k, _, v)| {
+            let value = string_value(*v, src).map_or_else(
+                || src[v.byte_range()].to_string(),
+                |text| text.to_ascii_uppercase(),
+            );
+            (k.clone(), value)
+        })
         .collect();
     options.sort();
     options

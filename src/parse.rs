@@ -542,12 +542,12 @@ pub fn unwrap_parens(mut node: Node) -> Node {
     node
 }
 
-/// `True` / `False` written out.
 /// The literal `True`.
 pub fn is_true(node: Node, src: &str) -> bool {
     bool_literal(node, src) == Some(true)
 }
 
+/// `True` / `False` written out.
 pub fn bool_literal(node: Node, src: &str) -> Option<bool> {
     match &src[node.byte_range()] {
         "True" => Some(true),

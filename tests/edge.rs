@@ -387,11 +387,25 @@ fn drop_and_create_pairs_that_do_more_than_revert_stay() {
 
 #[test]
 fn autogenerates_revert_pair_is_still_removed() {
-    let fixed = fix(
-        "from alembic import op\nimport sqlalchemy as sa\n\n\ndef upgrade():\n    op.drop_constraint(op.f('notes_editor_id_fkey'), 'notes', type_='foreignkey')\n    op.create_foreign_key(None, 'notes', 'users', ['editor_id'], ['id'])\n\n\ndef downgrade():\n    op.drop_constraint(None, 'notes', type_='foreignkey')\n    op.create_foreign_key(op.f('notes_editor_id_fkey'), 'notes', 'users', ['editor_id'], ['id'], ondelete='SET NULL')\n",
-    );
-    assert!(!fixed.contains("create_foreign_key"), "{fixed}");
-    assert!(!fixed.contains("drop_constraint"), "{fixed}");
+    // As Alembic 1.20.1 wrote them on PostgreSQL: the create carries the model's options as
+    // written, the mirror the database's (no `match`, `initially` in upper case).
+    for (create_options, mirror_options) in [
+        ("", ""),
+        (", match='FULL'", ""),
+        (
+            ", deferrable=True, initially='deferred'",
+            ", deferrable=True, initially='DEFERRED'",
+        ),
+        (", onupdate='cascade'", ", onupdate='CASCADE'"),
+    ] {
+        let fixed = fix(&format!(
+            "from alembic import op\nimport sqlalchemy as sa\n\n\ndef upgrade():\n    op.drop_constraint(op.f('notes_editor_id_fkey'), 'notes', type_='foreignkey')\n    op.create_foreign_key(None, 'notes', 'users', ['editor_id'], ['id']{create_options})\n\n\ndef downgrade():\n    op.drop_constraint(None, 'notes', type_='foreignkey')\n    op.create_foreign_key(op.f('notes_editor_id_fkey'), 'notes', 'users', ['editor_id'], ['id'], ondelete='SET NULL'{mirror_options})\n"
+        ));
+        assert!(
+            !fixed.contains("create_foreign_key") && !fixed.contains("drop_constraint"),
+            "{create_options}\n{fixed}"
+        );
+    }
 }
 
 #[test]
