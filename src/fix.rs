@@ -457,6 +457,15 @@ fn plan_key(
     key.trail = decision.trail.clone();
     key.ondelete = Some(decision.ondelete);
     key.onupdate = judgement.write_onupdate.or(key.onupdate);
+    // A batch block recreates the table on SQLite, where an unnamed key in add_column fails
+    // ("Constraint must have a name"): it gets the name a create_foreign_key would, also when
+    // its rules need a human.
+    let name = (site.in_batch && site.name == ConstraintName::Absent).then(|| {
+        let name = constraint_name(schema, site);
+        plan.notes
+            .push((site.line, format!("named the unnamed foreign key {name}")));
+        format!("name={}", name_literal(schema, migration, site, &name))
+    });
     if !judgement.findings.is_empty() {
         key.status = Status::Finding;
         key.message = Some(
@@ -474,17 +483,13 @@ fn plan_key(
                 message: message.clone(),
             });
         }
+        if name.is_some() {
+            key.edits = keyword_edits(file, migration, site, name, None, None);
+            plan.edits.extend(key.edits.clone());
+        }
         plan.keys.push(key);
         return;
     }
-    // A batch block recreates the table on SQLite, where an unnamed key in add_column fails
-    // ("Constraint must have a name"): it gets the name a create_foreign_key would.
-    let name = (site.in_batch && site.name == ConstraintName::Absent).then(|| {
-        let name = constraint_name(schema, site);
-        plan.notes
-            .push((site.line, format!("named the unnamed foreign key {name}")));
-        format!("name={}", name_literal(schema, migration, site, &name))
-    });
     let edits = keyword_edits(
         file,
         migration,

@@ -415,6 +415,16 @@ fn an_unnamed_key_in_a_batch_add_column_gets_a_name() {
     let fixed = fix(
         "from alembic import op\nimport sqlalchemy as sa\n\n\ndef upgrade():\n    with op.batch_alter_table('notes') as batch_op:\n        batch_op.add_column(sa.Column('editor_id', sa.Integer(), sa.ForeignKey('users.id'), nullable=True))\n        batch_op.add_column(sa.Column('author_id', sa.Integer(), sa.ForeignKey('users.id', ondelete='CASCADE'), nullable=False))\n    op.add_column('notes', sa.Column('owner_id', sa.Integer(), sa.ForeignKey('users.id'), nullable=True))\n\n\ndef downgrade():\n    pass\n",
     );
+    // A key whose rules need a human (SET NULL on a NOT NULL column) still gets its name.
+    let flagged = fix(
+        "from alembic import op\nimport sqlalchemy as sa\n\n\ndef upgrade():\n    with op.batch_alter_table('notes') as batch_op:\n        batch_op.add_column(sa.Column('author_id', sa.Integer(), sa.ForeignKey('users.id', ondelete='SET NULL'), nullable=False))\n\n\ndef downgrade():\n    pass\n",
+    );
+    assert!(
+        flagged.contains(
+            "sa.ForeignKey('users.id', ondelete='SET NULL', name='notes_author_id_fkey')"
+        ),
+        "{flagged}"
+    );
     for line in [
         "sa.ForeignKey('users.id', name='notes_editor_id_fkey', ondelete='SET NULL')",
         "sa.ForeignKey('users.id', ondelete='CASCADE', name='notes_author_id_fkey')",
