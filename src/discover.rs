@@ -55,6 +55,9 @@ const TABLE_MARKERS: &[&str] = &[
     "mapped_column(",
     "ForeignKey(",
     "DeclarativeBase",
+    // Relationships set on classes from another module, and imperative mapping.
+    "relationship(",
+    "map_imperatively(",
 ];
 
 // ---------------------------------------------------------------------------------------------

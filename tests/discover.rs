@@ -582,6 +582,14 @@ fn model_walk_skips_ignored_envs_and_versions() {
     t.write("app/flask.py", "class A(db.Model):\n    pass\n");
     t.write("app/base.py", MODEL);
     t.write("app/fk.py", "x = mapped_column(ForeignKey('users.id'))\n");
+    t.write(
+        "app/rels.py",
+        "User.addresses = relationship('Address', cascade='all')\n",
+    );
+    t.write(
+        "app/orm.py",
+        "def start_mappers():\n    registry.map_imperatively(Order, orders)\n",
+    );
     t.write("app/views.py", "def index():\n    return 'hello'\n");
     t.write("app/data.gen.py", "__tablename__ = 'gen'\n");
     t.write("generated/models.py", "__tablename__ = 'gen'\n");
@@ -611,6 +619,8 @@ fn model_walk_skips_ignored_envs_and_versions() {
             "app/fk.py",
             "app/flask.py",
             "app/models.py",
+            "app/orm.py",
+            "app/rels.py",
             "app/sqlmodels.py"
         ]
     );

@@ -645,6 +645,19 @@ class C2(Base):
 }
 
 #[test]
+fn a_relationship_set_on_a_class_from_another_module() {
+    let models = "from sqlalchemy import Column, ForeignKey, Integer\nfrom sqlalchemy.orm import declarative_base\n\nBase = declarative_base()\n\nclass User(Base):\n    __tablename__ = 'users'\n    id = Column(Integer, primary_key=True)\n\nclass Address(Base):\n    __tablename__ = 'addresses'\n    id = Column(Integer, primary_key=True)\n    user_id = Column(Integer, ForeignKey('users.id'))\n";
+    let rels = "from sqlalchemy.orm import relationship\nfrom app.models import Address, User\n\nUser.addresses = relationship(Address, cascade='all, delete-orphan')\n";
+    let schema = read_models(&[
+        parse_text(Path::new("app/models.py"), models.to_string()).unwrap(),
+        parse_text(Path::new("app/rels.py"), rels.to_string()).unwrap(),
+    ]);
+    let rels = &schema.table("users").unwrap().relationships;
+    assert_eq!(rels.len(), 1);
+    assert_eq!(rels[0].cascade.as_deref(), Some("all, delete-orphan"));
+}
+
+#[test]
 fn viewonly_through_sqlmodel_kwargs_deletes_nothing() {
     // SQLModel's Relationship() has no viewonly: sa_relationship_kwargs is the only way in.
     let schema = read_src(
