@@ -7,6 +7,7 @@ use std::process::Command;
 
 use fix_migrations::config::Config;
 use fix_migrations::fix;
+use fix_migrations::keyset::{ExistingKey, KeySet};
 use fix_migrations::migrations;
 use fix_migrations::models::{self, Schema};
 use fix_migrations::parse;
@@ -433,4 +434,42 @@ fn an_unnamed_key_in_a_batch_add_column_gets_a_name() {
     ] {
         assert!(fixed.contains(line), "{line}\n{fixed}");
     }
+}
+
+#[test]
+fn history_is_believed_over_a_downgrade_that_says_otherwise() {
+    // downgrade() claims the key had SET NULL (copied by hand), but the history before this
+    // revision holds it with NO ACTION: the pair sets a rule, it reverts nothing.
+    let src = "from alembic import op\nimport sqlalchemy as sa\n\n\ndef upgrade():\n    op.drop_constraint('notes_editor_id_fkey', 'notes', type_='foreignkey')\n    op.create_foreign_key(None, 'notes', 'users', ['editor_id'], ['id'])\n\n\ndef downgrade():\n    op.drop_constraint(None, 'notes', type_='foreignkey')\n    op.create_foreign_key('notes_editor_id_fkey', 'notes', 'users', ['editor_id'], ['id'], ondelete='SET NULL')\n";
+    let file = parse::parse_text(Path::new("m.py"), src.to_string()).unwrap();
+    let migration = migrations::scan(&file);
+    let schema = schema("models.py");
+    let config = Config::default();
+    let before = |ondelete: Option<&str>| KeySet {
+        keys: vec![ExistingKey {
+            schema: None,
+            table: "notes".into(),
+            name: Some("notes_editor_id_fkey".into()),
+            columns: vec!["editor_id".into()],
+            referent_schema: None,
+            referent_table: "users".into(),
+            referent_columns: vec!["id".into()],
+            ondelete: ondelete.map(str::to_string),
+            onupdate: None,
+            origin: "versions/001_notes.py:12".into(),
+        }],
+    };
+    let fixed = |keys: &KeySet| {
+        let plan = fix::plan_with_history(&file, &migration, &schema, &config, Some(keys));
+        fix::fixed_text(&file, plan.edits).unwrap()
+    };
+    let kept = fixed(&before(None));
+    assert!(
+        kept.contains("op.drop_constraint('notes_editor_id_fkey'")
+            && kept.contains("['editor_id'], ['id'], ondelete='SET NULL')\n\n\ndef downgrade"),
+        "{kept}"
+    );
+    // With history agreeing with downgrade(), the pair only reverts: it goes.
+    let removed = fixed(&before(Some("SET NULL")));
+    assert!(!removed.contains("create_foreign_key"), "{removed}");
 }
