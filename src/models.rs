@@ -393,6 +393,8 @@ struct ClassInfo {
     tablename_rule: Option<TablenameRule>,
     is_abstract: bool,
     has_table_object: bool,
+    /// `__mapper_args__ = {"concrete": True}`: its own table, no join to a base table.
+    concrete: bool,
     table_args: Option<TableArgs>,
     members: Vec<Member>,
 }
@@ -1600,6 +1602,7 @@ impl<'a> FileReader<'a> {
             tablename_rule: None,
             is_abstract: false,
             has_table_object: false,
+            concrete: false,
             table_args: None,
             members: vec![],
         };
@@ -1675,6 +1678,7 @@ impl<'a> FileReader<'a> {
             "__abstract__" => info.is_abstract = right.is_some_and(|r| is_true(r, self.src)),
             "__table_args__" => info.table_args = right.map(|r| self.read_table_args(r)),
             "__table__" => info.has_table_object = true,
+            "__mapper_args__" => info.concrete = self.dict_bool(right, "concrete") == Some(true),
             _ if attr.starts_with("__") => {}
             _ => {
                 let annotation = assignment.field("type");
@@ -2727,6 +2731,8 @@ fn build(mut facts: Vec<FileFacts>, globals: &Globals) -> Schema {
             .chain(ancestors.iter().copied().filter(|a| !is_table(&a.name)))
             .collect();
         let key = qualified(schema_name.as_deref(), name);
+        // A concrete subclass's table stands alone: its rows are not rows of the base table,
+        // so the base's keys are not its keys (SQLAlchemy joins nothing).
         let inherits = ancestors
             .iter()
             .find_map(|a| match decided.get(&a.id) {
@@ -2735,7 +2741,7 @@ fn build(mut facts: Vec<FileFacts>, globals: &Globals) -> Schema {
                 }
                 _ => None,
             })
-            .filter(|parent| *parent != key);
+            .filter(|parent| *parent != key && !class.concrete);
         let table = schema.tables.entry(key).or_insert_with(|| Table {
             name: name.clone(),
             schema: schema_name.clone(),

@@ -480,13 +480,8 @@ fn deleting_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<
     let is =
         |a: Option<&Table>, b: &Table| a.is_some_and(|a| a.name == b.name && a.schema == b.schema);
     // A relationship declared on a joined-inheritance subclass holds for its base table too.
-    let is_or_inherits = |a: Option<&Table>, b: &Table| {
-        std::iter::successors(a, |t| {
-            t.inherits.as_deref().and_then(|k| schema.tables.get(k))
-        })
-        .take(MAX_INHERITANCE_DEPTH)
-        .any(|t| is(Some(t), b))
-    };
+    let is_or_inherits =
+        |a: Option<&Table>, b: &Table| inheritance_chain(schema, a).any(|t| is(Some(t), b));
     let keys_to_parent = child
         .foreign_keys
         .iter()
@@ -589,6 +584,17 @@ type RelationshipAt = (String, usize);
 /// ends here too).
 const MAX_INHERITANCE_DEPTH: usize = 32;
 
+/// `table`, then the table it inherits from (joined inheritance), and so on up.
+fn inheritance_chain<'s>(
+    schema: &'s Schema,
+    table: Option<&'s Table>,
+) -> impl Iterator<Item = &'s Table> {
+    std::iter::successors(table, |t| {
+        t.inherits.as_deref().and_then(|k| schema.tables.get(k))
+    })
+    .take(MAX_INHERITANCE_DEPTH)
+}
+
 impl RelationshipIndex {
     fn build(schema: &Schema) -> RelationshipIndex {
         let mut index = RelationshipIndex::default();
@@ -597,11 +603,7 @@ impl RelationshipIndex {
                 let declaring = class_table(schema, &rel.declared_on, &rel.origin.file);
                 // Filed under the declaring table and each table it inherits from (joined
                 // inheritance), where a key to that base table looks for it.
-                let chain = std::iter::successors(declaring, |t| {
-                    t.inherits.as_deref().and_then(|k| schema.tables.get(k))
-                })
-                .take(MAX_INHERITANCE_DEPTH);
-                for declaring in chain {
+                for declaring in inheritance_chain(schema, declaring) {
                     let at = index
                         .by_declaring_table
                         .entry((declaring.name.clone(), declaring.schema.clone()))

@@ -46,6 +46,8 @@ fn policy_table() {
         ("report", "emp_ref", "employee"),
         ("report", "reviewer_ref", "users"),
         ("manager", "id", "employee"),
+        ("sales", "shop_ref", "shops"),
+        ("sales", "kiosk_ref", "kiosks"),
         ("galleries", "bad_id", "users"),
         ("galleries", "typo_id", "users"),
         ("memberships", "role_id", "roles"),
