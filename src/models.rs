@@ -280,6 +280,8 @@ const NEUTRAL_BASES: &[&str] = &["object", "ABC", "Generic", "Protocol"];
 struct Globals {
     /// Variables holding `SQLAlchemy(...)` (Flask-SQLAlchemy's `db`).
     sa_instances: HashSet<String>,
+    /// Variables holding `registry(...)`, whose `map_imperatively` maps classes.
+    registries: HashSet<String>,
     /// `Model = db.Model`-style aliases of Flask-SQLAlchemy's model base.
     flask_model_aliases: HashSet<String>,
     /// Module-level `NAME = "literal"`, for `ForeignKey(USERS_ID)` and `__tablename__ = NAME`.
@@ -666,6 +668,7 @@ static READ_FINDER: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::
 #[derive(Default)]
 struct FileGlobals {
     sa_instances: Vec<String>,
+    registries: Vec<String>,
     constants: Vec<(String, String)>,
     conventions: Vec<(String, String)>,
     /// `Model = db.Model`-style assignments: (name, dotted value).
@@ -701,8 +704,10 @@ impl FileGlobals {
                 "call" => {
                     let callee = right.field("function");
                     let callee = callee.and_then(|c| dotted_name(c, src));
-                    if callee.as_deref().map(last_segment) == Some("SQLAlchemy") {
-                        found.sa_instances.push(name());
+                    match callee.as_deref().map(last_segment) {
+                        Some("SQLAlchemy") => found.sa_instances.push(name()),
+                        Some("registry") => found.registries.push(name()),
+                        _ => {}
                     }
                 }
                 "string" | "concatenated_string" if is_module_level(node) => {
@@ -1193,6 +1198,7 @@ impl Globals {
         let mut bindings: HashMap<String, usize> = HashMap::new();
         for file in per_file {
             globals.sa_instances.extend(file.sa_instances);
+            globals.registries.extend(file.registries);
             globals.constants.extend(file.constants);
             globals.conventions.extend(file.conventions);
             globals.factories.extend(file.factories);
@@ -1466,12 +1472,28 @@ impl<'a> FileReader<'a> {
         facts
     }
 
+    /// A mapper registry: a variable holding `registry(...)`, a declarative base's
+    /// `Base.registry`, or `registry()` itself. Another object's `map_imperatively` maps nothing.
+    fn is_registry(&self, receiver: Node) -> bool {
+        let receiver = unwrap_parens(receiver);
+        match receiver.kind() {
+            "identifier" => self.globals.registries.contains(self.text(receiver)),
+            "attribute" => receiver.field("attribute").map(|a| self.text(a)) == Some("registry"),
+            "call" => receiver
+                .field("function")
+                .and_then(|f| dotted_name(f, self.src))
+                .is_some_and(|callee| last_segment(&callee) == "registry"),
+            _ => false,
+        }
+    }
+
     /// `mapper_registry.map_imperatively(Order, orders, properties={"lines": relationship(...)})`:
     /// classical mapping, as in "Cosmic Python"-style projects whose models are plain classes.
     fn imperative_mapping(&self, call: Node) -> Option<ImperativeMapping> {
         let callee = call.field("function")?;
         if callee.kind() != "attribute"
             || callee.field("attribute").map(|a| self.text(a)) != Some("map_imperatively")
+            || !self.is_registry(callee.field("object")?)
         {
             return None;
         }

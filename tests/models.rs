@@ -614,6 +614,64 @@ def start_mappers():
 }
 
 #[test]
+fn map_imperatively_maps_only_through_a_registry() {
+    // SQLAlchemy 2.0.58: `Base.registry.map_imperatively` maps Order (`ONETOMANY True`); the
+    // exporter's method of the same name maps nothing, so Invoice stays a plain class.
+    let schema = read_src(
+        r#"
+from sqlalchemy import Column, ForeignKey, Integer, Table
+from sqlalchemy.orm import DeclarativeBase, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Exporter:
+    def map_imperatively(self, cls, table, properties=None):
+        return (cls, table, properties)
+
+
+exporter = Exporter()
+
+
+class Order:
+    pass
+
+
+class Invoice:
+    pass
+
+
+class Line:
+    pass
+
+
+orders = Table("orders", Base.metadata, Column("id", Integer, primary_key=True))
+invoices = Table("invoices", Base.metadata, Column("id", Integer, primary_key=True))
+lines = Table(
+    "lines",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", ForeignKey("orders.id")),
+    Column("invoice_id", ForeignKey("invoices.id")),
+)
+
+Base.registry.map_imperatively(Line, lines)
+Base.registry.map_imperatively(
+    Order, orders, properties={"lines": relationship(Line, cascade="all, delete-orphan")}
+)
+exporter.map_imperatively(
+    Invoice, invoices, properties={"lines": relationship(Line, cascade="all, delete-orphan")}
+)
+"#,
+    );
+    assert_eq!(schema.table("orders").unwrap().relationships.len(), 1);
+    assert_eq!(schema.table("invoices").unwrap().relationships.len(), 0);
+    assert_eq!(schema.table("invoices").unwrap().class_name, None);
+}
+
+#[test]
 fn mapped_imported_under_another_name() {
     // SQLAlchemy 2.0.58: `ONETOMANY True [('id', False), ('p_ref', True), ('q_ref', False)]`.
     let schema = read_src(
