@@ -720,6 +720,13 @@ impl FileGlobals {
                         found.conventions.push((name(), template));
                     }
                 }
+                // `Opt = Optional`: `Mapped[Opt[int]]` admits None as `Optional` does.
+                "identifier" | "attribute"
+                    if is_module_level(node)
+                        && last_segment(&src[right.byte_range()]) == "Optional" =>
+                {
+                    found.optional_aliases.push(name());
+                }
                 "attribute" => {
                     if let Some(dotted) = dotted_name(right, src) {
                         found.model_aliases.push((name(), dotted));
@@ -1260,12 +1267,14 @@ impl<'a> FileReader<'a> {
         &self.src[node.byte_range()]
     }
 
-    /// The annotation admits None, written out or through a module-level alias.
+    /// The annotation admits None, written out, through a module-level alias, or through
+    /// `Optional` imported under another name (`from typing import Optional as Opt`).
     fn optional(&self, tokens: &[&str]) -> bool {
         annotation_optional(tokens)
-            || tokens
-                .iter()
-                .any(|t| self.globals.optional_aliases.contains(last_segment(t)))
+            || tokens.iter().any(|t| {
+                self.globals.optional_aliases.contains(last_segment(t))
+                    || last_segment(&self.imports.resolve(t)) == "Optional"
+            })
     }
 
     /// SQLAlchemy's name for a callee (`Column`, `relationship`, ...) when it is SQLAlchemy's

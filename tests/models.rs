@@ -331,6 +331,50 @@ class Post(Base):
 }
 
 #[test]
+fn optional_under_another_name_is_nullable() {
+    // SQLAlchemy 2.0.58 read these columns as
+    // [('a_id', True), ('b_id', True), ('c_id', True), ('e_id', False)].
+    let schema = read_src(
+        r#"
+import typing as t
+from typing import Optional as Opt
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+Maybe = t.Optional
+
+class Base(DeclarativeBase):
+    pass
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+class Post(Base):
+    __tablename__ = "posts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    a_id: Mapped[Opt[int]] = mapped_column(ForeignKey("users.id"))
+    b_id: Mapped[t.Optional[int]] = mapped_column(ForeignKey("users.id"))
+    c_id: Mapped[Maybe[int]] = mapped_column(ForeignKey("users.id"))
+    e_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+"#,
+    );
+    let nullable: Vec<(&str, bool)> = ["a_id", "b_id", "c_id", "e_id"]
+        .into_iter()
+        .map(|name| (name, column(&schema, "posts", name).nullable))
+        .collect();
+    assert_eq!(
+        nullable,
+        [
+            ("a_id", true),
+            ("b_id", true),
+            ("c_id", true),
+            ("e_id", false)
+        ]
+    );
+}
+
+#[test]
 fn an_annotated_aliases_key_stays_beside_the_columns_own() {
     // SQLAlchemy 2.0.58 printed
     // a_id False [('teams.id', None), ('users.id', 'CASCADE')]
