@@ -7,6 +7,7 @@
 //! Two more commands share those steps: `repair` (history -> keyset -> policy -> repair) and
 //! `check-db` (database -> keyset -> policy -> report / repair).
 
+pub mod bindings;
 pub mod cache;
 pub mod cli;
 pub mod completions;

@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tree_sitter::Node;
 
+use crate::bindings::{self, Binding};
 use crate::migrations::{ArgLayout, arg_layout};
 use crate::parse::Fields;
 use crate::parse::{
@@ -1317,7 +1318,11 @@ impl<'a> FileReader<'a> {
     fn string(&self, node: Node) -> Option<String> {
         let node = unwrap_parens(node);
         match node.kind() {
-            "identifier" => self.globals.constants.get(self.text(node)).cloned(),
+            "identifier" => match bindings::value_of(node, self.src) {
+                Binding::Value(value) => self.string(value),
+                Binding::Unknown => None,
+                Binding::Outer => self.globals.constants.get(self.text(node)).cloned(),
+            },
             "attribute" => {
                 let dotted = dotted_name(node, self.src)?;
                 let key = self.global_key(&dotted, |k| self.globals.constants.contains_key(k))?;
@@ -2247,12 +2252,12 @@ impl<'a> FileReader<'a> {
             .named_children(&mut cursor)
             .filter(|n| n.kind() == "dictionary_splat")
         {
-            if let Some(value) = splat
+            let options = splat
                 .named_child(0)
                 .filter(|n| n.kind() == "identifier")
-                .and_then(|name| self.module_value(self.text(name)))
-            {
-                self.read_relationship_kwargs(value, &mut pending);
+                .and_then(|name| bindings::dict_options(name, self.src));
+            for (key, value) in options.into_iter().flatten() {
+                self.apply_relationship_option(&key, value, &mut pending);
             }
         }
         for (key, _, value) in &args.keywords {
@@ -2287,11 +2292,12 @@ impl<'a> FileReader<'a> {
         };
         let evaluated = |value: Node| {
             let value = unwrap_parens(value);
-            bool_literal(value, self.src).or_else(|| {
-                (value.kind() == "identifier")
-                    .then(|| self.module_value(self.text(value)))
-                    .flatten()
-                    .and_then(|v| bool_literal(unwrap_parens(v), self.src))
+            bool_literal(value, self.src).or_else(|| match value.kind() {
+                "identifier" => match bindings::value_of(value, self.src) {
+                    Binding::Value(v) => bool_literal(v, self.src),
+                    Binding::Unknown | Binding::Outer => None,
+                },
+                _ => None,
             })
         };
         let mut cursor = args.list.walk();
@@ -2302,21 +2308,6 @@ impl<'a> FileReader<'a> {
         match args.keyword("nullable") {
             Some(value) => Some(evaluated(value).unwrap_or_else(unknown)),
             None => kwargs_splat.then(unknown),
-        }
-    }
-
-    /// The value of the one module-level `name = ...` of this file (None when bound twice).
-    fn module_value(&self, name: &str) -> Option<Node<'a>> {
-        let root = self.file.tree.root_node();
-        let mut cursor = root.walk();
-        let mut values = root
-            .named_children(&mut cursor)
-            .filter_map(|stmt| stmt.named_child(0).filter(|n| n.kind() == "assignment"))
-            .filter(|a| a.field("left").is_some_and(|l| self.text(l) == name))
-            .filter_map(|a| a.field("right"));
-        match (values.next(), values.next()) {
-            (Some(only), None) => Some(only),
-            _ => None,
         }
     }
 

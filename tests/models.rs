@@ -548,6 +548,76 @@ Address.user = relationship("User", back_populates="addresses")
 }
 
 #[test]
+fn names_resolve_in_the_scope_python_looks_them_up_in() {
+    // SQLAlchemy 2.0.58: [('notes', False), ('tasks', False), ('files', True)] (cascade.delete)
+    // and [('Note', True), ('Task', False), ('File', True)] (user_id nullable). A class-body
+    // constant shadows the module's, and a module dict's later changes count.
+    let schema = read_src(
+        r#"
+from sqlalchemy import Column, ForeignKey, Integer
+from sqlalchemy.orm import declarative_base, relationship
+
+Base = declarative_base()
+NULLABLE = False
+CASC = "all, delete-orphan"
+KEEP = dict(cascade="all, delete-orphan")
+KEEP["cascade"] = "save-update, merge"
+GROW = {"lazy": "selectin"}
+GROW.update(cascade="all, delete-orphan")
+
+
+class User(Base):
+    __tablename__ = "users"
+    NULLABLE = True
+    CASC = "save-update"
+    id = Column(Integer, primary_key=True)
+    notes = relationship("Note", cascade=CASC)
+    tasks = relationship("Task", **KEEP)
+    files = relationship("File", **GROW)
+
+
+class Note(Base):
+    __tablename__ = "notes"
+    NULLABLE = True
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id"), nullable=NULLABLE)
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id"), nullable=NULLABLE)
+
+
+class File(Base):
+    __tablename__ = "files"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id"))
+"#,
+    );
+    let cascades: Vec<(&str, Option<&str>)> = schema
+        .table("users")
+        .unwrap()
+        .relationships
+        .iter()
+        .map(|r| (r.attribute.as_str(), r.cascade.as_deref()))
+        .collect();
+    assert_eq!(
+        cascades,
+        [
+            ("notes", Some("save-update")),
+            ("tasks", Some("save-update, merge")),
+            ("files", Some("all, delete-orphan")),
+        ]
+    );
+    let nullable: Vec<bool> = ["notes", "tasks", "files"]
+        .into_iter()
+        .map(|t| column(&schema, t, "user_id").nullable)
+        .collect();
+    assert_eq!(nullable, [true, false, true]);
+}
+
+#[test]
 fn relationship_options_from_a_module_dict() {
     // SQLAlchemy 2.0.58: `addresses ONETOMANY True True`, `notes ONETOMANY False False`
     // (direction, cascade.delete, passive_deletes).
