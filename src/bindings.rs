@@ -1,199 +1,677 @@
 //! What a name means where a model file uses it: `nullable=NULLABLE`, `cascade=CASC`,
 //! `relationship("Child", **OWNED)`. Python looks a name up in the enclosing class body (for
 //! statements directly in it, and only bindings made before them), then the module; a function
-//! sees its own locals and the module, never the class around it. The reader follows that much
-//! and says `Unknown` for anything it would have to run the program to know.
+//! or a nested class sees its own names and the module's, never an enclosing class's. The
+//! reader follows that much and says `Unknown` for anything it would have to run the program
+//! to know.
+
+use std::cell::{OnceCell, RefCell};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::Rc;
 
 use tree_sitter::Node;
 
-use crate::parse::{CallArgs, Fields, string_value, unwrap_parens};
+use crate::parse::{CallArgs, Fields, string_value, unwrap_parens, walk};
 
 /// What a name is bound to at one use.
 #[derive(Debug, Clone, Copy)]
 pub enum Binding<'t> {
     /// The value of the assignment the use sees, with nothing changing it in between.
     Value(Node<'t>),
-    /// Bound in this file in a way the reader does not follow: under an `if`, by a loop or a
-    /// parameter, or changed after its assignment.
+    /// Bound in this file in a way the reader does not follow: under an `if`, by a loop, a
+    /// parameter or a `global` in a function, after a `from m import *`, or changed after its
+    /// assignment.
     Unknown,
-    /// Not bound in this file, or bound by an import: another module's binding holds, if any.
-    Outer,
+    /// Not bound in this file, or imported: another module's binding holds, under this name
+    /// (`from consts import OTHER as CASC` gives `OTHER`).
+    Outer(&'t str),
 }
 
-/// `a = b`, `b = c`, ... are followed this far (adversarial input can chain thousands).
+/// A dict's readable options, by key.
+pub type Options<'t> = BTreeMap<String, Node<'t>>;
+
+/// `a = b`, `b = c`, ... (and dicts built from dicts) are followed this far: adversarial
+/// input can chain thousands.
 const MAX_HOPS: usize = 32;
 
-/// The binding of the identifier `name_node`, following `A = B` chains of plain names.
-pub fn value_of<'t>(name_node: Node<'t>, src: &str) -> Binding<'t> {
-    let mut at = name_node;
-    for _ in 0..MAX_HOPS {
-        match lookup(&src[at.byte_range()], at, src) {
-            Found::Value { value, changes } if changes.is_empty() => {
-                let value = unwrap_parens(value);
-                if value.kind() != "identifier" {
-                    return Binding::Value(value);
-                }
-                at = value;
-            }
-            Found::Value { .. } | Found::Unknown => return Binding::Unknown,
-            Found::Outer => return Binding::Outer,
-        }
-    }
-    Binding::Unknown
+/// Methods that change a dict in place.
+const DICT_CHANGES: &[&str] = &[
+    "update",
+    "pop",
+    "popitem",
+    "setdefault",
+    "clear",
+    "__setitem__",
+    "__delitem__",
+    "__ior__",
+];
+
+/// One file's bindings, indexed per scope on first use: a lookup then costs a walk up from the
+/// use and a look at the name's own bindings, never a scan of the file (a model file with
+/// thousands of `nullable=NULLABLE` would otherwise be read thousands of times).
+pub struct Bindings<'t> {
+    src: &'t str,
+    /// By the node id of a module or class body: each name's bindings and changes, in order.
+    scopes: RefCell<HashMap<usize, Rc<ScopeIndex<'t>>>>,
+    /// By the node id of a function, lambda or comprehension: the names it binds itself.
+    locals: RefCell<HashMap<usize, Rc<HashSet<&'t str>>>>,
+    /// Read from the whole file once: what no scope's own statements show.
+    elsewhere: OnceCell<Elsewhere<'t>>,
+    /// `dict_options` by (the dict's value node id, how many changes it had at the use):
+    /// thousands of `**OWNED` in one file read it once.
+    dicts: RefCell<HashMap<(usize, usize), Option<Options<'t>>>>,
 }
 
-/// The options a `**NAME` splat passes: `NAME = dict(k=v)` or `{"k": v}`, with the
-/// `NAME["k"] = v`, `NAME.update(...)` and `del NAME["k"]` statements that follow it applied in
-/// order. None when the dict or any change to it can't be read.
-pub fn dict_options<'t>(name_node: Node<'t>, src: &str) -> Option<Vec<(String, Node<'t>)>> {
-    let Found::Value { value, changes } = lookup(&src[name_node.byte_range()], name_node, src)
-    else {
-        return None;
-    };
-    let mut options = literal_dict(unwrap_parens(value), src)?;
-    for change in changes {
-        apply_change(change, &mut options, src)?;
-    }
-    Some(options)
+/// A scope's statements as they touch each name: (where the statement ends, what it does).
+/// Wildcard imports are filed under `*`.
+type ScopeIndex<'t> = HashMap<&'t str, Vec<(usize, Event<'t>)>>;
+
+#[derive(Clone, Copy)]
+enum Event<'t> {
+    /// `name = value`; `shared` when another name is bound to the same object with it
+    /// (`A = B = {...}`).
+    Assigned { value: Node<'t>, shared: bool },
+    /// An import of the name, under the name the other module gives it.
+    Imported(&'t str),
+    /// Any other binding (a loop, `with ... as`, a `def`, a binding under an `if`, `*`).
+    Bound,
+    /// `del name`: the scope no longer binds it.
+    Deleted,
+    /// `other = name`: a second name for the same object, which may change through it.
+    Aliased,
+    /// A statement that changes the object in place.
+    Changed(Node<'t>),
+}
+
+/// Names changed in place anywhere in the file (inside functions, loops, other classes,
+/// expressions), counted, and names some function declares `global`.
+#[derive(Default)]
+struct Elsewhere<'t> {
+    changes: HashMap<&'t str, usize>,
+    global: HashSet<&'t str>,
 }
 
 /// What a scope walk found for a name.
 enum Found<'t> {
-    /// The value of its last plain assignment, and the statements after it (before the use)
-    /// that change the object in place.
+    /// The value of its last plain assignment, the statements after it (before the use) that
+    /// change the object in place, and whether another name may change it too.
     Value {
         value: Node<'t>,
         changes: Vec<Node<'t>>,
+        shared: bool,
     },
     Unknown,
-    Outer,
+    Outer(&'t str),
 }
 
-fn lookup<'t>(name: &str, at: Node<'t>, src: &str) -> Found<'t> {
-    // Inside a function or comprehension the class around it is not visible, and the module's
-    // bindings are all made by the time it runs.
-    let mut in_function = false;
-    let mut statement = at;
-    let mut child = at;
-    while let Some(parent) = child.parent() {
-        match parent.kind() {
-            "block" => statement = child,
-            "function_definition" | "lambda" => {
-                if function_binds(parent, name, src) {
-                    return Found::Unknown;
-                }
-                in_function = true;
-            }
-            "list_comprehension"
-            | "set_comprehension"
-            | "dictionary_comprehension"
-            | "generator_expression" => {
-                if binds(parent, name, src) {
-                    return Found::Unknown;
-                }
-                in_function = true;
-            }
-            "class_definition" if !in_function && parent.field("body") == Some(child) => {
-                match in_scope(child, name, statement.start_byte(), src) {
-                    Found::Outer => {}
-                    found => return found,
-                }
-            }
-            "module" => {
-                let cutoff = if in_function {
-                    usize::MAX
-                } else {
-                    child.start_byte()
-                };
-                return in_scope(parent, name, cutoff, src);
-            }
-            _ => {}
+impl<'t> Bindings<'t> {
+    pub fn new(src: &'t str) -> Bindings<'t> {
+        Bindings {
+            src,
+            scopes: RefCell::default(),
+            locals: RefCell::default(),
+            elsewhere: OnceCell::new(),
+            dicts: RefCell::default(),
         }
-        child = parent;
     }
-    Found::Outer
+
+    /// The binding of the identifier `name_node`, following `A = B` chains of plain names.
+    pub fn value_of(&self, name_node: Node<'t>) -> Binding<'t> {
+        let mut at = name_node;
+        for _ in 0..MAX_HOPS {
+            let name = &self.src[at.byte_range()];
+            if self.elsewhere(at).global.contains(name) {
+                return Binding::Unknown;
+            }
+            match self.lookup(name, at) {
+                Found::Value { value, changes, .. } if changes.is_empty() => {
+                    let value = unwrap_parens(value);
+                    if value.kind() != "identifier" {
+                        return Binding::Value(value);
+                    }
+                    at = value;
+                }
+                Found::Value { .. } | Found::Unknown => return Binding::Unknown,
+                Found::Outer(name) => return Binding::Outer(name),
+            }
+        }
+        Binding::Unknown
+    }
+
+    /// The options a `**NAME` splat passes: `NAME = dict(k=v)` or `{"k": v}` (which may
+    /// themselves splat such a dict), with the `NAME["k"] = v`, `NAME.update(...)` and
+    /// `del NAME["k"]` statements that follow it applied in order. None when the dict or
+    /// any change to it can't be read, or it may change where the reader can't follow.
+    pub fn dict_options(&self, name_node: Node<'t>) -> Option<Options<'t>> {
+        self.dict_options_within(name_node, MAX_HOPS)
+    }
+
+    fn dict_options_within(&self, name_node: Node<'t>, hops: usize) -> Option<Options<'t>> {
+        let hops = hops.checked_sub(1)?;
+        let name = &self.src[name_node.byte_range()];
+        let elsewhere = self.elsewhere(name_node);
+        if elsewhere.global.contains(name) {
+            return None;
+        }
+        let Found::Value {
+            value,
+            changes,
+            shared: false,
+        } = self.lookup(name, name_node)
+        else {
+            return None;
+        };
+        // A change the scope's own statements don't show (in a function, a loop, another
+        // class, an expression) may have run before the use.
+        let seen = self.changes_in_scope_of(name_node, name);
+        if elsewhere.changes.get(name).copied().unwrap_or(0) > seen {
+            return None;
+        }
+        let key = (value.id(), changes.len());
+        if let Some(options) = self.dicts.borrow().get(&key) {
+            return options.clone();
+        }
+        let options = self.literal_dict(unwrap_parens(value), hops).and_then(|mut options| {
+            for change in changes {
+                self.apply_change(change, name, &mut options, hops)?;
+            }
+            Some(options)
+        });
+        self.dicts.borrow_mut().insert(key, options.clone());
+        options
+    }
+
+    fn lookup(&self, name: &'t str, at: Node<'t>) -> Found<'t> {
+        // Inside a function or comprehension the class around it is not visible, and the
+        // module's bindings are all made by the time it runs. Inside a nested class the
+        // enclosing class's body is not visible either.
+        let mut in_function = false;
+        let mut past_class = false;
+        let mut statement = at;
+        let mut child = at;
+        while let Some(parent) = child.parent() {
+            match parent.kind() {
+                "block" => statement = child,
+                "function_definition"
+                | "lambda"
+                | "list_comprehension"
+                | "set_comprehension"
+                | "dictionary_comprehension"
+                | "generator_expression" => {
+                    if self.locals_of(parent).contains(name) {
+                        return Found::Unknown;
+                    }
+                    in_function = true;
+                }
+                "class_definition" if parent.field("body") == Some(child) => {
+                    if !in_function && !past_class {
+                        match self.in_scope(child, name, statement.start_byte()) {
+                            Found::Outer(_) => {}
+                            found => return found,
+                        }
+                    }
+                    past_class = true;
+                }
+                "module" => {
+                    if in_function {
+                        // Called later: which of several module bindings it sees depends on
+                        // when.
+                        return match self.in_scope(parent, name, usize::MAX) {
+                            _ if self.binding_count(parent, name) > 1 => Found::Unknown,
+                            found => found,
+                        };
+                    }
+                    return self.in_scope(parent, name, child.start_byte());
+                }
+                _ => {}
+            }
+            child = parent;
+        }
+        Found::Outer(name)
+    }
+
+    /// The binding of `name` made by the statements of `scope` that end before `cutoff`.
+    fn in_scope(&self, scope: Node<'t>, name: &'t str, cutoff: usize) -> Found<'t> {
+        let index = self.index_of(scope);
+        let own = index.get(name).map(Vec::as_slice).unwrap_or_default();
+        let star = index.get("*").map(Vec::as_slice).unwrap_or_default();
+        let mut events: Vec<&(usize, Event<'t>)> = own.iter().chain(star).collect();
+        if !star.is_empty() {
+            events.sort_by_key(|(end, _)| *end);
+        }
+        let mut found = Found::Outer(name);
+        for (end, event) in events {
+            if *end > cutoff {
+                break;
+            }
+            match *event {
+                Event::Assigned { value, shared } => {
+                    found = Found::Value {
+                        value,
+                        changes: vec![],
+                        shared,
+                    }
+                }
+                Event::Imported(original) => found = Found::Outer(original),
+                Event::Bound => found = Found::Unknown,
+                Event::Deleted => found = Found::Outer(name),
+                Event::Aliased => {
+                    if let Found::Value { shared, .. } = &mut found {
+                        *shared = true;
+                    }
+                }
+                Event::Changed(statement) => {
+                    if let Found::Value { changes, .. } = &mut found {
+                        changes.push(statement);
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// How many statements of `scope` bind `name` (an import, an assignment, a loop...).
+    fn binding_count(&self, scope: Node<'t>, name: &str) -> usize {
+        let index = self.index_of(scope);
+        index.get(name).map_or(0, |events| {
+            events
+                .iter()
+                .filter(|(_, e)| {
+                    matches!(
+                        e,
+                        Event::Assigned { .. } | Event::Imported(_) | Event::Bound
+                    )
+                })
+                .count()
+        })
+    }
+
+    /// The in-place changes of `name` the statements of the scopes around `at` show.
+    fn changes_in_scope_of(&self, at: Node<'t>, name: &str) -> usize {
+        let mut seen = 0;
+        let mut child = at;
+        while let Some(parent) = child.parent() {
+            let scope = match parent.kind() {
+                "class_definition" if parent.field("body") == Some(child) => Some(child),
+                "module" => Some(parent),
+                _ => None,
+            };
+            if let Some(scope) = scope {
+                seen += self.index_of(scope).get(name).map_or(0, |events| {
+                    events
+                        .iter()
+                        .filter(|(_, e)| matches!(e, Event::Changed(_)))
+                        .count()
+                });
+            }
+            child = parent;
+        }
+        seen
+    }
+
+    fn index_of(&self, scope: Node<'t>) -> Rc<ScopeIndex<'t>> {
+        if let Some(index) = self.scopes.borrow().get(&scope.id()) {
+            return index.clone();
+        }
+        let index = Rc::new(index_scope(scope, self.src));
+        self.scopes.borrow_mut().insert(scope.id(), index.clone());
+        index
+    }
+
+    fn locals_of(&self, function: Node<'t>) -> Rc<HashSet<&'t str>> {
+        if let Some(names) = self.locals.borrow().get(&function.id()) {
+            return names.clone();
+        }
+        let mut names = HashSet::new();
+        let parts = match function.kind() {
+            "function_definition" | "lambda" => vec![
+                function.field("parameters"),
+                function.field("body").filter(|b| b.kind() == "block"),
+            ],
+            _ => vec![Some(function)],
+        };
+        for part in parts.into_iter().flatten() {
+            for target in targets(part) {
+                names.insert(&self.src[target.byte_range()]);
+            }
+        }
+        let names = Rc::new(names);
+        self.locals
+            .borrow_mut()
+            .insert(function.id(), names.clone());
+        names
+    }
+
+    fn elsewhere(&self, any: Node<'t>) -> &Elsewhere<'t> {
+        self.elsewhere.get_or_init(|| {
+            let mut root = any;
+            while let Some(parent) = root.parent() {
+                root = parent;
+            }
+            read_elsewhere(root, self.src)
+        })
+    }
+
+    /// `{"k": v, **other}` or `dict(**other, k=v)` with every key readable.
+    fn literal_dict(&self, value: Node<'t>, hops: usize) -> Option<Options<'t>> {
+        let src = self.src;
+        let mut options = Options::new();
+        match value.kind() {
+            "dictionary" => {
+                let mut cursor = value.walk();
+                for item in value.named_children(&mut cursor) {
+                    if item.is_extra() {
+                        continue;
+                    }
+                    match item.kind() {
+                        "pair" => {
+                            let key = string_value(item.field("key")?, src)?;
+                            options.insert(key, item.field("value")?);
+                        }
+                        "dictionary_splat" => options.extend(self.splat(item, hops)?),
+                        _ => return None,
+                    }
+                }
+            }
+            "call" if &src[value.field("function")?.byte_range()] == "dict" => {
+                let args = CallArgs::of(value, src)?;
+                if !args.positional.is_empty() {
+                    return None;
+                }
+                let mut cursor = args.list.walk();
+                for item in args.list.named_children(&mut cursor) {
+                    match item.kind() {
+                        "keyword_argument" => {
+                            let key = &src[item.field("name")?.byte_range()];
+                            options.insert(key.to_string(), item.field("value")?);
+                        }
+                        "dictionary_splat" => options.extend(self.splat(item, hops)?),
+                        "list_splat" => return None,
+                        _ if item.is_extra() => {}
+                        _ => return None,
+                    }
+                }
+            }
+            _ => return None,
+        }
+        Some(options)
+    }
+
+    /// The options of `**other` inside a dict: other's own dict, read the same way.
+    fn splat(&self, splat: Node<'t>, hops: usize) -> Option<Options<'t>> {
+        let inner = unwrap_parens(splat.named_child(0)?);
+        match inner.kind() {
+            "identifier" => self.dict_options_within(inner, hops),
+            _ => self.literal_dict(inner, hops.checked_sub(1)?),
+        }
+    }
+
+    /// Applies one in-place change to the options, None when it can't be read.
+    fn apply_change(
+        &self,
+        change: Node<'t>,
+        name: &str,
+        options: &mut Options<'t>,
+        hops: usize,
+    ) -> Option<()> {
+        let src = self.src;
+        let inner = change.named_child(0)?;
+        match (change.kind(), inner.kind()) {
+            ("expression_statement", "assignment") => {
+                let key = string_value(inner.field("left")?.field("subscript")?, src)?;
+                options.insert(key, inner.field("right")?);
+            }
+            ("expression_statement", "call") => {
+                let method = inner.field("function")?.field("attribute")?;
+                if &src[method.byte_range()] != "update" {
+                    return None;
+                }
+                let args = CallArgs::of(inner, src)?;
+                for positional in &args.positional {
+                    let positional = unwrap_parens(*positional);
+                    let more = match positional.kind() {
+                        "identifier" => self.dict_options_within(positional, hops)?,
+                        _ => self.literal_dict(positional, hops)?,
+                    };
+                    options.extend(more);
+                }
+                if args.has_splat {
+                    return None;
+                }
+                for (key, _, value) in &args.keywords {
+                    options.insert(key.clone(), *value);
+                }
+            }
+            ("delete_statement", _) => {
+                let targets = match inner.kind() {
+                    "expression_list" => {
+                        let mut cursor = inner.walk();
+                        inner.named_children(&mut cursor).collect()
+                    }
+                    _ => vec![inner],
+                };
+                for target in targets {
+                    let of_this_dict = target
+                        .field("value")
+                        .is_some_and(|v| &src[v.byte_range()] == name);
+                    if target.kind() != "subscript" || !of_this_dict {
+                        return None;
+                    }
+                    options.remove(&string_value(target.field("subscript")?, src)?);
+                }
+            }
+            _ => return None,
+        }
+        Some(())
+    }
 }
 
-/// The binding of `name` made by the statements of `scope` that end before `cutoff`.
-fn in_scope<'t>(scope: Node<'t>, name: &str, cutoff: usize, src: &str) -> Found<'t> {
-    let mut found = Found::Outer;
+/// Each name the statements of `scope` bind or change, with where and how.
+fn index_scope<'t>(scope: Node<'t>, src: &'t str) -> ScopeIndex<'t> {
+    let mut index: ScopeIndex<'t> = HashMap::new();
     let mut cursor = scope.walk();
     for statement in scope.named_children(&mut cursor) {
-        if statement.end_byte() > cutoff {
-            break;
+        let end = statement.end_byte();
+        let mut add = |name: &'t str, event: Event<'t>| {
+            index.entry(name).or_default().push((end, event));
+        };
+        if let Some(changed) = changed_in_place(statement, src) {
+            add(changed, Event::Changed(statement));
         }
-        // Most statements never mention the name: no need to look inside them.
-        if !src[statement.byte_range()].contains(name) {
-            continue;
+        for deleted in deleted_names(statement, src) {
+            add(deleted, Event::Deleted);
         }
-        if let Some(value) = plain_assignment(statement, name, src) {
-            found = Found::Value {
-                value,
-                changes: vec![],
-            };
-        } else if matches!(
+        let import = matches!(
             statement.kind(),
             "import_statement" | "import_from_statement"
-        ) && binds(statement, name, src)
+        );
+        let mut cursor = statement.walk();
+        if import
+            && statement
+                .named_children(&mut cursor)
+                .any(|n| n.kind() == "wildcard_import")
         {
-            // The other module's binding holds, as the project-wide constants know it.
-            found = Found::Outer;
-        } else if binds(statement, name, src) {
-            found = Found::Unknown;
-        } else if changes_in_place(statement, name, src)
-            && let Found::Value { changes, .. } = &mut found
+            add("*", Event::Bound);
+        }
+        let assigned = plain_assignment(statement, src);
+        if let Some(aliased) = assigned
+            .map(|a| unwrap_parens(a.value))
+            .filter(|v| v.kind() == "identifier")
         {
-            changes.push(statement);
+            add(&src[aliased.byte_range()], Event::Aliased);
+        }
+        for target in targets(statement) {
+            let name = &src[target.byte_range()];
+            let event = match assigned {
+                Some(a) if a.left == target => Event::Assigned {
+                    value: a.value,
+                    shared: a.chained,
+                },
+                _ if import => Event::Imported(imported_as(target, src)),
+                _ => Event::Bound,
+            };
+            add(name, event);
         }
     }
-    found
+    index
 }
 
-/// `name = value` or `name: T = value` (the value of `name = other = value` too).
-fn plain_assignment<'t>(statement: Node<'t>, name: &str, src: &str) -> Option<Node<'t>> {
+/// The name an import target has in the module it comes from (`OTHER` for `OTHER as CASC`).
+fn imported_as<'t>(target: Node<'t>, src: &'t str) -> &'t str {
+    let original = target
+        .parent()
+        .filter(|p| p.kind() == "aliased_import")
+        .and_then(|p| p.field("name"))
+        .and_then(|dotted| {
+            let mut cursor = dotted.walk();
+            dotted.named_children(&mut cursor).last()
+        });
+    &src[original.unwrap_or(target).byte_range()]
+}
+
+/// `name = value` or `name: T = value`.
+#[derive(Clone, Copy)]
+struct PlainAssignment<'t> {
+    left: Node<'t>,
+    value: Node<'t>,
+    /// `name = other = value`: two names for one object.
+    chained: bool,
+}
+
+fn plain_assignment<'t>(statement: Node<'t>, src: &str) -> Option<PlainAssignment<'t>> {
     let assignment = statement
         .named_child(0)
         .filter(|_| statement.kind() == "expression_statement")
         .filter(|n| n.kind() == "assignment")?;
     let left = assignment.field("left")?;
-    if left.kind() != "identifier" || &src[left.byte_range()] != name {
+    if left.kind() != "identifier" || src[left.byte_range()].is_empty() {
         return None;
     }
     let mut value = assignment.field("right")?;
+    let chained = value.kind() == "assignment";
     while value.kind() == "assignment" {
         value = value.field("right")?;
     }
-    Some(value)
+    Some(PlainAssignment {
+        left,
+        value,
+        chained,
+    })
 }
 
-/// `name[...] = v`, `name.update(...)` or any other `name.method(...)` statement, `del
-/// name[...]`, `name |= ...`: the object changes, the name stays bound to it.
-fn changes_in_place(statement: Node, name: &str, src: &str) -> bool {
-    let is_name = |n: Option<Node>| n.is_some_and(|n| &src[n.byte_range()] == name);
-    let Some(inner) = statement.named_child(0) else {
-        return false;
-    };
-    match (statement.kind(), inner.kind()) {
+/// `name[...] = v`, `name.update(...)` (or another of `DICT_CHANGES`), `del name[...]`: the
+/// object changes, the name stays bound to it. Returns the name.
+fn changed_in_place<'t>(statement: Node, src: &'t str) -> Option<&'t str> {
+    let inner = statement.named_child(0)?;
+    let object = match (statement.kind(), inner.kind()) {
         ("expression_statement", "assignment") => inner
             .field("left")
-            .filter(|l| l.kind() == "subscript")
-            .is_some_and(|l| is_name(l.field("value"))),
-        ("expression_statement", "call") => inner
-            .field("function")
-            .filter(|f| f.kind() == "attribute")
-            .is_some_and(|f| is_name(f.field("object"))),
-        ("delete_statement", _) => true,
-        _ => false,
-    }
+            .filter(|l| l.kind() == "subscript")?
+            .field("value")?,
+        ("expression_statement", "call") => {
+            let method = inner
+                .field("function")
+                .filter(|f| f.kind() == "attribute")?;
+            let name = &src[method.field("attribute")?.byte_range()];
+            if !DICT_CHANGES.contains(&name) {
+                return None;
+            }
+            method.field("object")?
+        }
+        ("delete_statement", _) => {
+            let target = match inner.kind() {
+                "expression_list" => inner.named_child(0)?,
+                _ => inner,
+            };
+            Some(target)
+                .filter(|t| t.kind() == "subscript")?
+                .field("value")?
+        }
+        _ => return None,
+    };
+    (object.kind() == "identifier").then(|| &src[object.byte_range()])
 }
 
-/// A binding of `name` anywhere in `node` outside the functions and classes in it (whose own
-/// names do count): an assignment target, a loop variable, an import, a `with ... as`.
-fn binds(node: Node, name: &str, src: &str) -> bool {
+/// The plain names a `del` statement unbinds.
+fn deleted_names<'t>(statement: Node, src: &'t str) -> Vec<&'t str> {
+    if statement.kind() != "delete_statement" {
+        return vec![];
+    }
+    let Some(inner) = statement.named_child(0) else {
+        return vec![];
+    };
+    let targets = match inner.kind() {
+        "expression_list" => {
+            let mut cursor = inner.walk();
+            inner.named_children(&mut cursor).collect()
+        }
+        _ => vec![inner],
+    };
+    targets
+        .into_iter()
+        .filter(|t| t.kind() == "identifier")
+        .map(|t| &src[t.byte_range()])
+        .collect()
+}
+
+/// Every in-place change of a plain name in the file, wherever it is, and every `global`.
+fn read_elsewhere<'t>(root: Node<'t>, src: &'t str) -> Elsewhere<'t> {
+    let mut found = Elsewhere::default();
+    let text = |n: Node| &src[n.byte_range()];
+    for node in walk(root) {
+        let object = match node.kind() {
+            "assignment" | "augmented_assignment" => node.field("left").and_then(|left| {
+                match left.kind() {
+                    "subscript" => left.field("value"),
+                    // `A |= {...}` changes the dict A is bound to.
+                    "identifier" if node.kind() == "augmented_assignment" => Some(left),
+                    _ => None,
+                }
+            }),
+            "call" => node
+                .field("function")
+                .filter(|f| f.kind() == "attribute")
+                .filter(|f| {
+                    f.field("attribute")
+                        .is_some_and(|a| DICT_CHANGES.contains(&text(a)))
+                })
+                .and_then(|f| f.field("object")),
+            "delete_statement" => node.named_child(0).and_then(|t| {
+                let t = match t.kind() {
+                    "expression_list" => t.named_child(0)?,
+                    _ => t,
+                };
+                (t.kind() == "subscript")
+                    .then(|| t.field("value"))
+                    .flatten()
+            }),
+            "global_statement" => {
+                let mut cursor = node.walk();
+                for name in node.named_children(&mut cursor) {
+                    found.global.insert(text(name));
+                }
+                None
+            }
+            _ => None,
+        };
+        if let Some(object) = object.filter(|o| o.kind() == "identifier") {
+            *found.changes.entry(text(object)).or_default() += 1;
+        }
+    }
+    found
+}
+
+/// The identifiers `node` binds outside the functions and classes in it (whose own names do
+/// count): assignment targets, loop variables, imports, `with ... as` names, parameters.
+fn targets(node: Node) -> Vec<Node> {
+    let mut found = Vec::new();
     let mut stack = vec![node];
     while let Some(n) = stack.pop() {
-        if n.kind() == "identifier" && &src[n.byte_range()] == name && is_target(n) {
-            return true;
+        if n.kind() == "identifier" {
+            if is_target(n) {
+                found.push(n);
+            }
+            continue;
         }
         if matches!(
             n.kind(),
@@ -207,16 +685,7 @@ fn binds(node: Node, name: &str, src: &str) -> bool {
         let mut cursor = n.walk();
         stack.extend(n.named_children(&mut cursor));
     }
-    false
-}
-
-/// A function's parameters or its body bind `name` (making it local to the function).
-fn function_binds(function: Node, name: &str, src: &str) -> bool {
-    let params = function.field("parameters");
-    params.is_some_and(|p| binds(p, name, src))
-        || function
-            .field("body")
-            .is_some_and(|b| b.kind() == "block" && binds(b, name, src))
+    found
 }
 
 /// Whether an identifier is where a binding puts a name.
@@ -253,100 +722,6 @@ fn is_target(ident: Node) -> bool {
     }
 }
 
-/// `{"k": v, ...}` or `dict(k=v, ...)` with every key readable.
-fn literal_dict<'t>(value: Node<'t>, src: &str) -> Option<Vec<(String, Node<'t>)>> {
-    match value.kind() {
-        "dictionary" => {
-            let mut cursor = value.walk();
-            let mut options = Vec::new();
-            for item in value.named_children(&mut cursor) {
-                if item.is_extra() {
-                    continue;
-                }
-                if item.kind() != "pair" {
-                    // `**other` inside the literal: its keys are not known.
-                    return None;
-                }
-                let key = string_value(item.field("key")?, src)?;
-                options.push((key, item.field("value")?));
-            }
-            Some(options)
-        }
-        "call" if &src[value.field("function")?.byte_range()] == "dict" => {
-            let args = CallArgs::of(value, src)?;
-            if args.has_splat || !args.positional.is_empty() {
-                return None;
-            }
-            Some(
-                args.keywords
-                    .iter()
-                    .map(|(key, _, v)| (key.clone(), *v))
-                    .collect(),
-            )
-        }
-        _ => None,
-    }
-}
-
-/// Applies one in-place change to the options, None when it can't be read.
-fn apply_change<'t>(
-    change: Node<'t>,
-    options: &mut Vec<(String, Node<'t>)>,
-    src: &str,
-) -> Option<()> {
-    let inner = change.named_child(0)?;
-    let mut set = |key: String, value: Node<'t>| {
-        options.retain(|(k, _)| *k != key);
-        options.push((key, value));
-    };
-    match (change.kind(), inner.kind()) {
-        ("expression_statement", "assignment") => {
-            let key = string_value(inner.field("left")?.field("subscript")?, src)?;
-            set(key, inner.field("right")?);
-        }
-        ("expression_statement", "call") => {
-            let method = inner.field("function")?.field("attribute")?;
-            if &src[method.byte_range()] != "update" {
-                return None;
-            }
-            let args = CallArgs::of(inner, src)?;
-            for positional in &args.positional {
-                for (key, value) in literal_dict(unwrap_parens(*positional), src)? {
-                    set(key, value);
-                }
-            }
-            if args.has_splat {
-                return None;
-            }
-            for (key, _, value) in &args.keywords {
-                set(key.clone(), *value);
-            }
-        }
-        ("delete_statement", _) => {
-            let mut cursor = change.walk();
-            let targets: Vec<Node> = change.named_children(&mut cursor).collect();
-            for target in targets {
-                let targets = match target.kind() {
-                    "expression_list" => {
-                        let mut c = target.walk();
-                        target.named_children(&mut c).collect()
-                    }
-                    _ => vec![target],
-                };
-                for target in targets {
-                    if target.kind() != "subscript" {
-                        return None;
-                    }
-                    let key = string_value(target.field("subscript")?, src)?;
-                    options.retain(|(k, _)| *k != key);
-                }
-            }
-        }
-        _ => return None,
-    }
-    Some(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,16 +746,18 @@ mod tests {
 
     /// The binding of the last `name` identifier in `code`, as source text.
     fn value_at_last_use(code: &str, name: &str) -> String {
-        at_use(code, name, -1, |node, src| match value_of(node, src) {
-            Binding::Value(v) => src[v.byte_range()].to_string(),
-            Binding::Unknown => "unknown".to_string(),
-            Binding::Outer => "outer".to_string(),
+        at_use(code, name, -1, |node, src| {
+            match Bindings::new(src).value_of(node) {
+                Binding::Value(v) => src[v.byte_range()].to_string(),
+                Binding::Unknown => "unknown".to_string(),
+                Binding::Outer(name) => format!("outer {name}"),
+            }
         })
     }
 
     fn options_at_last_use(code: &str, name: &str) -> Option<Vec<(String, String)>> {
         at_use(code, name, -1, |node, src| {
-            dict_options(node, src).map(|options| {
+            Bindings::new(src).dict_options(node).map(|options| {
                 options
                     .into_iter()
                     .map(|(k, v)| (k, src[v.byte_range()].to_string()))
@@ -399,9 +776,11 @@ mod tests {
     fn a_class_body_binding_after_the_use_is_not_seen() {
         let code = "N = False\nclass A:\n    x = f(N)\n    N = True\n";
         // The last `N` is the class binding itself: the use is the second.
-        let value = at_use(code, "N", 1, |node, src| match value_of(node, src) {
-            Binding::Value(v) => src[v.byte_range()].to_string(),
-            _ => "not a value".to_string(),
+        let value = at_use(code, "N", 1, |node, src| {
+            match Bindings::new(src).value_of(node) {
+                Binding::Value(v) => src[v.byte_range()].to_string(),
+                _ => "not a value".to_string(),
+            }
         });
         assert_eq!(value, "False");
     }
@@ -425,9 +804,36 @@ mod tests {
         let code = "N = False\nif x:\n    N = True\nclass A:\n    y = f(N)\n";
         assert_eq!(value_at_last_use(code, "N"), "unknown");
         let code = "N = False\nfrom m import N\nclass A:\n    y = f(N)\n";
-        assert_eq!(value_at_last_use(code, "N"), "outer");
+        assert_eq!(value_at_last_use(code, "N"), "outer N");
+        let code = "from m import OTHER as N\nclass A:\n    y = f(N)\n";
+        assert_eq!(value_at_last_use(code, "N"), "outer OTHER");
         let code = "class A:\n    y = f(N)\n";
-        assert_eq!(value_at_last_use(code, "N"), "outer");
+        assert_eq!(value_at_last_use(code, "N"), "outer N");
+        let code = "N = False\nfrom m import *\nclass A:\n    y = f(N)\n";
+        assert_eq!(value_at_last_use(code, "N"), "unknown");
+        let code = "N = False\ndef setup():\n    global N\n    N = True\nclass A:\n    y = f(N)\n";
+        assert_eq!(value_at_last_use(code, "N"), "unknown");
+    }
+
+    #[test]
+    fn a_nested_class_sees_the_module_not_the_enclosing_class() {
+        let code = "N = True\nclass Outer:\n    N = False\n    class Inner:\n        y = f(N)\n";
+        assert_eq!(value_at_last_use(code, "N"), "True");
+    }
+
+    #[test]
+    fn a_function_sees_the_modules_last_binding_only_when_there_is_one() {
+        let code = "N = False\nclass A:\n    def m(self):\n        return f(N)\nN = True\n";
+        let value = at_use(code, "N", 1, |node, src| {
+            matches!(Bindings::new(src).value_of(node), Binding::Unknown)
+        });
+        assert!(value);
+    }
+
+    #[test]
+    fn a_class_body_del_falls_back_to_the_module() {
+        let code = "N = True\nclass A:\n    N = False\n    del N\n    y = f(N)\n";
+        assert_eq!(value_at_last_use(code, "N"), "True");
     }
 
     #[test]
@@ -446,6 +852,33 @@ mod tests {
                 ("viewonly".to_string(), "False".to_string()),
             ])
         );
+    }
+
+    #[test]
+    fn dicts_built_from_dicts_are_read() {
+        let code = "B = {'passive_deletes': True}\nK = {**B, 'cascade': 'all'}\nM = dict(**K, viewonly=False)\nM.update(B)\nclass A:\n    r = relationship(**M)\n";
+        assert_eq!(
+            options_at_last_use(code, "M"),
+            Some(vec![
+                ("cascade".to_string(), "'all'".to_string()),
+                ("passive_deletes".to_string(), "True".to_string()),
+                ("viewonly".to_string(), "False".to_string()),
+            ])
+        );
+    }
+
+    #[test]
+    fn a_dict_that_may_change_where_the_reader_cannot_see_is_unknown() {
+        for code in [
+            "K = A = {'cascade': 'all'}\nA['cascade'] = 'none'\nclass C:\n    r = relationship(**K)\n",
+            "K = {'cascade': 'all'}\nA = K\nA['cascade'] = 'none'\nclass C:\n    r = relationship(**K)\n",
+            "K = {'cascade': 'all'}\nfor _ in range(1):\n    K['cascade'] = 'none'\nclass C:\n    r = relationship(**K)\n",
+            "K = {'cascade': 'all'}\n_ = K.pop('cascade')\nclass C:\n    r = relationship(**K)\n",
+            "K = {'cascade': 'all'}\nK['cascade'] += ', delete'\nclass C:\n    r = relationship(**K)\n",
+            "K = {'cascade': 'all'}\ndef setup():\n    del K['cascade']\nsetup()\nclass C:\n    r = relationship(**K)\n",
+        ] {
+            assert_eq!(options_at_last_use(code, "K"), None, "{code}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use tree_sitter::Node;
 
-use crate::bindings::{self, Binding};
+use crate::bindings::{Binding, Bindings};
 use crate::migrations::{ArgLayout, arg_layout};
 use crate::parse::Fields;
 use crate::parse::{
@@ -533,7 +533,7 @@ fn type_tokens(text: &str) -> Vec<&str> {
 fn annotation_optional(tokens: &[&str]) -> bool {
     tokens
         .iter()
-        .any(|t| matches!(last_segment(t), "Optional" | "None"))
+        .any(|t| matches!(last_segment(t), "Optional" | "None" | "NoneType"))
 }
 
 /// `Optional[T]`, `Union[T, None]` or `T | None`, written as a value (a type alias's right
@@ -1243,6 +1243,8 @@ struct FileReader<'a> {
     imports: &'a Imports,
     globals: &'a Globals,
     local_defs: &'a HashSet<String>,
+    /// What names mean where they are used (`nullable=NULLABLE`, `**OWNED`).
+    bindings: Bindings<'a>,
 }
 
 impl<'a> FileReader<'a> {
@@ -1254,17 +1256,18 @@ impl<'a> FileReader<'a> {
             imports: &scope.imports,
             globals,
             local_defs: &scope.local_defs,
+            bindings: Bindings::new(file.text.as_str()),
         }
     }
 
-    fn origin(&self, node: Node) -> Origin {
+    fn origin(&self, node: Node<'a>) -> Origin {
         Origin {
             file: self.path.clone(),
             line: self.file.line_of(node.start_byte()),
         }
     }
 
-    fn text(&self, node: Node) -> &'a str {
+    fn text(&self, node: Node<'a>) -> &'a str {
         &self.src[node.byte_range()]
     }
 
@@ -1280,7 +1283,7 @@ impl<'a> FileReader<'a> {
 
     /// SQLAlchemy's name for a callee (`Column`, `relationship`, ...) when it is SQLAlchemy's
     /// (or SQLModel's, or Flask-SQLAlchemy `db.`'s); None for project-local look-alikes.
-    fn sa_name(&self, callee: Node) -> Option<String> {
+    fn sa_name(&self, callee: Node<'a>) -> Option<String> {
         let written = dotted_name(callee, self.src)?;
         let last = last_segment(&written).to_string();
         let Some((root, _)) = written.split_once('.') else {
@@ -1305,7 +1308,7 @@ impl<'a> FileReader<'a> {
             .then_some(last)
     }
 
-    fn call_name(&self, node: Node) -> Option<String> {
+    fn call_name(&self, node: Node<'a>) -> Option<String> {
         let node = unwrap_parens(node);
         if node.kind() != "call" {
             return None;
@@ -1315,13 +1318,13 @@ impl<'a> FileReader<'a> {
 
     /// A string literal, a module-level string constant named by an identifier, or a constant
     /// of a constants-only class (`AppTableNames.UserTableName`, however the class is reached).
-    fn string(&self, node: Node) -> Option<String> {
+    fn string(&self, node: Node<'a>) -> Option<String> {
         let node = unwrap_parens(node);
         match node.kind() {
-            "identifier" => match bindings::value_of(node, self.src) {
+            "identifier" => match self.bindings.value_of(node) {
                 Binding::Value(value) => self.string(value),
                 Binding::Unknown => None,
-                Binding::Outer => self.globals.constants.get(self.text(node)).cloned(),
+                Binding::Outer(name) => self.globals.constants.get(name).cloned(),
             },
             "attribute" => {
                 let dotted = dotted_name(node, self.src)?;
@@ -1335,7 +1338,7 @@ impl<'a> FileReader<'a> {
     /// `Mapped[Columns.ForeignKeyInteger(AppTableNames.Users, ondelete="CASCADE")]`: the
     /// column a project helper's `Annotated` type gives for these arguments. None when the
     /// call is not to a known helper or an argument it uses can't be read.
-    fn factory_column(&self, annotation: Node) -> Option<AnnotatedColumn> {
+    fn factory_column(&self, annotation: Node<'a>) -> Option<AnnotatedColumn> {
         let call = descendants(annotation)
             .into_iter()
             .find(|n| n.kind() == "call")?;
@@ -1414,7 +1417,7 @@ impl<'a> FileReader<'a> {
     }
 
     /// An argument of a helper call as far as a key can depend on it.
-    fn helper_arg(&self, node: Node) -> HelperArg {
+    fn helper_arg(&self, node: Node<'a>) -> HelperArg {
         helper_literal(node, self.src)
             .or_else(|| self.string(node).map(HelperArg::Str))
             .unwrap_or(HelperArg::Unknown)
@@ -1488,22 +1491,51 @@ impl<'a> FileReader<'a> {
 
     /// A mapper registry: a variable holding `registry(...)`, a declarative base's
     /// `Base.registry`, or `registry()` itself. Another object's `map_imperatively` maps nothing.
-    fn is_registry(&self, receiver: Node) -> bool {
+    fn is_registry(&self, receiver: Node<'a>) -> bool {
         let receiver = unwrap_parens(receiver);
+        let receiver = match receiver.kind() {
+            "identifier" => match self.bindings.value_of(receiver) {
+                Binding::Value(value) => value,
+                Binding::Outer(name) => return self.globals.registries.contains(name),
+                Binding::Unknown => return false,
+            },
+            _ => receiver,
+        };
         match receiver.kind() {
-            "identifier" => self.globals.registries.contains(self.text(receiver)),
             "attribute" => receiver.field("attribute").map(|a| self.text(a)) == Some("registry"),
             "call" => receiver
                 .field("function")
                 .and_then(|f| dotted_name(f, self.src))
-                .is_some_and(|callee| last_segment(&callee) == "registry"),
+                .is_some_and(|callee| last_segment(&self.imports.resolve(&callee)) == "registry"),
+            _ => false,
+        }
+    }
+
+    /// `__mapper_args__`'s value says `concrete=True`: a literal dict, `dict(...)`, or a name
+    /// bound to one.
+    fn concrete_mapping(&self, value: Node<'a>) -> bool {
+        let value = unwrap_parens(value);
+        let value = match value.kind() {
+            "identifier" => match self.bindings.value_of(value) {
+                Binding::Value(value) => value,
+                _ => return false,
+            },
+            _ => value,
+        };
+        match value.kind() {
+            "dictionary" => self.dict_bool(Some(value), "concrete") == Some(true),
+            "call" if value.field("function").map(|f| self.text(f)) == Some("dict") => {
+                CallArgs::of(value, self.src)
+                    .and_then(|args| args.keyword("concrete"))
+                    .is_some_and(|v| is_true(v, self.src))
+            }
             _ => false,
         }
     }
 
     /// `mapper_registry.map_imperatively(Order, orders, properties={"lines": relationship(...)})`:
     /// classical mapping, as in "Cosmic Python"-style projects whose models are plain classes.
-    fn imperative_mapping(&self, call: Node) -> Option<ImperativeMapping> {
+    fn imperative_mapping(&self, call: Node<'a>) -> Option<ImperativeMapping> {
         let callee = call.field("function")?;
         if callee.kind() != "attribute"
             || callee.field("attribute").map(|a| self.text(a)) != Some("map_imperatively")
@@ -1512,7 +1544,7 @@ impl<'a> FileReader<'a> {
             return None;
         }
         let args = CallArgs::of(call, self.src)?;
-        let name_of = |node: Option<Node>| {
+        let name_of = |node: Option<Node<'a>>| {
             node.map(unwrap_parens)
                 .filter(|n| n.kind() == "identifier")
                 .map(|n| self.text(n).to_string())
@@ -1547,7 +1579,7 @@ impl<'a> FileReader<'a> {
     /// SQLAlchemy's declarative classes take attributes after the class statement: a
     /// module-level `User.addresses = relationship("Address", cascade=...)` (or a column) is
     /// the class's member as if written in its body.
-    fn late_member(&self, assignment: Node) -> Option<(String, Member)> {
+    fn late_member(&self, assignment: Node<'a>) -> Option<(String, Member)> {
         let left = assignment.field("left")?;
         let right = unwrap_parens(assignment.field("right")?);
         if left.kind() != "attribute" || right.kind() != "call" || !is_module_level(assignment) {
@@ -1559,12 +1591,12 @@ impl<'a> FileReader<'a> {
         Some((self.text(class).to_string(), member))
     }
 
-    fn naming_from_metadata(&self, call: Node) -> Option<NamingRef> {
+    fn naming_from_metadata(&self, call: Node<'a>) -> Option<NamingRef> {
         let args = CallArgs::of(call, self.src)?;
         self.naming_value(args.keyword("naming_convention")?)
     }
 
-    fn naming_value(&self, value: Node) -> Option<NamingRef> {
+    fn naming_value(&self, value: Node<'a>) -> Option<NamingRef> {
         let value = unwrap_parens(value);
         if value.kind() == "identifier" {
             return Some(NamingRef::Var(self.text(value).to_string()));
@@ -1572,7 +1604,7 @@ impl<'a> FileReader<'a> {
         fk_template(value, self.src).map(NamingRef::Literal)
     }
 
-    fn read_table_call(&self, call: Node) -> Option<PendingTable> {
+    fn read_table_call(&self, call: Node<'a>) -> Option<PendingTable> {
         let args = CallArgs::of(call, self.src)?;
         let name = self.string(args.arg(0, "name")?)?;
         let schema = args.keyword("schema").and_then(|s| self.string(s));
@@ -1623,7 +1655,7 @@ impl<'a> FileReader<'a> {
         Some(table)
     }
 
-    fn read_class(&self, class: Node) -> Option<ClassInfo> {
+    fn read_class(&self, class: Node<'a>) -> Option<ClassInfo> {
         let name = self.text(class.field("name")?).to_string();
         let mut info = ClassInfo {
             id: 0,
@@ -1697,7 +1729,7 @@ impl<'a> FileReader<'a> {
         }
     }
 
-    fn read_class_assignment(&self, assignment: Node, info: &mut ClassInfo) {
+    fn read_class_assignment(&self, assignment: Node<'a>, info: &mut ClassInfo) {
         let Some(left) = assignment.field("left") else {
             return;
         };
@@ -1714,7 +1746,7 @@ impl<'a> FileReader<'a> {
             "__abstract__" => info.is_abstract = right.is_some_and(|r| is_true(r, self.src)),
             "__table_args__" => info.table_args = right.map(|r| self.read_table_args(r)),
             "__table__" => info.has_table_object = true,
-            "__mapper_args__" => info.concrete = self.dict_bool(right, "concrete") == Some(true),
+            "__mapper_args__" => info.concrete = right.is_some_and(|r| self.concrete_mapping(r)),
             _ if attr.starts_with("__") => {}
             _ => {
                 let annotation = assignment.field("type");
@@ -1726,7 +1758,7 @@ impl<'a> FileReader<'a> {
     }
 
     /// `@declared_attr` methods: mixins' way to contribute FK columns and relationships.
-    fn read_declared_attr(&self, decorated: Node, info: &mut ClassInfo) {
+    fn read_declared_attr(&self, decorated: Node<'a>, info: &mut ClassInfo) {
         let mut cursor = decorated.walk();
         let is_declared_attr = decorated
             .named_children(&mut cursor)
@@ -1750,6 +1782,10 @@ impl<'a> FileReader<'a> {
         else {
             return;
         };
+        if name == "__mapper_args__" {
+            info.concrete = self.concrete_mapping(returned);
+            return;
+        }
         if name == "__tablename__" {
             let text = self.text(returned);
             info.tablename_rule = if text.contains("__name__") && text.contains(".lower()") {
@@ -1772,9 +1808,9 @@ impl<'a> FileReader<'a> {
     fn read_member(
         &self,
         attr: &str,
-        annotation: Option<Node>,
-        value: Option<Node>,
-        at: Node,
+        annotation: Option<Node<'a>>,
+        value: Option<Node<'a>>,
+        at: Node<'a>,
     ) -> Option<Member> {
         let ann_text = annotation.map(|a| self.text(a)).unwrap_or("");
         let mut tokens = type_tokens(ann_text);
@@ -1861,7 +1897,7 @@ impl<'a> FileReader<'a> {
     }
 
     /// The `mapped_column(...)` inside an `Annotated[...]` (inline or through an alias).
-    fn annotated_in(&self, annotation: Node, tokens: &[&str]) -> Option<AnnotatedColumn> {
+    fn annotated_in(&self, annotation: Node<'a>, tokens: &[&str]) -> Option<AnnotatedColumn> {
         if !self.globals.factories.is_empty()
             && let Some(made) = self.factory_column(annotation)
         {
@@ -1878,7 +1914,7 @@ impl<'a> FileReader<'a> {
             .cloned()
     }
 
-    fn read_annotated(&self, node: Node) -> Option<AnnotatedColumn> {
+    fn read_annotated(&self, node: Node<'a>) -> Option<AnnotatedColumn> {
         let call = descendants(node).into_iter().find(|n| {
             n.kind() == "call" && self.call_name(*n).as_deref() == Some("mapped_column")
         })?;
@@ -1914,7 +1950,7 @@ impl<'a> FileReader<'a> {
         &self,
         attr: &str,
         tokens: &[&str],
-        at: Node,
+        at: Node<'a>,
         sqlmodel_only: bool,
     ) -> PendingColumn {
         PendingColumn {
@@ -1934,7 +1970,7 @@ impl<'a> FileReader<'a> {
         &self,
         attr: &str,
         annotation: Option<&[&str]>,
-        call: Node,
+        call: Node<'a>,
         typed: bool,
     ) -> Option<PendingColumn> {
         let args = CallArgs::of(call, self.src)?;
@@ -1990,7 +2026,7 @@ impl<'a> FileReader<'a> {
         })
     }
 
-    fn read_foreign_key(&self, call: Node, column: &str) -> Option<PendingFk> {
+    fn read_foreign_key(&self, call: Node<'a>, column: &str) -> Option<PendingFk> {
         let args = CallArgs::of(call, self.src)?;
         let (referent, referent_column) = self.read_target(args.arg(0, "column")?)?;
         Some(PendingFk {
@@ -2005,7 +2041,7 @@ impl<'a> FileReader<'a> {
         })
     }
 
-    fn key_source(&self, kind: KeyCall, call: Node, args: &CallArgs) -> KeySource {
+    fn key_source(&self, kind: KeyCall, call: Node<'a>, args: &CallArgs<'a>) -> KeySource {
         let mut layout = arg_layout(args.list, self.file);
         // `Field(\n    default=None, foreign_key="t.id"\n)`: the arguments share one line, so a
         // new one goes on that line too, not on a line of its own.
@@ -2040,7 +2076,7 @@ impl<'a> FileReader<'a> {
     }
 
     /// The `ondelete=` keyword of a column call, with the separator before it.
-    fn misplaced_span(&self, args: &CallArgs, single_key: bool) -> Option<MisplacedOndelete> {
+    fn misplaced_span(&self, args: &CallArgs<'a>, single_key: bool) -> Option<MisplacedOndelete> {
         let (_, keyword, value) = args.keywords.iter().find(|(k, _, _)| k == "ondelete")?;
         let mut cursor = args.list.walk();
         let previous = args
@@ -2055,7 +2091,7 @@ impl<'a> FileReader<'a> {
         })
     }
 
-    fn read_target(&self, node: Node) -> Option<(Referent, String)> {
+    fn read_target(&self, node: Node<'a>) -> Option<(Referent, String)> {
         let node = unwrap_parens(node);
         if let Some(text) = self.string(node) {
             let (table, column) = split_target(&text)?;
@@ -2067,7 +2103,7 @@ impl<'a> FileReader<'a> {
     }
 
     /// SQLModel `Field(foreign_key="team.id", ondelete=..., nullable=..., sa_column=Column(...))`.
-    fn read_field(&self, attr: &str, tokens: &[&str], call: Node) -> Option<PendingColumn> {
+    fn read_field(&self, attr: &str, tokens: &[&str], call: Node<'a>) -> Option<PendingColumn> {
         let args = CallArgs::of(call, self.src)?;
         if let Some(sa_column) = args.keyword("sa_column")
             && self.call_name(sa_column).as_deref() == Some("Column")
@@ -2111,7 +2147,7 @@ impl<'a> FileReader<'a> {
         })
     }
 
-    fn read_fk_constraint(&self, call: Node) -> Option<PendingFk> {
+    fn read_fk_constraint(&self, call: Node<'a>) -> Option<PendingFk> {
         let args = CallArgs::of(call, self.src)?;
         let columns = string_list(args.arg(0, "columns")?, self.src)?;
         let refs = unwrap_parens(args.arg(1, "refcolumns")?);
@@ -2140,7 +2176,7 @@ impl<'a> FileReader<'a> {
     }
 
     /// `__table_args__`: a tuple of constraints, a dict, or a tuple ending in a dict.
-    fn read_table_args(&self, value: Node) -> TableArgs {
+    fn read_table_args(&self, value: Node<'a>) -> TableArgs {
         let mut args = TableArgs::default();
         let items: Vec<Node> = match value.kind() {
             "tuple" | "list" => {
@@ -2171,7 +2207,7 @@ impl<'a> FileReader<'a> {
     }
 
     /// `{"key": True/False, ...}`'s value for `key`, when the dict is a literal.
-    fn dict_bool(&self, dict: Option<Node>, key: &str) -> Option<bool> {
+    fn dict_bool(&self, dict: Option<Node<'a>>, key: &str) -> Option<bool> {
         let dict = unwrap_parens(dict?);
         if dict.kind() != "dictionary" {
             return None;
@@ -2191,7 +2227,7 @@ impl<'a> FileReader<'a> {
     }
 
     /// The column names a constraint call lists as plain string arguments.
-    fn constraint_columns(&self, call: Node) -> Vec<String> {
+    fn constraint_columns(&self, call: Node<'a>) -> Vec<String> {
         CallArgs::of(call, self.src)
             .map(|args| {
                 args.positional
@@ -2206,8 +2242,8 @@ impl<'a> FileReader<'a> {
         &self,
         attr: &str,
         tokens: &[&str],
-        call: Node,
-        at: Node,
+        call: Node<'a>,
+        at: Node<'a>,
     ) -> Option<PendingRel> {
         let args = CallArgs::of(call, self.src)?;
         // SQLModel's `Relationship(sa_relationship=relationship(...))`: the inner call is the
@@ -2255,7 +2291,7 @@ impl<'a> FileReader<'a> {
             let options = splat
                 .named_child(0)
                 .filter(|n| n.kind() == "identifier")
-                .and_then(|name| bindings::dict_options(name, self.src));
+                .and_then(|name| self.bindings.dict_options(name));
             for (key, value) in options.into_iter().flatten() {
                 self.apply_relationship_option(&key, value, &mut pending);
             }
@@ -2283,19 +2319,19 @@ impl<'a> FileReader<'a> {
     /// falling back to the annotation: SET NULL on a column that turns out NOT NULL fails
     /// loudly (and a NOT NULL the migration states wins anyway), where CASCADE on a nullable
     /// one deletes rows nobody meant to delete. `*args` can't carry it (it is keyword-only).
-    fn stated_nullable(&self, args: &CallArgs) -> Option<bool> {
+    fn stated_nullable(&self, args: &CallArgs<'a>) -> Option<bool> {
         // A primary key is NOT NULL whatever the unknown says.
         let unknown = || {
             !args
                 .keyword("primary_key")
                 .is_some_and(|v| is_true(v, self.src))
         };
-        let evaluated = |value: Node| {
+        let evaluated = |value: Node<'a>| {
             let value = unwrap_parens(value);
             bool_literal(value, self.src).or_else(|| match value.kind() {
-                "identifier" => match bindings::value_of(value, self.src) {
+                "identifier" => match self.bindings.value_of(value) {
                     Binding::Value(v) => bool_literal(v, self.src),
-                    Binding::Unknown | Binding::Outer => None,
+                    Binding::Unknown | Binding::Outer(_) => None,
                 },
                 _ => None,
             })
@@ -2311,7 +2347,7 @@ impl<'a> FileReader<'a> {
         }
     }
 
-    fn relationship_target(&self, node: Node) -> Option<String> {
+    fn relationship_target(&self, node: Node<'a>) -> Option<String> {
         let node = unwrap_parens(node);
         let text = match node.kind() {
             "lambda" => self.text(node.field("body")?),
@@ -2322,7 +2358,7 @@ impl<'a> FileReader<'a> {
     }
 
     /// SQLModel passes relationship() options through a dict (or `dict(...)`).
-    fn read_relationship_kwargs(&self, value: Node, pending: &mut PendingRel) {
+    fn read_relationship_kwargs(&self, value: Node<'a>, pending: &mut PendingRel) {
         let value = unwrap_parens(value);
         match value.kind() {
             "dictionary" => {
@@ -2345,7 +2381,7 @@ impl<'a> FileReader<'a> {
         }
     }
 
-    fn apply_relationship_option(&self, key: &str, value: Node, pending: &mut PendingRel) {
+    fn apply_relationship_option(&self, key: &str, value: Node<'a>, pending: &mut PendingRel) {
         let value = unwrap_parens(value);
         let rel = &mut pending.rel;
         match key {
@@ -2377,7 +2413,7 @@ impl<'a> FileReader<'a> {
 
     /// The text of a relationship option that names columns, as a string
     /// (`"Post.author_id"`), a lambda's body or the expression itself (`[author_id]`).
-    fn column_expression(&self, value: Node) -> String {
+    fn column_expression(&self, value: Node<'a>) -> String {
         let value = match value.kind() {
             "lambda" => value.field("body").unwrap_or(value),
             _ => value,
@@ -2385,11 +2421,11 @@ impl<'a> FileReader<'a> {
         string_value(value, self.src).unwrap_or_else(|| self.text(value).to_string())
     }
 
-    fn passive(&self, value: Node) -> bool {
+    fn passive(&self, value: Node<'a>) -> bool {
         is_true(value, self.src) || string_value(value, self.src).as_deref() == Some("all")
     }
 
-    fn read_backref(&self, value: Node) -> Option<Backref> {
+    fn read_backref(&self, value: Node<'a>) -> Option<Backref> {
         if let Some(name) = string_value(value, self.src) {
             return Some(Backref {
                 name,
@@ -2763,7 +2799,7 @@ fn build(mut facts: Vec<FileFacts>, globals: &Globals) -> Schema {
                 }
                 _ => None,
             })
-            .filter(|parent| *parent != key && !class.concrete);
+            .filter(|parent| *parent != key && !mixins.iter().any(|m| m.concrete));
         let table = schema.tables.entry(key).or_insert_with(|| Table {
             name: name.clone(),
             schema: schema_name.clone(),

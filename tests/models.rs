@@ -786,6 +786,98 @@ exporter.map_imperatively(
 }
 
 #[test]
+fn concrete_mappings_and_registries_in_every_form() {
+    // SQLAlchemy 2.0.58: [('Kiosk', True, True), ('Stall', True, True), ('Booth', True, True),
+    // ('Outlet', False, True)] (mapper.concrete, inherits) and `ONETOMANY True` for
+    // Order.lines, mapped through an alias of a renamed `registry` import.
+    let schema = read_src(
+        r#"
+from sqlalchemy import Column, ForeignKey, Integer, Table
+from sqlalchemy.orm import DeclarativeBase, declared_attr, relationship, registry as Reg
+
+CONCRETE = dict(concrete=True)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Shop(Base):
+    __tablename__ = "shops"
+    id = Column(Integer, primary_key=True)
+
+
+class ConcreteMixin:
+    __mapper_args__ = {"concrete": True}
+
+
+class Kiosk(Shop):
+    __tablename__ = "kiosks"
+    id = Column(Integer, primary_key=True)
+    __mapper_args__ = CONCRETE
+
+
+class Stall(Shop):
+    __tablename__ = "stalls"
+    id = Column(Integer, primary_key=True)
+
+    @declared_attr
+    def __mapper_args__(cls):
+        return {"concrete": True}
+
+
+class Booth(ConcreteMixin, Shop):
+    __tablename__ = "booths"
+    id = Column(Integer, primary_key=True)
+
+
+class Outlet(Shop):
+    __tablename__ = "outlets"
+    id = Column(Integer, ForeignKey("shops.id"), primary_key=True)
+
+
+mapper_registry = Reg()
+reg = mapper_registry
+
+
+class Order:
+    pass
+
+
+class Line:
+    pass
+
+
+orders = Table("orders", Base.metadata, Column("id", Integer, primary_key=True))
+lines = Table(
+    "lines",
+    Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", ForeignKey("orders.id")),
+)
+reg.map_imperatively(Line, lines)
+reg.map_imperatively(
+    Order, orders, properties={"lines": relationship(Line, cascade="all, delete-orphan")}
+)
+"#,
+    );
+    let inherits: Vec<(&str, Option<&str>)> = ["kiosks", "stalls", "booths", "outlets"]
+        .into_iter()
+        .map(|t| (t, schema.table(t).unwrap().inherits.as_deref()))
+        .collect();
+    assert_eq!(
+        inherits,
+        [
+            ("kiosks", None),
+            ("stalls", None),
+            ("booths", None),
+            ("outlets", Some("shops"))
+        ]
+    );
+    assert_eq!(schema.table("orders").unwrap().relationships.len(), 1);
+}
+
+#[test]
 fn mapped_imported_under_another_name() {
     // SQLAlchemy 2.0.58: `ONETOMANY True [('id', False), ('p_ref', True), ('q_ref', False)]`.
     let schema = read_src(
