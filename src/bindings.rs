@@ -171,12 +171,14 @@ impl<'t> Bindings<'t> {
         if let Some(options) = self.dicts.borrow().get(&key) {
             return options.clone();
         }
-        let options = self.literal_dict(unwrap_parens(value), hops).and_then(|mut options| {
-            for change in changes {
-                self.apply_change(change, name, &mut options, hops)?;
-            }
-            Some(options)
-        });
+        let options = self
+            .literal_dict(unwrap_parens(value), hops)
+            .and_then(|mut options| {
+                for change in changes {
+                    self.apply_change(change, name, &mut options, hops)?;
+                }
+                Some(options)
+            });
         self.dicts.borrow_mut().insert(key, options.clone());
         options
     }
@@ -443,14 +445,7 @@ impl<'t> Bindings<'t> {
                 }
             }
             ("delete_statement", _) => {
-                let targets = match inner.kind() {
-                    "expression_list" => {
-                        let mut cursor = inner.walk();
-                        inner.named_children(&mut cursor).collect()
-                    }
-                    _ => vec![inner],
-                };
-                for target in targets {
+                for target in del_targets(change) {
                     let of_this_dict = target
                         .field("value")
                         .is_some_and(|v| &src[v.byte_range()] == name);
@@ -475,7 +470,7 @@ fn index_scope<'t>(scope: Node<'t>, src: &'t str) -> ScopeIndex<'t> {
         let mut add = |name: &'t str, event: Event<'t>| {
             index.entry(name).or_default().push((end, event));
         };
-        if let Some(changed) = changed_in_place(statement, src) {
+        for changed in changed_in_place(statement, src) {
             add(changed, Event::Changed(statement));
         }
         for deleted in deleted_names(statement, src) {
@@ -495,25 +490,46 @@ fn index_scope<'t>(scope: Node<'t>, src: &'t str) -> ScopeIndex<'t> {
         }
         let assigned = plain_assignment(statement, src);
         if let Some(aliased) = assigned
+            .as_ref()
             .map(|a| unwrap_parens(a.value))
             .filter(|v| v.kind() == "identifier")
         {
             add(&src[aliased.byte_range()], Event::Aliased);
         }
-        for target in targets(statement) {
+        let targets = targets(statement);
+        // `try: from settings import X` / `except ImportError: X = "..."`: candidates that
+        // are imports and plain values are left to the project's constants, as an import
+        // would be.
+        let fallbacks = statement.kind() == "try_statement"
+            && targets.iter().all(|t| is_import_or_plain_value(*t));
+        for target in targets {
             let name = &src[target.byte_range()];
-            let event = match assigned {
-                Some(a) if a.left == target => Event::Assigned {
+            let event = match &assigned {
+                Some(a) if a.lefts.contains(&target) => Event::Assigned {
                     value: a.value,
-                    shared: a.chained,
+                    shared: a.lefts.len() > 1,
                 },
                 _ if import => Event::Imported(imported_as(target, src)),
+                _ if fallbacks => Event::Imported(name),
                 _ => Event::Bound,
             };
             add(name, event);
         }
     }
     index
+}
+
+/// An import's target, or the left side of a plain `name = value` statement.
+fn is_import_or_plain_value(target: Node) -> bool {
+    let in_import = std::iter::successors(target.parent(), |p| p.parent())
+        .take(3)
+        .any(|p| matches!(p.kind(), "import_statement" | "import_from_statement"));
+    let plain = target.parent().is_some_and(|p| {
+        p.kind() == "assignment"
+            && p.parent()
+                .is_some_and(|s| s.kind() == "expression_statement")
+    });
+    in_import || plain
 }
 
 /// The name an import target has in the module it comes from (`OTHER` for `OTHER as CASC`).
@@ -529,13 +545,11 @@ fn imported_as<'t>(target: Node<'t>, src: &'t str) -> &'t str {
     &src[original.unwrap_or(target).byte_range()]
 }
 
-/// `name = value` or `name: T = value`.
-#[derive(Clone, Copy)]
+/// `name = value` or `name: T = value` (or `name = other = value`).
+#[derive(Clone)]
 struct PlainAssignment<'t> {
-    left: Node<'t>,
+    lefts: Vec<Node<'t>>,
     value: Node<'t>,
-    /// `name = other = value`: two names for one object.
-    chained: bool,
 }
 
 fn plain_assignment<'t>(statement: Node<'t>, src: &str) -> Option<PlainAssignment<'t>> {
@@ -543,25 +557,49 @@ fn plain_assignment<'t>(statement: Node<'t>, src: &str) -> Option<PlainAssignmen
         .named_child(0)
         .filter(|_| statement.kind() == "expression_statement")
         .filter(|n| n.kind() == "assignment")?;
-    let left = assignment.field("left")?;
-    if left.kind() != "identifier" || src[left.byte_range()].is_empty() {
-        return None;
-    }
-    let mut value = assignment.field("right")?;
-    let chained = value.kind() == "assignment";
+    let mut lefts = vec![];
+    let mut value = assignment;
     while value.kind() == "assignment" {
+        let left = value.field("left")?;
+        if left.kind() != "identifier" || src[left.byte_range()].is_empty() {
+            return None;
+        }
+        lefts.push(left);
         value = value.field("right")?;
     }
-    Some(PlainAssignment {
-        left,
-        value,
-        chained,
-    })
+    Some(PlainAssignment { lefts, value })
 }
 
 /// `name[...] = v`, `name.update(...)` (or another of `DICT_CHANGES`), `del name[...]`: the
-/// object changes, the name stays bound to it. Returns the name.
-fn changed_in_place<'t>(statement: Node, src: &'t str) -> Option<&'t str> {
+/// object changes, the name stays bound to it. Returns the names.
+fn changed_in_place<'t>(statement: Node, src: &'t str) -> Vec<&'t str> {
+    if statement.kind() == "delete_statement" {
+        return del_targets(statement)
+            .into_iter()
+            .filter(|t| t.kind() == "subscript")
+            .filter_map(|t| t.field("value"))
+            .filter(|o| o.kind() == "identifier")
+            .map(|o| &src[o.byte_range()])
+            .collect();
+    }
+    changed_object(statement, src).into_iter().collect()
+}
+
+/// `del a, b[...]`'s targets.
+fn del_targets(statement: Node) -> Vec<Node> {
+    let Some(inner) = statement.named_child(0) else {
+        return vec![];
+    };
+    match inner.kind() {
+        "expression_list" => {
+            let mut cursor = inner.walk();
+            inner.named_children(&mut cursor).collect()
+        }
+        _ => vec![inner],
+    }
+}
+
+fn changed_object<'t>(statement: Node, src: &'t str) -> Option<&'t str> {
     let inner = statement.named_child(0)?;
     let object = match (statement.kind(), inner.kind()) {
         ("expression_statement", "assignment") => inner
@@ -578,15 +616,6 @@ fn changed_in_place<'t>(statement: Node, src: &'t str) -> Option<&'t str> {
             }
             method.field("object")?
         }
-        ("delete_statement", _) => {
-            let target = match inner.kind() {
-                "expression_list" => inner.named_child(0)?,
-                _ => inner,
-            };
-            Some(target)
-                .filter(|t| t.kind() == "subscript")?
-                .field("value")?
-        }
         _ => return None,
     };
     (object.kind() == "identifier").then(|| &src[object.byte_range()])
@@ -597,17 +626,7 @@ fn deleted_names<'t>(statement: Node, src: &'t str) -> Vec<&'t str> {
     if statement.kind() != "delete_statement" {
         return vec![];
     }
-    let Some(inner) = statement.named_child(0) else {
-        return vec![];
-    };
-    let targets = match inner.kind() {
-        "expression_list" => {
-            let mut cursor = inner.walk();
-            inner.named_children(&mut cursor).collect()
-        }
-        _ => vec![inner],
-    };
-    targets
+    del_targets(statement)
         .into_iter()
         .filter(|t| t.kind() == "identifier")
         .map(|t| &src[t.byte_range()])
@@ -636,15 +655,12 @@ fn read_elsewhere<'t>(root: Node<'t>, src: &'t str) -> Elsewhere<'t> {
                         .is_some_and(|a| DICT_CHANGES.contains(&text(a)))
                 })
                 .and_then(|f| f.field("object")),
-            "delete_statement" => node.named_child(0).and_then(|t| {
-                let t = match t.kind() {
-                    "expression_list" => t.named_child(0)?,
-                    _ => t,
-                };
-                (t.kind() == "subscript")
-                    .then(|| t.field("value"))
-                    .flatten()
-            }),
+            "delete_statement" => {
+                for changed in changed_in_place(node, src) {
+                    *found.changes.entry(changed).or_default() += 1;
+                }
+                None
+            }
             "global_statement" => {
                 let mut cursor = node.walk();
                 for name in node.named_children(&mut cursor) {
@@ -695,9 +711,9 @@ fn is_target(ident: Node) -> bool {
     };
     let is_field = |field: &'static str| parent.field(field) == Some(ident);
     match parent.kind() {
-        "assignment" | "augmented_assignment" | "for_statement" | "for_in_clause" => {
-            is_field("left")
-        }
+        // `name: T` alone binds nothing.
+        "assignment" => is_field("left") && parent.field("right").is_some(),
+        "augmented_assignment" | "for_statement" | "for_in_clause" => is_field("left"),
         "named_expression" | "function_definition" | "class_definition" => is_field("name"),
         "default_parameter" | "typed_default_parameter" => is_field("name"),
         "aliased_import" => is_field("alias"),
@@ -756,7 +772,11 @@ mod tests {
     }
 
     fn options_at_last_use(code: &str, name: &str) -> Option<Vec<(String, String)>> {
-        at_use(code, name, -1, |node, src| {
+        options_at_use(code, name, -1)
+    }
+
+    fn options_at_use(code: &str, name: &str, nth: isize) -> Option<Vec<(String, String)>> {
+        at_use(code, name, nth, |node, src| {
             Bindings::new(src).dict_options(node).map(|options| {
                 options
                     .into_iter()
@@ -801,6 +821,9 @@ mod tests {
 
     #[test]
     fn conditional_and_imported_bindings_are_unknown() {
+        let code =
+            "try:\n    from s import N\nexcept ImportError:\n    N = 'x'\nclass A:\n    y = f(N)\n";
+        assert_eq!(value_at_last_use(code, "N"), "outer N");
         let code = "N = False\nif x:\n    N = True\nclass A:\n    y = f(N)\n";
         assert_eq!(value_at_last_use(code, "N"), "unknown");
         let code = "N = False\nfrom m import N\nclass A:\n    y = f(N)\n";
@@ -813,6 +836,21 @@ mod tests {
         assert_eq!(value_at_last_use(code, "N"), "unknown");
         let code = "N = False\ndef setup():\n    global N\n    N = True\nclass A:\n    y = f(N)\n";
         assert_eq!(value_at_last_use(code, "N"), "unknown");
+    }
+
+    #[test]
+    fn other_names_and_bare_annotations_change_nothing() {
+        let code = "N = False\nN_OLD = True\ndel N_OLD\nclass A:\n    N: bool\n    y = f(N)\n";
+        assert_eq!(value_at_last_use(code, "N"), "False");
+        let code = "A = B = True\nclass C:\n    y = f(B)\n";
+        assert_eq!(value_at_last_use(code, "B"), "True");
+        let code = "K = {'cascade': 'all'}\nK_OLD = {}\ndel K_OLD['x']\nclass C:\n    r = relationship(**K)\n";
+        assert_eq!(
+            options_at_last_use(code, "K"),
+            Some(vec![("cascade".to_string(), "'all'".to_string())])
+        );
+        let code = "K = {'cascade': 'all'}\nJ = {}\ndel J['x'], K['cascade']\nclass C:\n    r = relationship(**K)\n";
+        assert_eq!(options_at_last_use(code, "K"), None);
     }
 
     #[test]
@@ -844,9 +882,10 @@ mod tests {
 
     #[test]
     fn dict_changes_between_the_assignment_and_the_use_apply() {
+        // The fifth K is the use; the change after it does not count.
         let code = "K = dict(passive_deletes=True)\nK['cascade'] = 'all'\nK.update(viewonly=False)\ndel K['passive_deletes']\nclass A:\n    r = relationship(**K)\nK['cascade'] = 'none'\n";
         assert_eq!(
-            options_at_last_use(code, "K"),
+            options_at_use(code, "K", 4),
             Some(vec![
                 ("cascade".to_string(), "'all'".to_string()),
                 ("viewonly".to_string(), "False".to_string()),

@@ -216,6 +216,9 @@ pub struct Relationship {
     /// when the join is anything else (an `and_()`, a lambda with calls). The side on the
     /// child's class names the key's columns, as `foreign_keys=` would.
     pub join: Option<Vec<(String, String)>>,
+    /// Options the reader could not read that may set the cascade (`**KW` from another
+    /// module, `cascade=make_cascade()`), as written: the relationship may delete rows or not.
+    pub unread_options: Option<String>,
     pub origin: Origin,
 }
 
@@ -281,8 +284,6 @@ const NEUTRAL_BASES: &[&str] = &["object", "ABC", "Generic", "Protocol"];
 struct Globals {
     /// Variables holding `SQLAlchemy(...)` (Flask-SQLAlchemy's `db`).
     sa_instances: HashSet<String>,
-    /// Variables holding `registry(...)`, whose `map_imperatively` maps classes.
-    registries: HashSet<String>,
     /// `Model = db.Model`-style aliases of Flask-SQLAlchemy's model base.
     flask_model_aliases: HashSet<String>,
     /// Module-level `NAME = "literal"`, for `ForeignKey(USERS_ID)` and `__tablename__ = NAME`.
@@ -669,7 +670,6 @@ static READ_FINDER: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::
 #[derive(Default)]
 struct FileGlobals {
     sa_instances: Vec<String>,
-    registries: Vec<String>,
     constants: Vec<(String, String)>,
     conventions: Vec<(String, String)>,
     /// `Model = db.Model`-style assignments: (name, dotted value).
@@ -705,10 +705,8 @@ impl FileGlobals {
                 "call" => {
                     let callee = right.field("function");
                     let callee = callee.and_then(|c| dotted_name(c, src));
-                    match callee.as_deref().map(last_segment) {
-                        Some("SQLAlchemy") => found.sa_instances.push(name()),
-                        Some("registry") => found.registries.push(name()),
-                        _ => {}
+                    if callee.as_deref().map(last_segment) == Some("SQLAlchemy") {
+                        found.sa_instances.push(name());
                     }
                 }
                 "string" | "concatenated_string" if is_module_level(node) => {
@@ -1206,7 +1204,6 @@ impl Globals {
         let mut bindings: HashMap<String, usize> = HashMap::new();
         for file in per_file {
             globals.sa_instances.extend(file.sa_instances);
-            globals.registries.extend(file.registries);
             globals.constants.extend(file.constants);
             globals.conventions.extend(file.conventions);
             globals.factories.extend(file.factories);
@@ -1489,15 +1486,16 @@ impl<'a> FileReader<'a> {
         facts
     }
 
-    /// A mapper registry: a variable holding `registry(...)`, a declarative base's
-    /// `Base.registry`, or `registry()` itself. Another object's `map_imperatively` maps nothing.
+    /// Whether `map_imperatively`'s receiver may be a mapper registry: anything but a value
+    /// this file shows to be something else (`Serializer().map_imperatively(...)`). A name
+    /// imported from another module (`from app.db import mapper_registry`) gets the benefit
+    /// of the doubt: the method name is SQLAlchemy's.
     fn is_registry(&self, receiver: Node<'a>) -> bool {
         let receiver = unwrap_parens(receiver);
         let receiver = match receiver.kind() {
             "identifier" => match self.bindings.value_of(receiver) {
                 Binding::Value(value) => value,
-                Binding::Outer(name) => return self.globals.registries.contains(name),
-                Binding::Unknown => return false,
+                Binding::Outer(_) | Binding::Unknown => return true,
             },
             _ => receiver,
         };
@@ -2268,6 +2266,7 @@ impl<'a> FileReader<'a> {
                 cascade: None,
                 passive_deletes: false,
                 cascade_delete: false,
+                unread_options: None,
                 foreign_keys: vec![],
                 has_remote_side: false,
                 remote_side: vec![],
@@ -2292,8 +2291,13 @@ impl<'a> FileReader<'a> {
                 .named_child(0)
                 .filter(|n| n.kind() == "identifier")
                 .and_then(|name| self.bindings.dict_options(name));
-            for (key, value) in options.into_iter().flatten() {
-                self.apply_relationship_option(&key, value, &mut pending);
+            match options {
+                Some(options) => {
+                    for (key, value) in options {
+                        self.apply_relationship_option(&key, value, &mut pending);
+                    }
+                }
+                None => pending.rel.unread_options = Some(self.text(splat).to_string()),
             }
         }
         for (key, _, value) in &args.keywords {
@@ -2309,6 +2313,7 @@ impl<'a> FileReader<'a> {
             pending.rel.cascade = None;
             pending.rel.passive_deletes = false;
             pending.rel.cascade_delete = false;
+            pending.rel.unread_options = None;
         }
         Some(pending)
     }
@@ -2377,7 +2382,15 @@ impl<'a> FileReader<'a> {
                     }
                 }
             }
-            _ => {}
+            "identifier" => match self.bindings.dict_options(value) {
+                Some(options) => {
+                    for (key, v) in options {
+                        self.apply_relationship_option(&key, v, pending);
+                    }
+                }
+                None => pending.rel.unread_options = Some(self.text(value).to_string()),
+            },
+            _ => pending.rel.unread_options = Some(self.text(value).to_string()),
         }
     }
 
@@ -2385,7 +2398,12 @@ impl<'a> FileReader<'a> {
         let value = unwrap_parens(value);
         let rel = &mut pending.rel;
         match key {
-            "cascade" => rel.cascade = self.string(value),
+            "cascade" => {
+                rel.cascade = self.string(value);
+                if rel.cascade.is_none() && self.text(value) != "None" {
+                    rel.unread_options = Some(format!("cascade={}", self.text(value)));
+                }
+            }
             "passive_deletes" => rel.passive_deletes = self.passive(value),
             "cascade_delete" => rel.cascade_delete = is_true(value, self.src),
             "back_populates" => rel.back_populates = self.string(value),

@@ -384,6 +384,18 @@ pub fn judge(
             message: format!("the model says ondelete={effective} but {cover} deletes these rows"),
         });
     }
+    // The heuristic rules that give something other than CASCADE decide only for want of a
+    // relationship that deletes the rows; one whose options can't be read may be that one.
+    if matches!(decision.rule, Rule::Lookup | Rule::Audit | Rule::Nullable)
+        && let Some(unread) = unread_relationship(schema, table, key)
+    {
+        findings.push(Finding {
+            code: "unread-relationship",
+            message: format!(
+                "{unread}, which the tool can't read: whether deleting the parent deletes these rows is unknown; set ondelete in ForeignKey() or in [rules]"
+            ),
+        });
+    }
     if let Some(fk) = model_key(table, key) {
         if let Some(value) = &fk.misplaced_ondelete {
             findings.push(Finding {
@@ -473,6 +485,60 @@ fn config_rule(config: &Config, key: KeyRef) -> Option<(Option<RuleHit>, Option<
 /// A relationship that deletes the child rows of `key` when the parent goes: declared on the
 /// parent class towards the child, or as a backref declared on the child. Returns its reason.
 fn deleting_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<String> {
+    covering_relationship(schema, child, key, |rel, side| match side {
+        Side::Parent => {
+            let why = deletes(
+                rel.cascade.as_deref(),
+                rel.passive_deletes,
+                rel.cascade_delete,
+            )?;
+            Some(format!(
+                "relationship {}.{} {why}",
+                rel.declared_on, rel.attribute
+            ))
+        }
+        Side::Child => {
+            let backref = rel.backref.as_ref()?;
+            let why = deletes(backref.cascade.as_deref(), backref.passive_deletes, false)?;
+            Some(format!(
+                "backref {}.{} of {}.{} {why}",
+                rel.target, backref.name, rel.declared_on, rel.attribute
+            ))
+        }
+    })
+}
+
+/// A parent-side relationship over `key` whose options the reader could not read: whether it
+/// deletes the rows is unknown.
+fn unread_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<String> {
+    covering_relationship(schema, child, key, |rel, side| {
+        let unread = rel
+            .unread_options
+            .as_ref()
+            .filter(|_| side == Side::Parent)?;
+        Some(format!(
+            "relationship {}.{} passes {unread}",
+            rel.declared_on, rel.attribute
+        ))
+    })
+}
+
+/// Which end of the key a relationship is declared on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// On the parent, towards the child (one-to-many).
+    Parent,
+    /// On the child, towards the parent (many-to-one; its backref is the parent's side).
+    Child,
+}
+
+/// The first relationship over `key` (in walk order) for which `pick` says something.
+fn covering_relationship(
+    schema: &Schema,
+    child: &Table,
+    key: KeyRef,
+    pick: impl Fn(&Relationship, Side) -> Option<String>,
+) -> Option<String> {
     let parent = find_table(schema, key.referent_table)?;
     // Relationships name classes; a class name two mapped classes share is resolved to the
     // one in the relationship's own file, or not at all.
@@ -539,16 +605,9 @@ fn deleting_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<
             && !(self_referential && many_to_one_self(rel));
         if one_to_many
             && covers(rel)
-            && let Some(why) = deletes(
-                rel.cascade.as_deref(),
-                rel.passive_deletes,
-                rel.cascade_delete,
-            )
+            && let Some(found) = pick(rel, Side::Parent)
         {
-            return Some(format!(
-                "relationship {}.{} {why}",
-                rel.declared_on, rel.attribute
-            ));
+            return Some(found);
         }
         // A backref declared on the child configures the parent's one-to-many side.
         let many_to_one = is_or_inherits(declared_on, child)
@@ -556,13 +615,9 @@ fn deleting_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<
             && (!self_referential || many_to_one_self(rel));
         if many_to_one
             && covers(rel)
-            && let Some(backref) = &rel.backref
-            && let Some(why) = deletes(backref.cascade.as_deref(), backref.passive_deletes, false)
+            && let Some(found) = pick(rel, Side::Child)
         {
-            return Some(format!(
-                "backref {}.{} of {}.{} {why}",
-                rel.target, backref.name, rel.declared_on, rel.attribute
-            ));
+            return Some(found);
         }
     }
     None

@@ -878,6 +878,45 @@ reg.map_imperatively(
 }
 
 #[test]
+fn a_registry_imported_from_another_module_maps() {
+    // The registry lives in app/db.py, which holds no model: the method name is SQLAlchemy's.
+    let schema = read_src(
+        r#"
+from sqlalchemy import Column, ForeignKey, Integer, MetaData, Table
+from sqlalchemy.orm import relationship
+from app.db import mapper_registry as reg
+
+metadata = MetaData()
+
+
+class Order:
+    pass
+
+
+class Line:
+    pass
+
+
+orders = Table("orders", metadata, Column("id", Integer, primary_key=True))
+lines = Table(
+    "lines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("order_id", ForeignKey("orders.id")),
+)
+
+
+def start_mappers():
+    reg.map_imperatively(Line, lines)
+    reg.map_imperatively(
+        Order, orders, properties={"lines": relationship(Line, cascade="all, delete-orphan")}
+    )
+"#,
+    );
+    assert_eq!(schema.table("orders").unwrap().relationships.len(), 1);
+}
+
+#[test]
 fn mapped_imported_under_another_name() {
     // SQLAlchemy 2.0.58: `ONETOMANY True [('id', False), ('p_ref', True), ('q_ref', False)]`.
     let schema = read_src(

@@ -48,6 +48,7 @@ fn policy_table() {
         ("manager", "id", "employee"),
         ("sales", "shop_ref", "shops"),
         ("sales", "kiosk_ref", "kiosks"),
+        ("entries", "ledger_id", "ledgers"),
         ("galleries", "bad_id", "users"),
         ("galleries", "typo_id", "users"),
         ("memberships", "role_id", "roles"),
