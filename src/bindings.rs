@@ -11,7 +11,10 @@ use std::rc::Rc;
 
 use tree_sitter::Node;
 
-use crate::parse::{CallArgs, Fields, string_value, unwrap_parens, walk};
+use crate::parse::{
+    CallArgs, Fields, MarkerOffsets, holds_statements, string_value, unwrap_parens, walk,
+    walk_where,
+};
 
 /// What a name is bound to at one use.
 #[derive(Debug, Clone, Copy)]
@@ -55,8 +58,12 @@ pub struct Bindings<'t> {
     scopes: RefCell<HashMap<usize, Rc<ScopeIndex<'t>>>>,
     /// By the node id of a function, lambda or comprehension: the names it binds itself.
     locals: RefCell<HashMap<usize, Rc<HashSet<&'t str>>>>,
-    /// Read from the whole file once: what no scope's own statements show.
+    /// Read from the whole file once, for dicts only: the changes no scope's own statements
+    /// show.
     elsewhere: OnceCell<Elsewhere<'t>>,
+    /// Names some function declares `global`: read once, entering only the statements that
+    /// hold the word.
+    declared_global: OnceCell<HashSet<&'t str>>,
     /// `dict_options` by (the dict's value node id, how many changes it had at the use):
     /// thousands of `**OWNED` in one file read it once.
     dicts: RefCell<HashMap<(usize, usize), Option<Options<'t>>>>,
@@ -84,11 +91,10 @@ enum Event<'t> {
 }
 
 /// Names changed in place anywhere in the file (inside functions, loops, other classes,
-/// expressions), counted, and names some function declares `global`.
+/// expressions), counted.
 #[derive(Default)]
 struct Elsewhere<'t> {
     changes: HashMap<&'t str, usize>,
-    global: HashSet<&'t str>,
 }
 
 /// What a scope walk found for a name.
@@ -111,6 +117,7 @@ impl<'t> Bindings<'t> {
             scopes: RefCell::default(),
             locals: RefCell::default(),
             elsewhere: OnceCell::new(),
+            declared_global: OnceCell::new(),
             dicts: RefCell::default(),
         }
     }
@@ -120,7 +127,7 @@ impl<'t> Bindings<'t> {
         let mut at = name_node;
         for _ in 0..MAX_HOPS {
             let name = &self.src[at.byte_range()];
-            if self.elsewhere(at).global.contains(name) {
+            if self.is_declared_global(at, name) {
                 return Binding::Unknown;
             }
             match self.lookup(name, at) {
@@ -149,8 +156,7 @@ impl<'t> Bindings<'t> {
     fn dict_options_within(&self, name_node: Node<'t>, hops: usize) -> Option<Options<'t>> {
         let hops = hops.checked_sub(1)?;
         let name = &self.src[name_node.byte_range()];
-        let elsewhere = self.elsewhere(name_node);
-        if elsewhere.global.contains(name) {
+        if self.is_declared_global(name_node, name) {
             return None;
         }
         let Found::Value {
@@ -164,7 +170,14 @@ impl<'t> Bindings<'t> {
         // A change the scope's own statements don't show (in a function, a loop, another
         // class, an expression) may have run before the use.
         let seen = self.changes_in_scope_of(name_node, name);
-        if elsewhere.changes.get(name).copied().unwrap_or(0) > seen {
+        if self
+            .elsewhere(name_node)
+            .changes
+            .get(name)
+            .copied()
+            .unwrap_or(0)
+            > seen
+        {
             return None;
         }
         let key = (value.id(), changes.len());
@@ -215,15 +228,14 @@ impl<'t> Bindings<'t> {
                     past_class = true;
                 }
                 "module" => {
-                    if in_function {
-                        // Called later: which of several module bindings it sees depends on
-                        // when.
-                        return match self.in_scope(parent, name, usize::MAX) {
-                            _ if self.binding_count(parent, name) > 1 => Found::Unknown,
-                            found => found,
-                        };
+                    if !in_function {
+                        return self.in_scope(parent, name, child.start_byte());
                     }
-                    return self.in_scope(parent, name, child.start_byte());
+                    // Called later: which of several module bindings it sees depends on when.
+                    if self.binding_count(parent, name) > 1 {
+                        return Found::Unknown;
+                    }
+                    return self.in_scope(parent, name, usize::MAX);
                 }
                 _ => {}
             }
@@ -345,13 +357,30 @@ impl<'t> Bindings<'t> {
     }
 
     fn elsewhere(&self, any: Node<'t>) -> &Elsewhere<'t> {
-        self.elsewhere.get_or_init(|| {
-            let mut root = any;
-            while let Some(parent) = root.parent() {
-                root = parent;
-            }
-            read_elsewhere(root, self.src)
-        })
+        self.elsewhere
+            .get_or_init(|| read_elsewhere(root_of(any), self.src))
+    }
+
+    fn is_declared_global(&self, any: Node<'t>, name: &str) -> bool {
+        self.declared_global
+            .get_or_init(|| {
+                let marks = MarkerOffsets::of(self.src, "global");
+                let mut names = HashSet::new();
+                if marks.is_empty() {
+                    return names;
+                }
+                let statements = walk_where(root_of(any), |n| {
+                    holds_statements(n) && marks.any_within(n.byte_range())
+                });
+                for statement in statements.filter(|n| n.kind() == "global_statement") {
+                    let mut cursor = statement.walk();
+                    for declared in statement.named_children(&mut cursor) {
+                        names.insert(&self.src[declared.byte_range()]);
+                    }
+                }
+                names
+            })
+            .contains(name)
     }
 
     /// `{"k": v, **other}` or `dict(**other, k=v)` with every key readable.
@@ -459,6 +488,13 @@ impl<'t> Bindings<'t> {
         }
         Some(())
     }
+}
+
+fn root_of(mut node: Node) -> Node {
+    while let Some(parent) = node.parent() {
+        node = parent;
+    }
+    node
 }
 
 /// Each name the statements of `scope` bind or change, with where and how.
@@ -582,7 +618,12 @@ fn changed_in_place<'t>(statement: Node, src: &'t str) -> Vec<&'t str> {
             .map(|o| &src[o.byte_range()])
             .collect();
     }
-    changed_object(statement, src).into_iter().collect()
+    statement
+        .named_child(0)
+        .filter(|_| statement.kind() == "expression_statement")
+        .and_then(|inner| changed_object(inner, src))
+        .into_iter()
+        .collect()
 }
 
 /// `del a, b[...]`'s targets.
@@ -599,15 +640,16 @@ fn del_targets(statement: Node) -> Vec<Node> {
     }
 }
 
-fn changed_object<'t>(statement: Node, src: &'t str) -> Option<&'t str> {
-    let inner = statement.named_child(0)?;
-    let object = match (statement.kind(), inner.kind()) {
-        ("expression_statement", "assignment") => inner
+/// The name whose dict `name[...] = v` or `name.update(...)` (or another of `DICT_CHANGES`)
+/// changes, wherever the expression stands.
+fn changed_object<'t>(expression: Node, src: &'t str) -> Option<&'t str> {
+    let object = match expression.kind() {
+        "assignment" => expression
             .field("left")
             .filter(|l| l.kind() == "subscript")?
             .field("value")?,
-        ("expression_statement", "call") => {
-            let method = inner
+        "call" => {
+            let method = expression
                 .field("function")
                 .filter(|f| f.kind() == "attribute")?;
             let name = &src[method.field("attribute")?.byte_range()];
@@ -633,45 +675,29 @@ fn deleted_names<'t>(statement: Node, src: &'t str) -> Vec<&'t str> {
         .collect()
 }
 
-/// Every in-place change of a plain name in the file, wherever it is, and every `global`.
+/// Every in-place change of a plain name in the file, wherever it is.
 fn read_elsewhere<'t>(root: Node<'t>, src: &'t str) -> Elsewhere<'t> {
     let mut found = Elsewhere::default();
     let text = |n: Node| &src[n.byte_range()];
     for node in walk(root) {
-        let object = match node.kind() {
-            "assignment" | "augmented_assignment" => node.field("left").and_then(|left| {
-                match left.kind() {
+        let changed: Vec<&str> = match node.kind() {
+            "assignment" | "call" => changed_object(node, src).into_iter().collect(),
+            // `A["k"] += ...` and `A |= {...}` change the dict A is bound to.
+            "augmented_assignment" => node
+                .field("left")
+                .and_then(|left| match left.kind() {
                     "subscript" => left.field("value"),
-                    // `A |= {...}` changes the dict A is bound to.
-                    "identifier" if node.kind() == "augmented_assignment" => Some(left),
-                    _ => None,
-                }
-            }),
-            "call" => node
-                .field("function")
-                .filter(|f| f.kind() == "attribute")
-                .filter(|f| {
-                    f.field("attribute")
-                        .is_some_and(|a| DICT_CHANGES.contains(&text(a)))
+                    _ => Some(left),
                 })
-                .and_then(|f| f.field("object")),
-            "delete_statement" => {
-                for changed in changed_in_place(node, src) {
-                    *found.changes.entry(changed).or_default() += 1;
-                }
-                None
-            }
-            "global_statement" => {
-                let mut cursor = node.walk();
-                for name in node.named_children(&mut cursor) {
-                    found.global.insert(text(name));
-                }
-                None
-            }
-            _ => None,
+                .filter(|o| o.kind() == "identifier")
+                .map(text)
+                .into_iter()
+                .collect(),
+            "delete_statement" => changed_in_place(node, src),
+            _ => vec![],
         };
-        if let Some(object) = object.filter(|o| o.kind() == "identifier") {
-            *found.changes.entry(text(object)).or_default() += 1;
+        for name in changed {
+            *found.changes.entry(name).or_default() += 1;
         }
     }
     found

@@ -2287,16 +2287,8 @@ impl<'a> FileReader<'a> {
             .named_children(&mut cursor)
             .filter(|n| n.kind() == "dictionary_splat")
         {
-            let options = splat
-                .named_child(0)
-                .filter(|n| n.kind() == "identifier")
-                .and_then(|name| self.bindings.dict_options(name));
-            match options {
-                Some(options) => {
-                    for (key, value) in options {
-                        self.apply_relationship_option(&key, value, &mut pending);
-                    }
-                }
+            match splat.named_child(0).filter(|n| n.kind() == "identifier") {
+                Some(name) => self.apply_named_options(name, splat, &mut pending),
                 None => pending.rel.unread_options = Some(self.text(splat).to_string()),
             }
         }
@@ -2382,15 +2374,21 @@ impl<'a> FileReader<'a> {
                     }
                 }
             }
-            "identifier" => match self.bindings.dict_options(value) {
-                Some(options) => {
-                    for (key, v) in options {
-                        self.apply_relationship_option(&key, v, pending);
-                    }
-                }
-                None => pending.rel.unread_options = Some(self.text(value).to_string()),
-            },
+            "identifier" => self.apply_named_options(value, value, pending),
             _ => pending.rel.unread_options = Some(self.text(value).to_string()),
+        }
+    }
+
+    /// The options of the dict `name` is bound to, applied; when they can't be read, the
+    /// relationship passes `written` unread.
+    fn apply_named_options(&self, name: Node<'a>, written: Node<'a>, pending: &mut PendingRel) {
+        match self.bindings.dict_options(name) {
+            Some(options) => {
+                for (key, value) in options {
+                    self.apply_relationship_option(&key, value, pending);
+                }
+            }
+            None => pending.rel.unread_options = Some(self.text(written).to_string()),
         }
     }
 
