@@ -675,6 +675,8 @@ struct FileGlobals {
     /// `Model = db.Model`-style assignments: (name, dotted value).
     model_aliases: Vec<(String, String)>,
     optional_aliases: Vec<String>,
+    /// Module-level `B = A`: B is an `Optional` alias when A is one.
+    renames: Vec<(String, String)>,
     factories: Vec<(String, Factory)>,
     /// Every name the module binds at its top level and in its top-level classes (`fk`,
     /// `Names`, `Names.U`, and `Names.U = ...` assigned from outside): a helper or a class
@@ -725,6 +727,11 @@ impl FileGlobals {
                         && last_segment(&src[right.byte_range()]) == "Optional" =>
                 {
                     found.optional_aliases.push(name());
+                }
+                "identifier" if is_module_level(node) => {
+                    found
+                        .renames
+                        .push((name(), src[right.byte_range()].to_string()));
                 }
                 "attribute" => {
                     if let Some(dotted) = dotted_name(right, src) {
@@ -1202,6 +1209,7 @@ impl Globals {
         globals.sa_instances.insert("db".to_string());
         let mut model_aliases = Vec::new();
         let mut bindings: HashMap<String, usize> = HashMap::new();
+        let mut renames = Vec::new();
         for file in per_file {
             globals.sa_instances.extend(file.sa_instances);
             globals.constants.extend(file.constants);
@@ -1209,6 +1217,7 @@ impl Globals {
             globals.factories.extend(file.factories);
             model_aliases.extend(file.model_aliases);
             globals.optional_aliases.extend(file.optional_aliases);
+            renames.extend(file.renames);
             for name in file.bindings {
                 *bindings.entry(name).or_insert(0usize) += 1;
             }
@@ -1224,6 +1233,19 @@ impl Globals {
         globals.factories.retain(|name, _| once(name));
         // A name bound twice in the project may be another type where a model uses it.
         globals.optional_aliases.retain(|name| once(name));
+        // `Perhaps = Maybe` after `Maybe = t.Optional`, to any depth, each rename followed once.
+        let mut renamed_to: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (name, value) in &renames {
+            renamed_to.entry(value).or_default().push(name);
+        }
+        let mut queue: Vec<String> = globals.optional_aliases.iter().cloned().collect();
+        while let Some(alias) = queue.pop() {
+            for name in renamed_to.get(alias.as_str()).into_iter().flatten() {
+                if once(name) && globals.optional_aliases.insert(name.to_string()) {
+                    queue.push(name.to_string());
+                }
+            }
+        }
         // Class constants (`Names.U`); a module-level constant keeps the last binding read.
         globals
             .constants

@@ -332,16 +332,19 @@ class Post(Base):
 
 #[test]
 fn optional_under_another_name_is_nullable() {
-    // SQLAlchemy 2.0.58 read these columns as
-    // [('a_id', True), ('b_id', True), ('c_id', True), ('e_id', False)].
+    // SQLAlchemy 2.0.58 read these columns as [('a_id', True), ('b_id', True),
+    // ('c_id', True), ('d_id', True), ('f_id', True), ('e_id', False)].
     let schema = read_src(
         r#"
 import typing as t
-from typing import Optional as Opt
+from typing import Optional as Opt, Optional
 from sqlalchemy import ForeignKey
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 Maybe = t.Optional
+Perhaps = Maybe
+OptInt = Optional[int]
+IntOrNone = OptInt
 
 class Base(DeclarativeBase):
     pass
@@ -356,10 +359,12 @@ class Post(Base):
     a_id: Mapped[Opt[int]] = mapped_column(ForeignKey("users.id"))
     b_id: Mapped[t.Optional[int]] = mapped_column(ForeignKey("users.id"))
     c_id: Mapped[Maybe[int]] = mapped_column(ForeignKey("users.id"))
+    d_id: Mapped[Perhaps[int]] = mapped_column(ForeignKey("users.id"))
+    f_id: Mapped[IntOrNone] = mapped_column(ForeignKey("users.id"))
     e_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
 "#,
     );
-    let nullable: Vec<(&str, bool)> = ["a_id", "b_id", "c_id", "e_id"]
+    let nullable: Vec<(&str, bool)> = ["a_id", "b_id", "c_id", "d_id", "f_id", "e_id"]
         .into_iter()
         .map(|name| (name, column(&schema, "posts", name).nullable))
         .collect();
@@ -369,6 +374,8 @@ class Post(Base):
             ("a_id", true),
             ("b_id", true),
             ("c_id", true),
+            ("d_id", true),
+            ("f_id", true),
             ("e_id", false)
         ]
     );
