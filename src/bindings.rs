@@ -153,6 +153,12 @@ impl<'t> Bindings<'t> {
         self.dict_options_within(name_node, MAX_HOPS)
     }
 
+    /// The options of a dict written in place, `{"k": v}` or `dict(k=v)` (splats of dicts
+    /// `dict_options` reads included). None when they can't be read.
+    pub fn literal_options(&self, value: Node<'t>) -> Option<Options<'t>> {
+        self.literal_dict(value, MAX_HOPS)
+    }
+
     fn dict_options_within(&self, name_node: Node<'t>, hops: usize) -> Option<Options<'t>> {
         let hops = hops.checked_sub(1)?;
         let name = &self.src[name_node.byte_range()];

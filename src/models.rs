@@ -2379,25 +2379,17 @@ impl<'a> FileReader<'a> {
     /// SQLModel passes relationship() options through a dict (or `dict(...)`).
     fn read_relationship_kwargs(&self, value: Node<'a>, pending: &mut PendingRel) {
         let value = unwrap_parens(value);
-        match value.kind() {
-            "dictionary" => {
-                let mut cursor = value.walk();
-                for pair in value.named_children(&mut cursor) {
-                    let key = pair.field("key").and_then(|k| string_value(k, self.src));
-                    if let (Some(key), Some(v)) = (key, pair.field("value")) {
-                        self.apply_relationship_option(&key, v, pending);
-                    }
+        if value.kind() == "identifier" {
+            return self.apply_named_options(value, value, pending);
+        }
+        // Another function's result (`kwargs(cascade=...)`) may hold anything: unread.
+        match self.bindings.literal_options(value) {
+            Some(options) => {
+                for (key, value) in options {
+                    self.apply_relationship_option(&key, value, pending);
                 }
             }
-            "call" => {
-                if let Some(args) = CallArgs::of(value, self.src) {
-                    for (key, _, v) in &args.keywords {
-                        self.apply_relationship_option(key, *v, pending);
-                    }
-                }
-            }
-            "identifier" => self.apply_named_options(value, value, pending),
-            _ => pending.rel.unread_options = Some(self.text(value).to_string()),
+            None => pending.rel.unread_options = Some(self.text(value).to_string()),
         }
     }
 

@@ -989,6 +989,63 @@ class Staff(SQLModel, table=True):
 }
 
 #[test]
+fn sqlmodel_relationship_kwargs_read_as_python_builds_them() {
+    // SQLAlchemy 2.0.58, SQLModel 0.0.50: cascade.delete staff True (from the splat), guests
+    // True, players False: kwargs() returns {} here, and only running it tells. Before, the
+    // splat was skipped and kwargs()'s arguments were read as the options.
+    let schema = read_src(
+        r#"
+from typing import Optional
+from sqlmodel import Field, Relationship, SQLModel
+
+OWNED = {"cascade": "all, delete-orphan"}
+
+def kwargs(**options):
+    return {}
+
+class Team(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    staff: list["Staff"] = Relationship(sa_relationship_kwargs={**OWNED, "passive_deletes": True})
+    guests: list["Guest"] = Relationship(sa_relationship_kwargs=dict(cascade="all"))
+    players: list["Player"] = Relationship(sa_relationship_kwargs=kwargs(cascade="all"))
+
+class Staff(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    team_id: Optional[int] = Field(default=None, foreign_key="team.id")
+
+class Guest(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    team_id: Optional[int] = Field(default=None, foreign_key="team.id")
+
+class Player(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    team_id: Optional[int] = Field(default=None, foreign_key="team.id")
+"#,
+    );
+    let read: Vec<(&str, Option<&str>, bool)> = schema
+        .table("team")
+        .unwrap()
+        .relationships
+        .iter()
+        .map(|r| {
+            (
+                r.target.as_str(),
+                r.cascade.as_deref(),
+                r.unread_options.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        read,
+        [
+            ("Staff", Some("all, delete-orphan"), false),
+            ("Guest", Some("all"), false),
+            ("Player", None, true),
+        ]
+    );
+}
+
+#[test]
 fn backref_options_belong_to_the_declaring_relationship() {
     let schema = read(&["flask.py"]);
     let rel = &schema.table("api_key").unwrap().relationships[0];
