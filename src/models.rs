@@ -1535,22 +1535,14 @@ impl<'a> FileReader<'a> {
     /// bound to one.
     fn concrete_mapping(&self, value: Node<'a>) -> bool {
         let value = unwrap_parens(value);
-        let value = match value.kind() {
-            "identifier" => match self.bindings.value_of(value) {
-                Binding::Value(value) => value,
-                _ => return false,
-            },
-            _ => value,
+        let options = if value.kind() == "identifier" {
+            self.bindings.dict_options(value)
+        } else {
+            self.bindings.literal_options(value)
         };
-        match value.kind() {
-            "dictionary" => self.dict_bool(Some(value), "concrete") == Some(true),
-            "call" if value.field("function").map(|f| self.text(f)) == Some("dict") => {
-                CallArgs::of(value, self.src)
-                    .and_then(|args| args.keyword("concrete"))
-                    .is_some_and(|v| is_true(v, self.src))
-            }
-            _ => false,
-        }
+        options
+            .and_then(|options| options.get("concrete").copied())
+            .is_some_and(|v| is_true(v, self.src))
     }
 
     /// `mapper_registry.map_imperatively(Order, orders, properties={"lines": relationship(...)})`:
