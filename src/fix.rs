@@ -459,13 +459,31 @@ fn plan_key(
     key.onupdate = judgement.write_onupdate.or(key.onupdate);
     // A batch block recreates the table on SQLite, where an unnamed key in add_column fails
     // ("Constraint must have a name"): it gets the name a create_foreign_key would, also when
-    // its rules need a human.
-    let name = (site.in_batch && site.name == ConstraintName::Absent).then(|| {
-        let name = constraint_name(schema, site);
-        plan.notes
-            .push((site.line, format!("named the unnamed foreign key {name}")));
-        format!("name={}", name_literal(schema, migration, site, &name))
-    });
+    // its rules need a human. `ForeignKey(..., name=None)` is as unnamed as no name at all.
+    let unnamed = match &site.name {
+        ConstraintName::Absent => Some(None),
+        ConstraintName::Unnamed(range) if site.kind == SiteKind::Inline => Some(Some(range)),
+        _ => None,
+    };
+    let (name, name_edit) = match unnamed.filter(|_| site.in_batch) {
+        Some(none_token) => {
+            let name = constraint_name(schema, site);
+            plan.notes
+                .push((site.line, format!("named the unnamed foreign key {name}")));
+            let literal = name_literal(schema, migration, site, &name);
+            match none_token {
+                Some(range) => (
+                    None,
+                    Some(Edit {
+                        range: range.clone(),
+                        content: literal,
+                    }),
+                ),
+                None => (Some(format!("name={literal}")), None),
+            }
+        }
+        None => (None, None),
+    };
     if !judgement.findings.is_empty() {
         key.status = Status::Finding;
         key.message = Some(
@@ -483,14 +501,15 @@ fn plan_key(
                 message: message.clone(),
             });
         }
-        if name.is_some() {
+        if name.is_some() || name_edit.is_some() {
             key.edits = keyword_edits(file, migration, site, name, None, None);
+            key.edits.extend(name_edit);
             plan.edits.extend(key.edits.clone());
         }
         plan.keys.push(key);
         return;
     }
-    let edits = keyword_edits(
+    let mut edits = keyword_edits(
         file,
         migration,
         site,
@@ -498,6 +517,7 @@ fn plan_key(
         judgement.write_onupdate,
         judgement.write_ondelete,
     );
+    edits.extend(name_edit);
     if !edits.is_empty() {
         key.status = Status::Fixed;
         key.edits = edits.clone();

@@ -205,6 +205,28 @@ fn ondelete_none_reads_as_no_action() {
     );
 }
 
+/// In a batch block (SQLite recreates the table) `ForeignKey(..., name=None)` fails as a key
+/// with no name does ("Constraint must have a name"): both get the name PostgreSQL would give.
+#[test]
+fn batch_inline_keys_named_none_get_a_name() {
+    let src = "from alembic import op\nimport sqlalchemy as sa\n\ndef upgrade():\n    with op.batch_alter_table('notes') as batch_op:\n        batch_op.add_column(sa.Column('reviewer_id', sa.Integer(), sa.ForeignKey('users.id', name=None), nullable=True))\n        batch_op.add_column(sa.Column('created_by', sa.Integer(), sa.ForeignKey('users.id'), nullable=True))\n";
+    let (plan, fixed) = fix_source(src, &Config::default());
+    assert!(
+        fixed.contains(
+            "sa.ForeignKey('users.id', name='notes_reviewer_id_fkey', ondelete='SET NULL')"
+        ),
+        "{fixed}"
+    );
+    assert!(
+        fixed.contains(
+            "sa.ForeignKey('users.id', name='notes_created_by_fkey', ondelete='SET NULL')"
+        ),
+        "{fixed}"
+    );
+    assert_eq!(plan.notes.len(), 2, "{:?}", plan.notes);
+    second_run_changes_nothing("x.py", &fixed, &Config::default());
+}
+
 /// `from sqlalchemy import *` and bare names get the same keys, and the same fixes, as the
 /// `sa.`-prefixed spelling Alembic writes.
 #[test]
