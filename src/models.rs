@@ -2443,8 +2443,11 @@ impl<'a> FileReader<'a> {
         string_value(value, self.src).unwrap_or_else(|| self.text(value).to_string())
     }
 
+    /// `passive_deletes=True`: the database deletes the children. `"all"` is not that: it only
+    /// stops the ORM nulling their keys, for a database that refuses the delete or runs a
+    /// trigger (SQLAlchemy's words), so it says nothing about CASCADE.
     fn passive(&self, value: Node<'a>) -> bool {
-        is_true(value, self.src) || string_value(value, self.src).as_deref() == Some("all")
+        is_true(value, self.src)
     }
 
     fn read_backref(&self, value: Node<'a>) -> Option<Backref> {

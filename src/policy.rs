@@ -738,10 +738,10 @@ fn deletes(cascade: Option<&str>, passive_deletes: bool, cascade_delete: bool) -
         return Some("cascade_delete=True".to_string());
     }
     if let Some(cascade) = cascade {
-        let deleting = cascade
-            .split(',')
-            .map(str::trim)
-            .any(|part| matches!(part, "all" | "delete" | "delete-orphan"));
+        let parts = || cascade.split(',').map(str::trim);
+        // SQLAlchemy's CascadeOptions: "none" anywhere in the list clears every option.
+        let deleting = parts().any(|part| matches!(part, "all" | "delete" | "delete-orphan"))
+            && !parts().any(|part| part == "none");
         if deleting {
             return Some(format!("cascade=\"{cascade}\""));
         }

@@ -235,3 +235,65 @@ class Comment(ShopBase):
         "SET NULL (nullable column)"
     );
 }
+
+/// What SQLAlchemy 2.0.58 makes of these relationships: `cascade.delete` False for
+/// `"delete, delete-orphan, none"` and `"all, none"` ("none" clears the list), and False with
+/// `passive_deletes="all"`, which only stops the ORM nulling the children's keys (for a
+/// database that refuses the delete or runs a trigger). None of them deletes the children.
+#[test]
+fn none_in_a_cascade_and_passive_deletes_all_delete_nothing() {
+    let models = r#"
+from sqlalchemy import Column, ForeignKey, Integer
+from sqlalchemy.orm import declarative_base, relationship
+Base = declarative_base()
+
+class User(Base):
+    __tablename__ = "users"
+    id = Column(Integer, primary_key=True)
+    notes = relationship("Note", cascade="delete, delete-orphan, none")
+    tasks = relationship("Task", cascade="all, none")
+    files = relationship("File", passive_deletes="all")
+    pins = relationship("Pin", passive_deletes=True)
+
+class Note(Base):
+    __tablename__ = "notes"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id"))
+
+class Task(Base):
+    __tablename__ = "tasks"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id"))
+
+class File(Base):
+    __tablename__ = "files"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id"))
+
+class Pin(Base):
+    __tablename__ = "pins"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id"))
+"#;
+    let decided: Vec<String> = ["notes", "tasks", "files", "pins"]
+        .into_iter()
+        .map(|table| {
+            decide_in(
+                &[("models.py", models)],
+                table,
+                &["user_id"],
+                "users",
+                &["id"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        decided,
+        [
+            "SET NULL (nullable column)",
+            "SET NULL (nullable column)",
+            "SET NULL (nullable column)",
+            "CASCADE (relationship User.pins passive_deletes=True)",
+        ]
+    );
+}
