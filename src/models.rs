@@ -613,25 +613,88 @@ fn foreign_key_names(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// `"Parent.id == Child.parent_id"` -> [("Parent", "id"), ("Child", "parent_id")]; empty for
-/// any other join, which then covers no key: its direction is unknown, and a many-to-one
-/// cascade must not land on a key back to the parent.
+/// `"Parent.id == Child.parent_id"` -> [("Parent", "id"), ("Child", "parent_id")]; a side may
+/// be wrapped in `foreign()` / `remote()`, and `and_(...)` gives the sides of each of its
+/// column-to-column equalities (`Message.kind == 'x'` only narrows the join). Empty for any
+/// other join, which then covers no key: its direction is unknown, and a many-to-one cascade
+/// must not land on a key back to the parent.
 fn join_sides(join: &str) -> Vec<(String, String)> {
-    let sides: Vec<(String, String)> = join
-        .split("==")
-        .filter_map(|side| {
-            let (class, column) = side.trim().rsplit_once('.')?;
-            let plain =
-                |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_');
-            let class = last_segment(class);
-            (plain(column) && plain(class)).then(|| (class.to_string(), column.to_string()))
+    let join = join.trim();
+    let conjunction = join
+        .split_once("and_(")
+        .filter(|(prefix, _)| prefix.is_empty() || prefix.ends_with('.'))
+        .filter(|(prefix, _)| {
+            prefix
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '.')
         })
-        .collect();
-    if sides.len() == 2 && join.matches("==").count() == 1 {
-        sides
-    } else {
-        vec![]
+        .and_then(|(_, rest)| rest.strip_suffix(')'));
+    match conjunction {
+        Some(inner) => top_level_items(inner)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(equality_sides)
+            .flatten()
+            .collect(),
+        None => equality_sides(join).map(Vec::from).unwrap_or_default(),
     }
+}
+
+/// `A.x == B.y` (either side maybe in `foreign()` / `remote()`) -> its two (class, column)
+/// sides; None for anything else.
+fn equality_sides(condition: &str) -> Option<[(String, String); 2]> {
+    let (left, right) = condition.split_once("==")?;
+    if right.contains("==") {
+        return None;
+    }
+    let side = |text: &str| {
+        let mut text = text.trim();
+        while let Some(inner) = ["foreign(", "remote("]
+            .iter()
+            .find_map(|w| text.strip_prefix(w))
+            .and_then(|t| t.strip_suffix(')'))
+        {
+            text = inner.trim();
+        }
+        let (class, column) = text.rsplit_once('.')?;
+        let plain = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_');
+        let class = last_segment(class);
+        (plain(column) && plain(class)).then(|| (class.to_string(), column.to_string()))
+    };
+    Some([side(left)?, side(right)?])
+}
+
+/// The columns a join marks `remote(Class.column)`.
+fn remote_columns(join: &str) -> Vec<String> {
+    join.split("remote(")
+        .skip(1)
+        .filter_map(|rest| rest.split_once(')'))
+        .map(|(inside, _)| last_segment(inside.trim()).to_string())
+        .filter(|c| !c.is_empty() && c.chars().all(|c| c.is_alphanumeric() || c == '_'))
+        .collect()
+}
+
+/// The comma-separated items of an argument list's inside, commas in brackets or quotes kept;
+/// None when its brackets close one too many (`and_(a) | or_(b)` is no single call).
+fn top_level_items(inside: &str) -> Option<Vec<&str>> {
+    let mut items = Vec::new();
+    let (mut depth, mut quote, mut start) = (0usize, None, 0);
+    for (i, c) in inside.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(' | '[' | '{') => depth += 1,
+            (None, ')' | ']' | '}') => depth = depth.checked_sub(1)?,
+            (None, ',') if depth == 0 => {
+                items.push(&inside[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    items.push(&inside[start..]);
+    Some(items)
 }
 
 fn qualified(schema: Option<&str>, name: &str) -> String {
@@ -2415,7 +2478,16 @@ impl<'a> FileReader<'a> {
                 rel.has_remote_side = true;
                 rel.remote_side = foreign_key_names(&self.column_expression(value));
             }
-            "primaryjoin" => rel.join = Some(join_sides(&self.column_expression(value))),
+            "primaryjoin" => {
+                let join = self.column_expression(value);
+                // `remote(Node.id)` in the join says what `remote_side=[id]` says.
+                let remote = remote_columns(&join);
+                if !remote.is_empty() {
+                    rel.has_remote_side = true;
+                    rel.remote_side.extend(remote);
+                }
+                rel.join = Some(join_sides(&join));
+            }
             "viewonly" => pending.viewonly = is_true(value, self.src),
             "foreign_keys" => {
                 rel.foreign_keys = foreign_key_names(&self.column_expression(value));

@@ -297,3 +297,73 @@ class Pin(Base):
         ]
     );
 }
+
+/// The primaryjoin forms SQLAlchemy's docs show, as SQLAlchemy 2.0.58 pairs them:
+/// `User.posts` [('users.id', 'posts.user_id')], `User.received`
+/// [('users.id', 'messages.recipient_id')], `Node.children` [('nodes.id', 'nodes.parent_id')],
+/// each ONETOMANY with cascade.delete True. `User.sent` covers `sender_id` and deletes nothing;
+/// `Leaf.parent` is MANYTOONE [('leaves.parent_id', 'leaves.id')]: its cascade deletes parents.
+#[test]
+fn primaryjoins_with_foreign_remote_and_and_cover_their_keys() {
+    let models = r#"
+from sqlalchemy import Column, ForeignKey, Integer, String, and_
+from sqlalchemy.orm import declarative_base, relationship, foreign, remote
+Base = declarative_base()
+
+class User(Base):
+    __tablename__ = "users"
+    id = Column(Integer, primary_key=True)
+    posts = relationship("Post", primaryjoin="User.id == foreign(Post.user_id)", cascade="all, delete-orphan")
+    received = relationship("Message", primaryjoin="and_(User.id == Message.recipient_id, Message.kind == 'x')", cascade="all, delete-orphan")
+    sent = relationship("Message", primaryjoin=lambda: and_(User.id == foreign(Message.sender_id), Message.kind != 'y'))
+
+class Post(Base):
+    __tablename__ = "posts"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id"))
+
+class Message(Base):
+    __tablename__ = "messages"
+    id = Column(Integer, primary_key=True)
+    kind = Column(String)
+    sender_id = Column(Integer, ForeignKey("users.id"))
+    recipient_id = Column(Integer, ForeignKey("users.id"))
+
+class Node(Base):
+    __tablename__ = "nodes"
+    id = Column(Integer, primary_key=True)
+    parent_id = Column(Integer, ForeignKey("nodes.id"))
+    children = relationship("Node", primaryjoin="Node.id == remote(Node.parent_id)", cascade="all, delete-orphan")
+
+class Leaf(Base):
+    __tablename__ = "leaves"
+    id = Column(Integer, primary_key=True)
+    parent_id = Column(Integer, ForeignKey("leaves.id"))
+    parent = relationship("Leaf", primaryjoin="remote(Leaf.id) == Leaf.parent_id", cascade="all")
+"#;
+    let decide = |table: &str, column: &str, referent: &str| {
+        decide_in(
+            &[("models.py", models)],
+            table,
+            &[column],
+            referent,
+            &["id"],
+        )
+    };
+    assert_eq!(
+        [
+            decide("posts", "user_id", "users"),
+            decide("messages", "recipient_id", "users"),
+            decide("messages", "sender_id", "users"),
+            decide("nodes", "parent_id", "nodes"),
+            decide("leaves", "parent_id", "leaves"),
+        ],
+        [
+            "CASCADE (relationship User.posts cascade=\"all, delete-orphan\")",
+            "CASCADE (relationship User.received cascade=\"all, delete-orphan\")",
+            "SET NULL (nullable column)",
+            "CASCADE (relationship Node.children cascade=\"all, delete-orphan\")",
+            "SET NULL (nullable column)",
+        ]
+    );
+}
