@@ -711,7 +711,9 @@ fn revert_pairs(
             (Some(wanted), Some(Some(current))) => wanted == current,
             _ => false,
         };
-        if decision.ondelete != current_delete || !update_agrees {
+        if !keeps_current(&decision, current_delete, mirror.ondelete_text().is_some())
+            || !update_agrees
+        {
             continue;
         }
         let drop_in =
@@ -789,11 +791,8 @@ fn revert_pairs(
                 mirror.line,
                 migration.drops[down_drop].line,
             ],
-            ondelete: decision.ondelete,
-            reason: format!(
-                "revert pair removed: the database already has ON DELETE {} (downgrade() restores it) and the policy agrees ({})",
-                decision.ondelete, decision.reason
-            ),
+            ondelete: current_delete,
+            reason: revert_reason(current_delete, "downgrade() restores it", &decision),
         });
     }
     pairs
@@ -893,6 +892,28 @@ fn only_key_statements_between(
     true
 }
 
+/// A pair that puts back the database's current rule only undoes it when the policy gives that
+/// rule, or gives only an inference (rules 3 to 7) against a rule someone wrote: `judge` keeps
+/// a written ondelete over an inference the same way, so the pair would silently revert a
+/// deliberate rule (a hand-set RESTRICT the model doesn't state).
+fn keeps_current(decision: &policy::Decision, current: Action, written: bool) -> bool {
+    decision.ondelete == current || (written && !decision.rule.is_explicit())
+}
+
+fn revert_reason(current: Action, source: &str, decision: &policy::Decision) -> String {
+    if decision.ondelete == current {
+        format!(
+            "revert pair removed: the database already has ON DELETE {current} ({source}) and the policy agrees ({})",
+            decision.reason
+        )
+    } else {
+        format!(
+            "revert pair removed: the database already has ON DELETE {current} ({source}), a written rule the policy's inference ({} from {}) does not override",
+            decision.ondelete, decision.reason
+        )
+    }
+}
+
 fn action_of(text: Option<&str>) -> Option<Action> {
     match text {
         None => Some(Action::NoAction),
@@ -961,7 +982,7 @@ fn history_revert_pairs(
         };
         let update_agrees = decision.onupdate.is_none_or(|u| u == current_update);
         let same_update = action_of(create.onupdate_text()) == Some(current_update);
-        if decision.ondelete != current_delete
+        if !keeps_current(&decision, current_delete, old.ondelete.is_some())
             || !update_agrees
             || !same_update
             || !create.options.is_empty()
@@ -1012,10 +1033,11 @@ fn history_revert_pairs(
             create: index,
             statements,
             lines,
-            ondelete: decision.ondelete,
-            reason: format!(
-                "revert pair removed: the database already has ON DELETE {} (history: {}) and the policy agrees ({})",
-                decision.ondelete, old.origin, decision.reason
+            ondelete: current_delete,
+            reason: revert_reason(
+                current_delete,
+                &format!("history: {}", old.origin),
+                &decision,
             ),
         });
     }

@@ -205,6 +205,45 @@ fn ondelete_none_reads_as_no_action() {
     );
 }
 
+/// A revert pair over a rule someone wrote (a hand-set RESTRICT the model doesn't state) goes:
+/// an inference never overrides a written ondelete, here no more than in the migration that set
+/// it. Over a rule the model states otherwise (`comments.editor_id`: SET NULL), the pair stays
+/// and gets the model's rule.
+#[test]
+fn revert_pairs_over_a_written_rule_go_unless_the_model_says_otherwise() {
+    let pair = |table: &str, column: &str| {
+        format!(
+            "    op.drop_constraint(op.f('{table}_{column}_fkey'), '{table}', type_='foreignkey')\n    op.create_foreign_key(None, '{table}', 'users', ['{column}'], ['id'])\n"
+        )
+    };
+    let mirror = |table: &str, column: &str| {
+        format!(
+            "    op.drop_constraint(None, '{table}', type_='foreignkey')\n    op.create_foreign_key(op.f('{table}_{column}_fkey'), '{table}', 'users', ['{column}'], ['id'], ondelete='RESTRICT')\n"
+        )
+    };
+    let src = format!(
+        "from alembic import op\n\ndef upgrade():\n{}{}\ndef downgrade():\n{}{}",
+        pair("notes", "reviewer_id"),
+        pair("comments", "editor_id"),
+        mirror("comments", "editor_id"),
+        mirror("notes", "reviewer_id"),
+    );
+    let (plan, fixed) = fix_source(&src, &Config::default());
+    assert!(!fixed.contains("notes_reviewer_id_fkey"), "{fixed}");
+    assert!(
+        fixed.contains(
+            "op.create_foreign_key('comments_editor_id_fkey', 'comments', 'users', ['editor_id'], ['id'], ondelete='SET NULL')"
+        ),
+        "{fixed}"
+    );
+    let removed = report::key_line_plain("x.py", &plan.keys[0]);
+    assert!(
+        removed.contains("revert pair removed: the database already has ON DELETE RESTRICT (downgrade() restores it), a written rule the policy's inference (SET NULL from nullable column) does not override"),
+        "{removed}"
+    );
+    second_run_changes_nothing("x.py", &fixed, &Config::default());
+}
+
 /// In a batch block (SQLite recreates the table) `ForeignKey(..., name=None)` fails as a key
 /// with no name does ("Constraint must have a name"): both get the name PostgreSQL would give.
 #[test]
