@@ -599,9 +599,10 @@ fn covering_relationship(
         }
         let declared_on = table_of(&rel.declared_on, rel);
         let target = table_of(&rel.target, rel);
-        // Parent-side (one-to-many) relationship: parent -> child.
+        // Parent-side (one-to-many) relationship: parent -> child. A joined-inheritance
+        // subclass as the target holds its base table's keys too (SQLAlchemy joins on them).
         let one_to_many = is_or_inherits(declared_on, parent)
-            && is(target, child)
+            && is_or_inherits(target, child)
             && !(self_referential && many_to_one_self(rel));
         if one_to_many
             && covers(rel)
