@@ -2530,6 +2530,22 @@ impl<'a> FileReader<'a> {
                 passive_deletes: false,
             });
         }
+        // The legacy form `backref=("notes", {"cascade": ...})`: a name and backref()'s options.
+        if value.kind() == "tuple" {
+            let mut cursor = value.walk();
+            let items: Vec<Node<'a>> = value.named_children(&mut cursor).collect();
+            let [name, options] = items[..] else {
+                return None;
+            };
+            let options = self.bindings.literal_options(unwrap_parens(options))?;
+            return Some(Backref {
+                name: self.string(name)?,
+                cascade: options.get("cascade").and_then(|v| self.string(*v)),
+                passive_deletes: options
+                    .get("passive_deletes")
+                    .is_some_and(|v| self.passive(*v)),
+            });
+        }
         if value.kind() != "call" {
             return None;
         }

@@ -405,3 +405,33 @@ class Engineer(Employee):
         "CASCADE (relationship User.engineers cascade=\"all, delete-orphan\")"
     );
 }
+
+/// The legacy tuple backref: SQLAlchemy 2.0.58 gives `User.notes` cascade.delete True.
+#[test]
+fn a_tuple_backref_passes_its_options() {
+    let models = r#"
+from sqlalchemy import Column, ForeignKey, Integer
+from sqlalchemy.orm import declarative_base, relationship
+Base = declarative_base()
+
+class User(Base):
+    __tablename__ = "users"
+    id = Column(Integer, primary_key=True)
+
+class Note(Base):
+    __tablename__ = "notes"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id"))
+    user = relationship("User", backref=("notes", {"cascade": "all, delete-orphan"}))
+"#;
+    assert_eq!(
+        decide_in(
+            &[("models.py", models)],
+            "notes",
+            &["user_id"],
+            "users",
+            &["id"]
+        ),
+        "CASCADE (backref User.notes of Note.user cascade=\"all, delete-orphan\")"
+    );
+}
