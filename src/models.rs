@@ -2062,9 +2062,14 @@ impl<'a> FileReader<'a> {
             .keyword("primary_key")
             .is_some_and(|v| is_true(v, self.src));
         let explicit = self.stated_nullable(&args);
+        // Without a `Mapped[...]` to decide, SQLAlchemy keeps `nullable=None` as given, and
+        // the DDL then says NOT NULL.
+        let none_given = args
+            .keyword("nullable")
+            .is_some_and(|v| self.text(unwrap_parens(v)) == "None");
         let from_annotation = match annotation {
             Some(tokens) if typed && annotation_is(tokens, "Mapped") => self.optional(tokens),
-            _ => true,
+            _ => !none_given,
         };
         let nullable = explicit.unwrap_or(!primary_key && from_annotation);
         let misplaced = args.keyword("ondelete").and_then(|v| self.string(v));
@@ -2416,6 +2421,8 @@ impl<'a> FileReader<'a> {
             .named_children(&mut cursor)
             .any(|n| n.kind() == "dictionary_splat");
         match args.keyword("nullable") {
+            // `nullable=None` states nothing: the annotation decides (see `plain_column`).
+            Some(value) if self.text(unwrap_parens(value)) == "None" => None,
             Some(value) => Some(evaluated(value).unwrap_or_else(unknown)),
             None => kwargs_splat.then(unknown),
         }

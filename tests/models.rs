@@ -382,6 +382,41 @@ class Post(Base):
 }
 
 #[test]
+fn nullable_none_leaves_it_to_the_annotation_or_not_null() {
+    // SQLAlchemy 2.0.58's DDL: a NOT NULL, b nullable, c NOT NULL, d NOT NULL.
+    let schema = read_src(
+        r#"
+from typing import Optional
+from sqlalchemy import Column, ForeignKey, Integer
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+class Base(DeclarativeBase):
+    pass
+
+class U(Base):
+    __tablename__ = "u"
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+class T(Base):
+    __tablename__ = "t"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    a: Mapped[int] = mapped_column(ForeignKey("u.id"), nullable=None)
+    b: Mapped[Optional[int]] = mapped_column(ForeignKey("u.id"), nullable=None)
+    c = Column(Integer, ForeignKey("u.id"), nullable=None)
+    d = mapped_column(Integer, ForeignKey("u.id"), nullable=None)
+"#,
+    );
+    let nullable: Vec<(&str, bool)> = ["a", "b", "c", "d"]
+        .into_iter()
+        .map(|name| (name, column(&schema, "t", name).nullable))
+        .collect();
+    assert_eq!(
+        nullable,
+        [("a", false), ("b", true), ("c", false), ("d", false)]
+    );
+}
+
+#[test]
 fn an_annotated_aliases_key_stays_beside_the_columns_own() {
     // SQLAlchemy 2.0.58 printed
     // a_id False [('teams.id', None), ('users.id', 'CASCADE')]
