@@ -703,17 +703,22 @@ fn revert_pairs(
             continue;
         };
         let current_update = mirror.onupdate_text().map(Action::parse);
-        let Ok(decision) = policy::decide(schema, config, key) else {
+        let Ok(judgement) = policy::judge(
+            schema,
+            config,
+            key,
+            mirror.ondelete_text(),
+            mirror.onupdate_text(),
+        ) else {
             continue;
         };
+        let decision = &judgement.decision;
         let update_agrees = match (decision.onupdate, current_update) {
             (None, _) => true,
             (Some(wanted), Some(Some(current))) => wanted == current,
             _ => false,
         };
-        if !keeps_current(&decision, current_delete, mirror.ondelete_text().is_some())
-            || !update_agrees
-        {
+        if !keeps_current(&judgement, current_delete) || !update_agrees {
             continue;
         }
         let drop_in =
@@ -792,7 +797,7 @@ fn revert_pairs(
                 migration.drops[down_drop].line,
             ],
             ondelete: current_delete,
-            reason: revert_reason(current_delete, "downgrade() restores it", &decision),
+            reason: revert_reason(current_delete, "downgrade() restores it", decision),
         });
     }
     pairs
@@ -893,23 +898,25 @@ fn only_key_statements_between(
 }
 
 /// A pair that puts back the database's current rule only undoes it when the policy gives that
-/// rule, or gives only an inference (rules 3 to 7) against a rule someone wrote: `judge` keeps
-/// a written ondelete over an inference the same way, so the pair would silently revert a
-/// deliberate rule (a hand-set RESTRICT the model doesn't state).
-fn keeps_current(decision: &policy::Decision, current: Action, written: bool) -> bool {
-    decision.ondelete == current || (written && !decision.rule.is_explicit())
+/// rule, or `judge` keeps it as a written rule over an inference (a hand-set RESTRICT the model
+/// doesn't state), as it would in the migration that set it; not when a finding says the rule
+/// is wrong (SET NULL on a column now NOT NULL: the pair is the way out).
+fn keeps_current(judgement: &policy::Judgement, current: Action) -> bool {
+    let decision = &judgement.decision;
+    decision.ondelete == current
+        && (decision.rule != policy::Rule::Existing || judgement.findings.is_empty())
 }
 
 fn revert_reason(current: Action, source: &str, decision: &policy::Decision) -> String {
-    if decision.ondelete == current {
+    if decision.rule == policy::Rule::Existing {
         format!(
-            "revert pair removed: the database already has ON DELETE {current} ({source}) and the policy agrees ({})",
+            "revert pair removed: the database already has ON DELETE {current} ({source}), a written rule an inference does not override ({})",
             decision.reason
         )
     } else {
         format!(
-            "revert pair removed: the database already has ON DELETE {current} ({source}), a written rule the policy's inference ({} from {}) does not override",
-            decision.ondelete, decision.reason
+            "revert pair removed: the database already has ON DELETE {current} ({source}) and the policy agrees ({})",
+            decision.reason
         )
     }
 }
@@ -977,12 +984,19 @@ fn history_revert_pairs(
         ) else {
             continue;
         };
-        let Ok(decision) = policy::decide(schema, config, key) else {
+        let Ok(judgement) = policy::judge(
+            schema,
+            config,
+            key,
+            old.ondelete.as_deref(),
+            old.onupdate.as_deref(),
+        ) else {
             continue;
         };
+        let decision = &judgement.decision;
         let update_agrees = decision.onupdate.is_none_or(|u| u == current_update);
         let same_update = action_of(create.onupdate_text()) == Some(current_update);
-        if !keeps_current(&decision, current_delete, old.ondelete.is_some())
+        if !keeps_current(&judgement, current_delete)
             || !update_agrees
             || !same_update
             || !create.options.is_empty()
@@ -1037,7 +1051,7 @@ fn history_revert_pairs(
             reason: revert_reason(
                 current_delete,
                 &format!("history: {}", old.origin),
-                &decision,
+                decision,
             ),
         });
     }

@@ -207,8 +207,8 @@ fn ondelete_none_reads_as_no_action() {
 
 /// A revert pair over a rule someone wrote (a hand-set RESTRICT the model doesn't state) goes:
 /// an inference never overrides a written ondelete, here no more than in the migration that set
-/// it. Over a rule the model states otherwise (`comments.editor_id`: SET NULL), the pair stays
-/// and gets the model's rule.
+/// it. Over a rule the model states otherwise (`comments.editor_id`: SET NULL), or a rule that
+/// fails (SET NULL on NOT NULL `notes.author_id`), the pair stays and gets the policy's rule.
 #[test]
 fn revert_pairs_over_a_written_rule_go_unless_the_model_says_otherwise() {
     let pair = |table: &str, column: &str| {
@@ -216,17 +216,17 @@ fn revert_pairs_over_a_written_rule_go_unless_the_model_says_otherwise() {
             "    op.drop_constraint(op.f('{table}_{column}_fkey'), '{table}', type_='foreignkey')\n    op.create_foreign_key(None, '{table}', 'users', ['{column}'], ['id'])\n"
         )
     };
-    let mirror = |table: &str, column: &str| {
+    let mirror = |table: &str, column: &str, rule: &str| {
         format!(
-            "    op.drop_constraint(None, '{table}', type_='foreignkey')\n    op.create_foreign_key(op.f('{table}_{column}_fkey'), '{table}', 'users', ['{column}'], ['id'], ondelete='RESTRICT')\n"
+            "    op.drop_constraint(None, '{table}', type_='foreignkey')\n    op.create_foreign_key(op.f('{table}_{column}_fkey'), '{table}', 'users', ['{column}'], ['id'], ondelete='{rule}')\n"
         )
     };
     let src = format!(
         "from alembic import op\n\ndef upgrade():\n{}{}\ndef downgrade():\n{}{}",
         pair("notes", "reviewer_id"),
         pair("comments", "editor_id"),
-        mirror("comments", "editor_id"),
-        mirror("notes", "reviewer_id"),
+        mirror("comments", "editor_id", "RESTRICT"),
+        mirror("notes", "reviewer_id", "RESTRICT"),
     );
     let (plan, fixed) = fix_source(&src, &Config::default());
     assert!(!fixed.contains("notes_reviewer_id_fkey"), "{fixed}");
@@ -238,10 +238,25 @@ fn revert_pairs_over_a_written_rule_go_unless_the_model_says_otherwise() {
     );
     let removed = report::key_line_plain("x.py", &plan.keys[0]);
     assert!(
-        removed.contains("revert pair removed: the database already has ON DELETE RESTRICT (downgrade() restores it), a written rule the policy's inference (SET NULL from nullable column) does not override"),
+        removed.contains("revert pair removed: the database already has ON DELETE RESTRICT (downgrade() restores it), a written rule an inference does not override (kept existing ondelete; policy alone would say SET NULL (nullable column))"),
         "{removed}"
     );
     second_run_changes_nothing("x.py", &fixed, &Config::default());
+
+    // A written SET NULL on a column the model makes NOT NULL fails every delete: the pair is
+    // the way out, and gets CASCADE.
+    let src = format!(
+        "from alembic import op\n\ndef upgrade():\n{}\ndef downgrade():\n{}",
+        pair("notes", "author_id"),
+        mirror("notes", "author_id", "SET NULL"),
+    );
+    let (_, fixed) = fix_source(&src, &Config::default());
+    assert!(
+        fixed.contains(
+            "op.create_foreign_key('notes_author_id_fkey', 'notes', 'users', ['author_id'], ['id'], ondelete='CASCADE')"
+        ),
+        "{fixed}"
+    );
 }
 
 /// In a batch block (SQLite recreates the table) `ForeignKey(..., name=None)` fails as a key
