@@ -703,22 +703,15 @@ fn revert_pairs(
             continue;
         };
         let current_update = mirror.onupdate_text().map(Action::parse);
-        let Ok(judgement) = policy::judge(
-            schema,
-            config,
-            key,
-            mirror.ondelete_text(),
-            mirror.onupdate_text(),
-        ) else {
+        let Ok(decision) = policy::decide(schema, config, key) else {
             continue;
         };
-        let decision = &judgement.decision;
         let update_agrees = match (decision.onupdate, current_update) {
             (None, _) => true,
             (Some(wanted), Some(Some(current))) => wanted == current,
             _ => false,
         };
-        if !keeps_current(&judgement, current_delete) || !update_agrees {
+        if decision.ondelete != current_delete || !update_agrees {
             continue;
         }
         let drop_in =
@@ -796,8 +789,11 @@ fn revert_pairs(
                 mirror.line,
                 migration.drops[down_drop].line,
             ],
-            ondelete: current_delete,
-            reason: revert_reason(current_delete, "downgrade() restores it", decision),
+            ondelete: decision.ondelete,
+            reason: format!(
+                "revert pair removed: the database already has ON DELETE {} (downgrade() restores it) and the policy agrees ({})",
+                decision.ondelete, decision.reason
+            ),
         });
     }
     pairs
@@ -897,30 +893,6 @@ fn only_key_statements_between(
     true
 }
 
-/// A pair that puts back the database's current rule only undoes it when the policy gives that
-/// rule, or `judge` keeps it as a written rule over an inference (a hand-set RESTRICT the model
-/// doesn't state), as it would in the migration that set it; not when a finding says the rule
-/// is wrong (SET NULL on a column now NOT NULL: the pair is the way out).
-fn keeps_current(judgement: &policy::Judgement, current: Action) -> bool {
-    let decision = &judgement.decision;
-    decision.ondelete == current
-        && (decision.rule != policy::Rule::Existing || judgement.findings.is_empty())
-}
-
-fn revert_reason(current: Action, source: &str, decision: &policy::Decision) -> String {
-    if decision.rule == policy::Rule::Existing {
-        format!(
-            "revert pair removed: the database already has ON DELETE {current} ({source}), a written rule an inference does not override ({})",
-            decision.reason
-        )
-    } else {
-        format!(
-            "revert pair removed: the database already has ON DELETE {current} ({source}) and the policy agrees ({})",
-            decision.reason
-        )
-    }
-}
-
 fn action_of(text: Option<&str>) -> Option<Action> {
     match text {
         None => Some(Action::NoAction),
@@ -984,19 +956,12 @@ fn history_revert_pairs(
         ) else {
             continue;
         };
-        let Ok(judgement) = policy::judge(
-            schema,
-            config,
-            key,
-            old.ondelete.as_deref(),
-            old.onupdate.as_deref(),
-        ) else {
+        let Ok(decision) = policy::decide(schema, config, key) else {
             continue;
         };
-        let decision = &judgement.decision;
         let update_agrees = decision.onupdate.is_none_or(|u| u == current_update);
         let same_update = action_of(create.onupdate_text()) == Some(current_update);
-        if !keeps_current(&judgement, current_delete)
+        if decision.ondelete != current_delete
             || !update_agrees
             || !same_update
             || !create.options.is_empty()
@@ -1047,11 +1012,10 @@ fn history_revert_pairs(
             create: index,
             statements,
             lines,
-            ondelete: current_delete,
-            reason: revert_reason(
-                current_delete,
-                &format!("history: {}", old.origin),
-                decision,
+            ondelete: decision.ondelete,
+            reason: format!(
+                "revert pair removed: the database already has ON DELETE {} (history: {}) and the policy agrees ({})",
+                decision.ondelete, old.origin, decision.reason
             ),
         });
     }

@@ -205,58 +205,19 @@ fn ondelete_none_reads_as_no_action() {
     );
 }
 
-/// A revert pair over a rule someone wrote (a hand-set RESTRICT the model doesn't state) goes:
-/// an inference never overrides a written ondelete, here no more than in the migration that set
-/// it. Over a rule the model states otherwise (`comments.editor_id`: SET NULL), or a rule that
-/// fails (SET NULL on NOT NULL `notes.author_id`), the pair stays and gets the policy's rule.
+/// A revert pair over a SET NULL (from an earlier run, or by hand) on a column the model makes
+/// NOT NULL is the way out of a rule that fails every delete: it stays and gets CASCADE.
 #[test]
-fn revert_pairs_over_a_written_rule_go_unless_the_model_says_otherwise() {
-    let pair = |table: &str, column: &str| {
-        format!(
-            "    op.drop_constraint(op.f('{table}_{column}_fkey'), '{table}', type_='foreignkey')\n    op.create_foreign_key(None, '{table}', 'users', ['{column}'], ['id'])\n"
-        )
-    };
-    let mirror = |table: &str, column: &str, rule: &str| {
-        format!(
-            "    op.drop_constraint(None, '{table}', type_='foreignkey')\n    op.create_foreign_key(op.f('{table}_{column}_fkey'), '{table}', 'users', ['{column}'], ['id'], ondelete='{rule}')\n"
-        )
-    };
-    let src = format!(
-        "from alembic import op\n\ndef upgrade():\n{}{}\ndef downgrade():\n{}{}",
-        pair("notes", "reviewer_id"),
-        pair("comments", "editor_id"),
-        mirror("comments", "editor_id", "RESTRICT"),
-        mirror("notes", "reviewer_id", "RESTRICT"),
-    );
-    let (plan, fixed) = fix_source(&src, &Config::default());
-    assert!(!fixed.contains("notes_reviewer_id_fkey"), "{fixed}");
-    assert!(
-        fixed.contains(
-            "op.create_foreign_key('comments_editor_id_fkey', 'comments', 'users', ['editor_id'], ['id'], ondelete='SET NULL')"
-        ),
-        "{fixed}"
-    );
-    let removed = report::key_line_plain("x.py", &plan.keys[0]);
-    assert!(
-        removed.contains("revert pair removed: the database already has ON DELETE RESTRICT (downgrade() restores it), a written rule an inference does not override (kept existing ondelete; policy alone would say SET NULL (nullable column))"),
-        "{removed}"
-    );
-    second_run_changes_nothing("x.py", &fixed, &Config::default());
-
-    // A written SET NULL on a column the model makes NOT NULL fails every delete: the pair is
-    // the way out, and gets CASCADE.
-    let src = format!(
-        "from alembic import op\n\ndef upgrade():\n{}\ndef downgrade():\n{}",
-        pair("notes", "author_id"),
-        mirror("notes", "author_id", "SET NULL"),
-    );
-    let (_, fixed) = fix_source(&src, &Config::default());
+fn a_revert_pair_over_a_failing_rule_stays_with_the_policys_rule() {
+    let src = "from alembic import op\n\ndef upgrade():\n    op.drop_constraint(op.f('notes_author_id_fkey'), 'notes', type_='foreignkey')\n    op.create_foreign_key(None, 'notes', 'users', ['author_id'], ['id'])\n\ndef downgrade():\n    op.drop_constraint(None, 'notes', type_='foreignkey')\n    op.create_foreign_key(op.f('notes_author_id_fkey'), 'notes', 'users', ['author_id'], ['id'], ondelete='SET NULL')\n";
+    let (_, fixed) = fix_source(src, &Config::default());
     assert!(
         fixed.contains(
             "op.create_foreign_key('notes_author_id_fkey', 'notes', 'users', ['author_id'], ['id'], ondelete='CASCADE')"
         ),
         "{fixed}"
     );
+    second_run_changes_nothing("x.py", &fixed, &Config::default());
 }
 
 /// In a batch block (SQLite recreates the table) `ForeignKey(..., name=None)` fails as a key
