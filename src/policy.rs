@@ -599,10 +599,9 @@ fn covering_relationship(
         }
         let declared_on = table_of(&rel.declared_on, rel);
         let target = table_of(&rel.target, rel);
-        // Parent-side (one-to-many) relationship: parent -> child. A joined-inheritance
-        // subclass as the target holds its base table's keys too (SQLAlchemy joins on them).
+        // Parent-side (one-to-many) relationship: parent -> child.
         let one_to_many = is_or_inherits(declared_on, parent)
-            && is_or_inherits(target, child)
+            && is(target, child)
             && !(self_referential && many_to_one_self(rel));
         if one_to_many
             && covers(rel)

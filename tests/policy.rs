@@ -368,44 +368,6 @@ class Leaf(Base):
     );
 }
 
-/// A relationship to a joined-inheritance subclass covers the key on its base table: SQLAlchemy
-/// 2.0.58 pairs `User.engineers` as [('users.id', 'employee.user_id')], cascade.delete True.
-#[test]
-fn a_relationship_to_a_joined_subclass_covers_its_base_tables_key() {
-    let models = r#"
-from sqlalchemy import Column, ForeignKey, Integer, String
-from sqlalchemy.orm import declarative_base, relationship
-Base = declarative_base()
-
-class User(Base):
-    __tablename__ = "users"
-    id = Column(Integer, primary_key=True)
-    engineers = relationship("Engineer", cascade="all, delete-orphan")
-
-class Employee(Base):
-    __tablename__ = "employee"
-    id = Column(Integer, primary_key=True)
-    type = Column(String)
-    user_id = Column(Integer, ForeignKey("users.id"))
-    __mapper_args__ = {"polymorphic_on": type, "polymorphic_identity": "e"}
-
-class Engineer(Employee):
-    __tablename__ = "engineer"
-    id = Column(Integer, ForeignKey("employee.id"), primary_key=True)
-    __mapper_args__ = {"polymorphic_identity": "eng"}
-"#;
-    assert_eq!(
-        decide_in(
-            &[("models.py", models)],
-            "employee",
-            &["user_id"],
-            "users",
-            &["id"]
-        ),
-        "CASCADE (relationship User.engineers cascade=\"all, delete-orphan\")"
-    );
-}
-
 /// The legacy tuple backref: SQLAlchemy 2.0.58 gives `User.notes` cascade.delete True.
 #[test]
 fn a_tuple_backref_passes_its_options() {
