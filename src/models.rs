@@ -1603,9 +1603,14 @@ impl<'a> FileReader<'a> {
         } else {
             self.bindings.literal_options(value)
         };
-        options
-            .and_then(|options| options.get("concrete").copied())
-            .is_some_and(|v| is_true(v, self.src))
+        match options {
+            Some(options) => options
+                .get("concrete")
+                .is_some_and(|v| is_true(*v, self.src)),
+            // `{**COMMON, "concrete": True}` with COMMON from elsewhere: the key written in
+            // place still counts (a later key wins in Python).
+            None => self.dict_bool(Some(value), "concrete") == Some(true),
+        }
     }
 
     /// `mapper_registry.map_imperatively(Order, orders, properties={"lines": relationship(...)})`:
@@ -2194,11 +2199,15 @@ impl<'a> FileReader<'a> {
             .keyword("primary_key")
             .is_some_and(|v| is_true(v, self.src));
         let explicit = self.stated_nullable(&args);
+        // `Field(nullable=None)` reaches Column() as given: NOT NULL in the DDL.
+        let none_given = args
+            .keyword("nullable")
+            .is_some_and(|v| self.text(unwrap_parens(v)) == "None");
         // SQLModel hands `sa_column_kwargs` to Column() last: its `nullable` wins.
         let nullable = self
             .dict_bool(args.keyword("sa_column_kwargs"), "nullable")
             .or(explicit)
-            .unwrap_or(!primary_key && self.optional(tokens));
+            .unwrap_or(!primary_key && !none_given && self.optional(tokens));
         let mut fks = vec![];
         if let Some(target) = args.keyword("foreign_key")
             && let Some((referent, column)) = self.read_target(target)
@@ -2544,7 +2553,12 @@ impl<'a> FileReader<'a> {
             let [name, options] = items[..] else {
                 return None;
             };
-            let options = self.bindings.literal_options(unwrap_parens(options))?;
+            let options = unwrap_parens(options);
+            let options = if options.kind() == "identifier" {
+                self.bindings.dict_options(options)?
+            } else {
+                self.bindings.literal_options(options)?
+            };
             return Some(Backref {
                 name: self.string(name)?,
                 cascade: options.get("cascade").and_then(|v| self.string(*v)),

@@ -414,6 +414,28 @@ class T(Base):
         nullable,
         [("a", false), ("b", true), ("c", false), ("d", false)]
     );
+    // SQLModel 0.0.50's DDL: u_id NOT NULL, v_id nullable.
+    let schema = read_src(
+        r#"
+from typing import Optional
+from sqlmodel import Field, SQLModel
+
+class U(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+
+class T(SQLModel, table=True):
+    id: Optional[int] = Field(default=None, primary_key=True)
+    u_id: Optional[int] = Field(default=None, foreign_key="u.id", nullable=None)
+    v_id: Optional[int] = Field(default=None, foreign_key="u.id")
+"#,
+    );
+    assert_eq!(
+        [
+            column(&schema, "t", "u_id").nullable,
+            column(&schema, "t", "v_id").nullable
+        ],
+        [false, true]
+    );
 }
 
 #[test]
@@ -836,6 +858,7 @@ fn concrete_mappings_and_registries_in_every_form() {
         r#"
 from sqlalchemy import Column, ForeignKey, Integer, Table
 from sqlalchemy.orm import DeclarativeBase, declared_attr, relationship, registry as Reg
+from app.mapping import COMMON
 
 CONCRETE = dict(concrete=True)
 
@@ -878,6 +901,13 @@ class Outlet(Shop):
     id = Column(Integer, ForeignKey("shops.id"), primary_key=True)
 
 
+class Cart(Shop):
+    __tablename__ = "carts"
+    id = Column(Integer, primary_key=True)
+    # COMMON comes from another module; the key written after it wins, as in any dict.
+    __mapper_args__ = {**COMMON, "concrete": True}
+
+
 mapper_registry = Reg()
 reg = mapper_registry
 
@@ -903,7 +933,7 @@ reg.map_imperatively(
 )
 "#,
     );
-    let inherits: Vec<(&str, Option<&str>)> = ["kiosks", "stalls", "booths", "outlets"]
+    let inherits: Vec<(&str, Option<&str>)> = ["kiosks", "stalls", "booths", "outlets", "carts"]
         .into_iter()
         .map(|t| (t, schema.table(t).unwrap().inherits.as_deref()))
         .collect();
@@ -913,7 +943,8 @@ reg.map_imperatively(
             ("kiosks", None),
             ("stalls", None),
             ("booths", None),
-            ("outlets", Some("shops"))
+            ("outlets", Some("shops")),
+            ("carts", None)
         ]
     );
     assert_eq!(schema.table("orders").unwrap().relationships.len(), 1);
