@@ -153,10 +153,15 @@ impl<'t> Bindings<'t> {
         self.dict_options_within(name_node, MAX_HOPS)
     }
 
-    /// The options of a dict written in place, `{"k": v}` or `dict(k=v)` (splats of dicts
-    /// `dict_options` reads included). None when they can't be read.
-    pub fn literal_options(&self, value: Node<'t>) -> Option<Options<'t>> {
-        self.literal_dict(value, MAX_HOPS)
+    /// The options of a dict passed as `value`: a name (`dict_options`), or a dict written in
+    /// place, `{"k": v}` or `dict(k=v)` (splats of dicts `dict_options` reads included). None
+    /// when they can't be read.
+    pub fn options_of(&self, value: Node<'t>) -> Option<Options<'t>> {
+        if value.kind() == "identifier" {
+            self.dict_options(value)
+        } else {
+            self.literal_dict(value, MAX_HOPS)
+        }
     }
 
     fn dict_options_within(&self, name_node: Node<'t>, hops: usize) -> Option<Options<'t>> {

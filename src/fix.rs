@@ -460,29 +460,28 @@ fn plan_key(
     // A batch block recreates the table on SQLite, where an unnamed key in add_column fails
     // ("Constraint must have a name"): it gets the name a create_foreign_key would, also when
     // its rules need a human. `ForeignKey(..., name=None)` is as unnamed as no name at all.
-    let unnamed = match &site.name {
-        ConstraintName::Absent => Some(None),
-        ConstraintName::Unnamed(range) if site.kind == SiteKind::Inline => Some(Some(range)),
-        _ => None,
-    };
-    let (name, name_edit) = match unnamed.filter(|_| site.in_batch) {
-        Some(none_token) => {
-            let name = constraint_name(schema, site);
-            plan.notes
-                .push((site.line, format!("named the unnamed foreign key {name}")));
-            let literal = name_literal(schema, migration, site, &name);
-            match none_token {
-                Some(range) => (
-                    None,
-                    Some(Edit {
-                        range: range.clone(),
-                        content: literal,
-                    }),
-                ),
-                None => (Some(format!("name={literal}")), None),
-            }
-        }
-        None => (None, None),
+    let batch_unnamed = site.in_batch
+        && match site.name {
+            ConstraintName::Absent => true,
+            ConstraintName::Unnamed(_) => site.kind == SiteKind::Inline,
+            _ => false,
+        };
+    let literal = batch_unnamed.then(|| {
+        let name = constraint_name(schema, site);
+        plan.notes
+            .push((site.line, format!("named the unnamed foreign key {name}")));
+        name_literal(schema, migration, site, &name)
+    });
+    // The `None` is replaced in place; a missing name is appended as a keyword.
+    let (name, name_edit) = match (&site.name, literal) {
+        (ConstraintName::Unnamed(range), Some(literal)) => (
+            None,
+            Some(Edit {
+                range: range.clone(),
+                content: literal,
+            }),
+        ),
+        (_, literal) => (literal.map(|literal| format!("name={literal}")), None),
     };
     if !judgement.findings.is_empty() {
         key.status = Status::Finding;

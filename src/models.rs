@@ -602,13 +602,18 @@ fn split_attribute_target(dotted: &str) -> Option<(String, String)> {
     Some((owner.to_string(), column.to_string()))
 }
 
+/// A name as the readers of relationship strings accept it: letters, digits, `_`.
+fn plain_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_')
+}
+
 /// Local column names from `foreign_keys=`: `[Note.author_id]`, `"[Note.a, Note.b]"`,
 /// `Note.author_id`, `author_id`.
 fn foreign_key_names(text: &str) -> Vec<String> {
     text.split(',')
         .map(|part| part.trim_matches(|c: char| c.is_whitespace() || "[]()'\"".contains(c)))
         .map(last_segment)
-        .filter(|name| !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_'))
+        .filter(|name| plain_name(name))
         .map(str::to_string)
         .collect()
 }
@@ -657,9 +662,8 @@ fn equality_sides(condition: &str) -> Option<[(String, String); 2]> {
             text = inner.trim();
         }
         let (class, column) = text.rsplit_once('.')?;
-        let plain = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_');
         let class = last_segment(class);
-        (plain(column) && plain(class)).then(|| (class.to_string(), column.to_string()))
+        (plain_name(column) && plain_name(class)).then(|| (class.to_string(), column.to_string()))
     };
     Some([side(left)?, side(right)?])
 }
@@ -670,7 +674,7 @@ fn remote_columns(join: &str) -> Vec<String> {
         .skip(1)
         .filter_map(|rest| rest.split_once(')'))
         .map(|(inside, _)| last_segment(inside.trim()).to_string())
-        .filter(|c| !c.is_empty() && c.chars().all(|c| c.is_alphanumeric() || c == '_'))
+        .filter(|c| plain_name(c))
         .collect()
 }
 
@@ -1598,12 +1602,7 @@ impl<'a> FileReader<'a> {
     /// bound to one.
     fn concrete_mapping(&self, value: Node<'a>) -> bool {
         let value = unwrap_parens(value);
-        let options = if value.kind() == "identifier" {
-            self.bindings.dict_options(value)
-        } else {
-            self.bindings.literal_options(value)
-        };
-        match options {
+        match self.bindings.options_of(value) {
             Some(options) => options
                 .get("concrete")
                 .is_some_and(|v| is_true(*v, self.src)),
@@ -2067,14 +2066,11 @@ impl<'a> FileReader<'a> {
             .keyword("primary_key")
             .is_some_and(|v| is_true(v, self.src));
         let explicit = self.stated_nullable(&args);
-        // Without a `Mapped[...]` to decide, SQLAlchemy keeps `nullable=None` as given, and
-        // the DDL then says NOT NULL.
-        let none_given = args
-            .keyword("nullable")
-            .is_some_and(|v| self.text(unwrap_parens(v)) == "None");
         let from_annotation = match annotation {
             Some(tokens) if typed && annotation_is(tokens, "Mapped") => self.optional(tokens),
-            _ => !none_given,
+            // Without a `Mapped[...]` to decide, SQLAlchemy keeps `nullable=None` as given,
+            // and the DDL then says NOT NULL.
+            _ => !self.nullable_none(&args),
         };
         let nullable = explicit.unwrap_or(!primary_key && from_annotation);
         let misplaced = args.keyword("ondelete").and_then(|v| self.string(v));
@@ -2199,15 +2195,12 @@ impl<'a> FileReader<'a> {
             .keyword("primary_key")
             .is_some_and(|v| is_true(v, self.src));
         let explicit = self.stated_nullable(&args);
-        // `Field(nullable=None)` reaches Column() as given: NOT NULL in the DDL.
-        let none_given = args
-            .keyword("nullable")
-            .is_some_and(|v| self.text(unwrap_parens(v)) == "None");
         // SQLModel hands `sa_column_kwargs` to Column() last: its `nullable` wins.
+        // `Field(nullable=None)` reaches Column() as given: NOT NULL in the DDL.
         let nullable = self
             .dict_bool(args.keyword("sa_column_kwargs"), "nullable")
             .or(explicit)
-            .unwrap_or(!primary_key && !none_given && self.optional(tokens));
+            .unwrap_or(!primary_key && !self.nullable_none(&args) && self.optional(tokens));
         let mut fks = vec![];
         if let Some(target) = args.keyword("foreign_key")
             && let Some((referent, column)) = self.read_target(target)
@@ -2407,6 +2400,12 @@ impl<'a> FileReader<'a> {
     /// falling back to the annotation: SET NULL on a column that turns out NOT NULL fails
     /// loudly (and a NOT NULL the migration states wins anyway), where CASCADE on a nullable
     /// one deletes rows nobody meant to delete. `*args` can't carry it (it is keyword-only).
+    /// `nullable=None` written in the call.
+    fn nullable_none(&self, args: &CallArgs<'a>) -> bool {
+        args.keyword("nullable")
+            .is_some_and(|v| self.text(unwrap_parens(v)) == "None")
+    }
+
     fn stated_nullable(&self, args: &CallArgs<'a>) -> Option<bool> {
         // A primary key is NOT NULL whatever the unknown says.
         let unknown = || {
@@ -2429,9 +2428,11 @@ impl<'a> FileReader<'a> {
             .list
             .named_children(&mut cursor)
             .any(|n| n.kind() == "dictionary_splat");
+        if self.nullable_none(args) {
+            // States nothing: the annotation decides (see `plain_column`).
+            return None;
+        }
         match args.keyword("nullable") {
-            // `nullable=None` states nothing: the annotation decides (see `plain_column`).
-            Some(value) if self.text(unwrap_parens(value)) == "None" => None,
             Some(value) => Some(evaluated(value).unwrap_or_else(unknown)),
             None => kwargs_splat.then(unknown),
         }
@@ -2450,11 +2451,8 @@ impl<'a> FileReader<'a> {
     /// SQLModel passes relationship() options through a dict (or `dict(...)`).
     fn read_relationship_kwargs(&self, value: Node<'a>, pending: &mut PendingRel) {
         let value = unwrap_parens(value);
-        if value.kind() == "identifier" {
-            return self.apply_named_options(value, value, pending);
-        }
         // Another function's result (`kwargs(cascade=...)`) may hold anything: unread.
-        match self.bindings.literal_options(value) {
+        match self.bindings.options_of(value) {
             Some(options) => {
                 for (key, value) in options {
                     self.apply_relationship_option(&key, value, pending);
@@ -2553,12 +2551,7 @@ impl<'a> FileReader<'a> {
             let [name, options] = items[..] else {
                 return None;
             };
-            let options = unwrap_parens(options);
-            let options = if options.kind() == "identifier" {
-                self.bindings.dict_options(options)?
-            } else {
-                self.bindings.literal_options(options)?
-            };
+            let options = self.bindings.options_of(unwrap_parens(options))?;
             return Some(Backref {
                 name: self.string(name)?,
                 cascade: options.get("cascade").and_then(|v| self.string(*v)),
