@@ -247,7 +247,14 @@ pub fn plan_with_history(
     if let Some(before) = before {
         restore_old_rules(&mut plan, file, migration, before, &removed);
     }
-    name_unnamed(&mut plan, migration, schema, &removed, &mut suppressor);
+    name_unnamed(
+        &mut plan,
+        &file.text,
+        migration,
+        schema,
+        &removed,
+        &mut suppressor,
+    );
     plan.edits.extend(removal_edits(file, migration, &removed));
     add_missing_imports(&mut plan, file, migration, &mut suppressor);
     plan.notes.sort_by_key(|(line, _)| *line);
@@ -1180,6 +1187,7 @@ fn removal_edits(
 /// PostgreSQL's default, and give the matching unnamed drop in downgrade() the same name.
 fn name_unnamed(
     plan: &mut FilePlan,
+    text: &str,
     migration: &Migration,
     schema: &Schema,
     removed: &HashSet<StatementId>,
@@ -1286,21 +1294,14 @@ fn name_unnamed(
                 ));
                 continue;
             }
-            plan.edits.push(Edit {
-                range: range.clone(),
-                content: name_literal(schema, migration, site, name),
-            });
-            if let Some(warning) = &migration.statements[drop.statement].warning {
-                // Alembic's "constraint name is None" warning no longer applies.
-                plan.edits.push(Edit {
-                    range: warning.clone(),
-                    content: String::new(),
-                });
-            }
-            plan.notes.push((
-                drop.line,
+            name_drop(
+                plan,
+                migration,
+                drop,
+                range,
+                name_literal(schema, migration, site, name),
                 format!("named the matching drop_constraint {name}"),
-            ));
+            );
         }
     }
     for drops in downgrade_drops.into_values() {
@@ -1308,19 +1309,165 @@ fn name_unnamed(
             unnamed_drop_finding(plan, suppressor, drop, "drop_constraint(None, ...) cannot run (\"Constraint must have a name\"): no unnamed create_foreign_key in upgrade() matches it".into());
         }
     }
-    for drop in migration
-        .drops
-        .iter()
-        .filter(|d| d.section == Section::Upgrade && alive(Some(d.statement)))
-    {
-        if matches!(drop.name, ConstraintName::Unnamed(_)) {
-            let message = format!(
-                "drop_constraint(None, ...) on {} cannot run (\"Constraint must have a name\"); on SQLite pass a naming_convention to batch_alter_table",
-                drop.table.as_deref().unwrap_or("?")
-            );
-            unnamed_drop_finding(plan, suppressor, drop, message);
+    // upgrade()'s unnamed drops, by table in file order: on SQLite they drop keys CREATE TABLE
+    // made without a name, which batch mode can name as it reflects them.
+    let mut upgrade_drops: Vec<(Option<String>, Vec<&DropSite>)> = Vec::new();
+    for drop in migration.drops.iter().filter(|d| {
+        d.section == Section::Upgrade
+            && alive(Some(d.statement))
+            && matches!(d.name, ConstraintName::Unnamed(_))
+    }) {
+        match upgrade_drops.iter_mut().find(|(t, _)| *t == drop.table) {
+            Some((_, drops)) => drops.push(drop),
+            None => upgrade_drops.push((drop.table.clone(), vec![drop])),
         }
     }
+    for (table, drops) in upgrade_drops {
+        let table = table.as_deref().unwrap_or("?");
+        let suppressed = drops.iter().any(|d| suppressor.check(d.line).is_some());
+        match reflected_names(migration, schema, table, &drops) {
+            Ok((batch, template, names)) if !suppressed => {
+                let quote = migration.default_quote;
+                let convention = format!(
+                    "naming_convention={{{}: {}}}",
+                    crate::parse::string_literal("fk", quote),
+                    crate::parse::string_literal(&template, quote)
+                );
+                plan.edits
+                    .extend(append_keywords_at(text, &batch.layout, &[convention]));
+                for (drop, name) in drops.iter().zip(&names) {
+                    let ConstraintName::Unnamed(range) = &drop.name else {
+                        continue;
+                    };
+                    name_drop(
+                        plan,
+                        migration,
+                        drop,
+                        range,
+                        crate::parse::string_literal(name, quote),
+                        format!(
+                            "named the drop_constraint {name}: batch_alter_table names the unnamed keys it reflects with naming_convention {template}"
+                        ),
+                    );
+                }
+            }
+            outcome => {
+                let why = outcome
+                    .err()
+                    .map_or(String::new(), |why| format!(" ({why})"));
+                for drop in drops {
+                    let message = format!(
+                        "drop_constraint(None, ...) on {table} cannot run (\"Constraint must have a name\"); on SQLite pass a naming_convention to batch_alter_table{why}"
+                    );
+                    unnamed_drop_finding(plan, suppressor, drop, message);
+                }
+            }
+        }
+    }
+}
+
+/// An unnamed drop given its name (`literal`); Alembic's "constraint name is None" warning
+/// above it no longer applies.
+fn name_drop(
+    plan: &mut FilePlan,
+    migration: &Migration,
+    drop: &DropSite,
+    range: &Range<usize>,
+    literal: String,
+    note: String,
+) {
+    plan.edits.push(Edit {
+        range: range.clone(),
+        content: literal,
+    });
+    if let Some(warning) = &migration.statements[drop.statement].warning {
+        plan.edits.push(Edit {
+            range: warning.clone(),
+            content: String::new(),
+        });
+    }
+    plan.notes.push((drop.line, note));
+}
+
+/// How upgrade()'s unnamed `drops` on `table` can run on SQLite: batch mode reflects the table
+/// and names the keys that come back unnamed by the block's `naming_convention`; each drop
+/// then gives the name one of the dropped keys gets. The dropped keys are those downgrade()
+/// creates again on the table (Alembic writes it as upgrade()'s mirror), less the ones a named
+/// drop in upgrade() removed. The drops all go, so which drop names which key does not matter.
+/// Returns the block's call, the template, and a name per drop; Err says why not.
+fn reflected_names<'m>(
+    migration: &'m Migration,
+    schema: &Schema,
+    table: &str,
+    drops: &[&'m DropSite],
+) -> Result<(&'m crate::migrations::BatchCall, String, Vec<String>), &'static str> {
+    let batch = drops[0].batch.as_ref().ok_or("not in a batch block")?;
+    if drops
+        .iter()
+        .any(|d| d.batch.as_ref().is_none_or(|b| b.start != batch.start))
+    {
+        return Err("the drops are not all in one batch block");
+    }
+    if batch.has_naming_convention {
+        return Err("batch_alter_table already passes naming_convention");
+    }
+    let named_drops: HashSet<&str> = migration
+        .drops
+        .iter()
+        .filter(|d| d.section == Section::Upgrade && d.table.as_deref() == Some(table))
+        .filter_map(|d| match &d.name {
+            ConstraintName::Known(name) => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let restored: Vec<&FkSite> = migration
+        .sites
+        .iter()
+        .filter(|s| {
+            s.section == Section::Downgrade
+                && matches!(
+                    s.kind,
+                    SiteKind::CreateForeignKey | SiteKind::BatchCreateForeignKey
+                )
+                && s.table.as_deref() == Some(table)
+                && !matches!(&s.name, ConstraintName::Known(n) if named_drops.contains(n.as_str()))
+        })
+        .collect();
+    if restored.len() != drops.len()
+        || restored
+            .iter()
+            .any(|s| s.columns.is_empty() || s.referent_table.is_none())
+    {
+        return Err("downgrade() does not create exactly the keys it drops again");
+    }
+    let bare = policy::bare_name(table);
+    let render = |template: &str| -> Option<Vec<String>> {
+        restored
+            .iter()
+            .map(|s| {
+                render_convention(
+                    template,
+                    bare,
+                    &s.columns,
+                    s.referent_table.as_deref().unwrap_or(""),
+                    &s.referent_columns,
+                )
+            })
+            .collect()
+    };
+    let (template, names) = schema
+        .fk_naming_convention
+        .as_deref()
+        .and_then(|t| Some((t.to_string(), render(t)?)))
+        .or_else(|| {
+            let t = crate::repair::DEFAULT_FK_CONVENTION;
+            Some((t.to_string(), render(t)?))
+        })
+        .ok_or("the keys it drops give no name")?;
+    if names.iter().collect::<HashSet<_>>().len() != names.len() {
+        return Err("two of the keys it drops would get the same name");
+    }
+    Ok((batch, template, names))
 }
 
 fn unnamed_drop_finding(

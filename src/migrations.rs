@@ -139,6 +139,19 @@ pub struct DropSite {
     pub name: ConstraintName,
     #[serde(skip)]
     pub statement: StatementId,
+    /// The `batch_alter_table(...)` call of the `with` block the drop sits in.
+    #[serde(skip)]
+    pub batch: Option<BatchCall>,
+}
+
+/// A `batch_alter_table(...)` call, read for the `naming_convention=` an unnamed drop needs.
+#[derive(Debug, Clone)]
+pub struct BatchCall {
+    /// Where the call starts: the same for every statement of one `with` block.
+    pub start: usize,
+    pub layout: ArgLayout,
+    /// The call already passes `naming_convention=`.
+    pub has_naming_convention: bool,
 }
 
 pub type StatementId = usize;
@@ -828,12 +841,22 @@ impl<'a> Scanner<'a> {
         let name = args
             .arg(0, "constraint_name")
             .map_or(ConstraintName::Absent, |n| self.constraint_name(n));
+        let batch = batch.and_then(|with_call| {
+            let args = CallArgs::of(with_call, self.src)?;
+            Some(BatchCall {
+                start: with_call.start_byte(),
+                layout: arg_layout(args.list, self.file),
+                has_naming_convention: args.has_splat
+                    || args.keyword("naming_convention").is_some(),
+            })
+        });
         self.migration.drops.push(DropSite {
             section: section_of(call, self.file),
             line: self.file.line_of(call.start_byte()),
             table,
             name,
             statement,
+            batch,
         });
     }
 

@@ -7,22 +7,14 @@
 mod support;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use serde_json::Value;
-use support::{CmdOutput, manifest_dir, run, sqlite_fks, tool_bin, venv};
+use support::sqlite_project::SqliteProject;
+use support::{run, sqlite_fks, tool_bin, venv};
 
-/// The example's alembic.ini (its logging sections are what env.py's fileConfig reads) with a
-/// custom file_template.
-fn alembic_ini() -> String {
-    let example =
-        fs::read_to_string(manifest_dir().join("examples/declarative-blog/alembic.ini")).unwrap();
-    let template = "file_template = %%(year)d%%(month).2d%%(day).2d_%%(hour).2d%%(minute).2d_%%(rev)s_%%(slug)s\ntruncate_slug_length = 20\n";
-    let with_template = example.replacen("[alembic]\n", &format!("[alembic]\n{template}"), 1);
-    assert_ne!(with_template, example);
-    with_template
-}
+/// A custom file_template.
+const FILE_TEMPLATE: &str = "file_template = %%(year)d%%(month).2d%%(day).2d_%%(hour).2d%%(minute).2d_%%(rev)s_%%(slug)s\ntruncate_slug_length = 20\n";
 
 const USERS: &str = "from sqlalchemy import Column, ForeignKey, Integer, String
 from sqlalchemy.orm import declarative_base, relationship
@@ -58,88 +50,13 @@ class Tag(Base):
     owner_id = Column(Integer, ForeignKey(\"users.id\"), nullable=True)
 ";
 
-struct Project {
-    dir: tempfile::TempDir,
-}
-
-impl Project {
-    fn new() -> Project {
-        let dir = tempfile::Builder::new()
-            .prefix("fix-migrations-e2e-branches-")
-            .tempdir()
-            .unwrap();
-        let example = manifest_dir().join("examples/declarative-blog/migrations");
-        let migrations = dir.path().join("migrations");
-        fs::create_dir_all(migrations.join("versions")).unwrap();
-        for file in ["env.py", "script.py.mako"] {
-            fs::copy(example.join(file), migrations.join(file)).unwrap();
-        }
-        fs::write(dir.path().join("alembic.ini"), alembic_ini()).unwrap();
-        Project { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn models(&self, text: &str) {
-        fs::write(self.path().join("models.py"), text).unwrap();
-    }
-
-    fn alembic(&self, args: &[&str]) -> CmdOutput {
-        let out = run(Command::new(venv().bin("alembic"))
-            .args(args)
-            .current_dir(self.path())
-            .env_remove("DATABASE_URL")
-            .env("PYTHONDONTWRITEBYTECODE", "1")
-            .env("PYTHONNOUSERSITE", "1"))
-        .unwrap();
-        assert!(out.status.success(), "alembic {args:?}\n{}", out.report());
-        out
-    }
-
-    fn versions(&self) -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = fs::read_dir(self.path().join("migrations/versions"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "py"))
-            .collect();
-        files.sort();
-        files
-    }
-
-    /// `alembic revision --autogenerate -m MESSAGE`: the one new file.
-    fn autogenerate(&self, message: &str) -> PathBuf {
-        let before = self.versions();
-        self.alembic(&["revision", "--autogenerate", "-m", message]);
-        let new: Vec<PathBuf> = self
-            .versions()
-            .into_iter()
-            .filter(|p| !before.contains(p))
-            .collect();
-        assert_eq!(new.len(), 1, "{new:?}");
-        new[0].clone()
-    }
-
-    fn fix(&self) -> (i32, Value) {
-        let out = run(Command::new(tool_bin())
-            .args(["--write", "--format", "json"])
-            .current_dir(self.path())
-            .env_remove("DATABASE_URL"))
-        .unwrap();
-        let json =
-            serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{}", out.report()));
-        (out.status.code().unwrap_or(-1), json)
-    }
-}
-
 fn name(path: &Path) -> String {
     path.file_name().unwrap().to_string_lossy().into_owned()
 }
 
 #[test]
 fn both_heads_of_a_branched_history_are_fixed_and_the_base_is_left_alone() {
-    let project = Project::new();
+    let project = SqliteProject::new("e2e-branches", FILE_TEMPLATE);
     project.models(USERS);
     let base = project.autogenerate("base");
     project.alembic(&["upgrade", "head"]);

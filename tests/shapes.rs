@@ -242,6 +242,87 @@ fn batch_inline_keys_named_none_get_a_name() {
     second_run_changes_nothing("x.py", &fixed, &Config::default());
 }
 
+/// On SQLite a key made inside CREATE TABLE has no name, so autogenerate drops it with
+/// `batch_op.drop_constraint(None, ...)` (Alembic 1.20.1's output below). The batch block then
+/// names the keys it reflects by a naming_convention, and each drop gives such a name: the
+/// keys downgrade() creates again are the keys upgrade() drops.
+#[test]
+fn unnamed_drops_in_upgrade_are_named_through_the_batch_naming_convention() {
+    let warning = "        # WARNING: constraint name is None; this directive will fail as\n        # rendered.  Add a name, or use a naming convention; see\n        # https://alembic.sqlalchemy.org/en/latest/naming.html\n";
+    let drop = format!("{warning}        batch_op.drop_constraint(None, type_='foreignkey')\n");
+    let pair = |with: &str, restored: &str| {
+        format!(
+            "from alembic import op\nimport sqlalchemy as sa\n\n\ndef upgrade():\n    {with}\n{drop}{drop}        batch_op.create_foreign_key(None, 'users', ['user_id'], ['id'], ondelete='CASCADE')\n        batch_op.create_foreign_key(None, 'tags', ['tag_id'], ['id'], ondelete='CASCADE')\n\n\ndef downgrade():\n    with op.batch_alter_table('posts', schema=None) as batch_op:\n{drop}{drop}{restored}"
+        )
+    };
+    let restored = "        batch_op.create_foreign_key(None, 'users', ['user_id'], ['id'])\n        batch_op.create_foreign_key(None, 'tags', ['tag_id'], ['id'])\n";
+    let config = Config::default();
+    for (with, named_with) in [
+        (
+            "with op.batch_alter_table('posts', schema=None) as batch_op:",
+            "with op.batch_alter_table('posts', schema=None, naming_convention={'fk': '%(table_name)s_%(column_0_N_name)s_fkey'}) as batch_op:",
+        ),
+        // black's layout: the keyword goes on a line of its own.
+        (
+            "with op.batch_alter_table(\n        'posts',\n        schema=None,\n    ) as batch_op:",
+            "with op.batch_alter_table(\n        'posts',\n        schema=None,\n        naming_convention={'fk': '%(table_name)s_%(column_0_N_name)s_fkey'},\n    ) as batch_op:",
+        ),
+    ] {
+        let (plan, fixed) = fix_source(&pair(with, restored), &config);
+        let upgrade = fixed.split("def downgrade").next().unwrap();
+        assert!(upgrade.contains(named_with), "{fixed}");
+        assert!(
+            upgrade.contains("        batch_op.drop_constraint('posts_user_id_fkey', type_='foreignkey')\n        batch_op.drop_constraint('posts_tag_id_fkey', type_='foreignkey')\n"),
+            "{fixed}"
+        );
+        assert!(
+            !fixed.contains("WARNING") && !fixed.contains("(None"),
+            "{fixed}"
+        );
+        assert!(
+            plan.findings.iter().all(|f| f.code != "unnamed-drop"),
+            "{:?}",
+            plan.findings
+        );
+        second_run_changes_nothing("x.py", &fixed, &config);
+    }
+
+    // What the tool can't name stays a finding that says why.
+    for (src, why) in [
+        (
+            pair(
+                "with op.batch_alter_table('posts', schema=None) as batch_op:",
+                "        batch_op.create_foreign_key(None, 'users', ['user_id'], ['id'])\n",
+            ),
+            "downgrade() does not create exactly the keys it drops again",
+        ),
+        (
+            pair(
+                "with op.batch_alter_table('posts', naming_convention={'fk': 'fk_%(column_0_name)s'}) as batch_op:",
+                restored,
+            ),
+            "batch_alter_table already passes naming_convention",
+        ),
+        (
+            "from alembic import op\n\n\ndef upgrade():\n    op.drop_constraint(None, 'posts', type_='foreignkey')\n\n\ndef downgrade():\n    op.create_foreign_key(None, 'posts', 'users', ['user_id'], ['id'])\n".to_string(),
+            "not in a batch block",
+        ),
+    ] {
+        let (plan, fixed) = fix_source(&src, &config);
+        let upgrade = fixed.split("def downgrade").next().unwrap();
+        assert!(upgrade.contains("drop_constraint(None"), "{fixed}");
+        assert!(
+            plan.findings
+                .iter()
+                .filter(|f| f.code == "unnamed-drop")
+                .all(|f| f.message.contains(why))
+                && plan.findings.iter().any(|f| f.code == "unnamed-drop"),
+            "{why}: {:?}",
+            plan.findings
+        );
+    }
+}
+
 /// `from sqlalchemy import *` and bare names get the same keys, and the same fixes, as the
 /// `sa.`-prefixed spelling Alembic writes.
 #[test]

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::Value;
 
+pub mod sqlite_project;
+
 // ---------------------------------------------------------------------------
 // Paths and commands
 
