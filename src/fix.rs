@@ -717,7 +717,17 @@ fn revert_pairs(
             (Some(wanted), Some(Some(current))) => wanted == current,
             _ => false,
         };
-        if decision.ondelete != current_delete || !update_agrees {
+        let Some(why) = current_rule_stands(
+            schema,
+            config,
+            key,
+            &decision,
+            mirror.ondelete_text(),
+            "downgrade() restores it",
+        ) else {
+            continue;
+        };
+        if !update_agrees {
             continue;
         }
         let drop_in =
@@ -795,11 +805,8 @@ fn revert_pairs(
                 mirror.line,
                 migration.drops[down_drop].line,
             ],
-            ondelete: decision.ondelete,
-            reason: format!(
-                "revert pair removed: the database already has ON DELETE {} (downgrade() restores it) and the policy agrees ({})",
-                decision.ondelete, decision.reason
-            ),
+            ondelete: current_delete,
+            reason: why,
         });
     }
     pairs
@@ -899,6 +906,40 @@ fn only_key_statements_between(
     true
 }
 
+/// Why a revert pair only undoes a rule that should stand, or None when the pair should set
+/// the policy's rule. The database's current rule (`current`, as the mirror or history writes
+/// it) stands when the policy gives it, or when `judge` would keep it as a written rule over a
+/// heuristic (rules 4 to 7) without a finding: a hand-set RESTRICT the model doesn't state is
+/// not reverted by the next autogenerate. A relationship that deletes the rows (rule 3) still
+/// wins, so that evidence added since the rule was set reaches the database; and a rule with a
+/// finding (SET NULL on a column now NOT NULL) is what the pair is there to fix.
+fn current_rule_stands(
+    schema: &Schema,
+    config: &Config,
+    key: KeyRef,
+    decision: &policy::Decision,
+    current: Option<&str>,
+    source: &str,
+) -> Option<String> {
+    let current_action = action_of(current)?;
+    if decision.ondelete == current_action {
+        return Some(format!(
+            "revert pair removed: the database already has ON DELETE {current_action} ({source}) and the policy agrees ({})",
+            decision.reason
+        ));
+    }
+    if decision.rule == Rule::Relationship {
+        return None;
+    }
+    let judgement = policy::judge(schema, config, key, current, None).ok()?;
+    (judgement.decision.rule == Rule::Existing && judgement.findings.is_empty()).then(|| {
+        format!(
+            "revert pair removed: the database already has ON DELETE {current_action} ({source}), a rule someone chose, which heuristics do not override (the policy alone would say {}: {})",
+            decision.ondelete, decision.reason
+        )
+    })
+}
+
 fn action_of(text: Option<&str>) -> Option<Action> {
     match text {
         None => Some(Action::NoAction),
@@ -967,8 +1008,18 @@ fn history_revert_pairs(
         };
         let update_agrees = decision.onupdate.is_none_or(|u| u == current_update);
         let same_update = action_of(create.onupdate_text()) == Some(current_update);
-        if decision.ondelete != current_delete
-            || !update_agrees
+        let source = format!("history: {}", old.origin);
+        let Some(why) = current_rule_stands(
+            schema,
+            config,
+            key,
+            &decision,
+            old.ondelete.as_deref(),
+            &source,
+        ) else {
+            continue;
+        };
+        if !update_agrees
             || !same_update
             || !create.options.is_empty()
             || !undoes_only_ondelete(text, migration, create, up_drop, current_delete)
@@ -1018,11 +1069,8 @@ fn history_revert_pairs(
             create: index,
             statements,
             lines,
-            ondelete: decision.ondelete,
-            reason: format!(
-                "revert pair removed: the database already has ON DELETE {} (history: {}) and the policy agrees ({})",
-                decision.ondelete, old.origin, decision.reason
-            ),
+            ondelete: current_delete,
+            reason: why,
         });
     }
     pairs

@@ -220,6 +220,53 @@ fn a_revert_pair_over_a_failing_rule_stays_with_the_policys_rule() {
     second_run_changes_nothing("x.py", &fixed, &Config::default());
 }
 
+/// The next autogenerate's pair over a rule someone chose (a hand-set RESTRICT the model
+/// doesn't state) would revert it. The pair goes when only heuristics say otherwise
+/// (`notes.reviewer_id`: nullable), as a written ondelete stands against them in the migration
+/// that set it. It stays, with the new rule, when the model states one (`comments.editor_id`:
+/// SET NULL) or a relationship deletes the rows (`notes.author_id`: `User.notes` cascades):
+/// evidence added since the rule was chosen reaches the database.
+#[test]
+fn revert_pairs_over_a_chosen_rule_go_unless_the_model_or_a_relationship_says_otherwise() {
+    let pair = |table: &str, column: &str| {
+        format!(
+            "    op.drop_constraint(op.f('{table}_{column}_fkey'), '{table}', type_='foreignkey')\n    op.create_foreign_key(None, '{table}', 'users', ['{column}'], ['id'])\n"
+        )
+    };
+    let mirror = |table: &str, column: &str| {
+        format!(
+            "    op.drop_constraint(None, '{table}', type_='foreignkey')\n    op.create_foreign_key(op.f('{table}_{column}_fkey'), '{table}', 'users', ['{column}'], ['id'], ondelete='RESTRICT')\n"
+        )
+    };
+    let keys = [
+        ("notes", "reviewer_id"),
+        ("comments", "editor_id"),
+        ("notes", "author_id"),
+    ];
+    let src = format!(
+        "from alembic import op\n\ndef upgrade():\n{}\ndef downgrade():\n{}",
+        keys.iter().map(|(t, c)| pair(t, c)).collect::<String>(),
+        keys.iter()
+            .rev()
+            .map(|(t, c)| mirror(t, c))
+            .collect::<String>(),
+    );
+    let (plan, fixed) = fix_source(&src, &Config::default());
+    assert!(!fixed.contains("notes_reviewer_id_fkey"), "{fixed}");
+    for kept in [
+        "op.create_foreign_key('comments_editor_id_fkey', 'comments', 'users', ['editor_id'], ['id'], ondelete='SET NULL')",
+        "op.create_foreign_key('notes_author_id_fkey', 'notes', 'users', ['author_id'], ['id'], ondelete='CASCADE')",
+    ] {
+        assert!(fixed.contains(kept), "{kept}\n{fixed}");
+    }
+    let removed = report::key_line_plain("x.py", &plan.keys[0]);
+    assert!(
+        removed.contains("revert pair removed: the database already has ON DELETE RESTRICT (downgrade() restores it), a rule someone chose, which heuristics do not override (the policy alone would say SET NULL: nullable column)"),
+        "{removed}"
+    );
+    second_run_changes_nothing("x.py", &fixed, &Config::default());
+}
+
 /// In a batch block (SQLite recreates the table) `ForeignKey(..., name=None)` fails as a key
 /// with no name does ("Constraint must have a name"): both get the name PostgreSQL would give.
 #[test]
