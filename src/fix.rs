@@ -252,7 +252,7 @@ pub fn plan_with_history(
         &file.text,
         migration,
         schema,
-        &removed,
+        (&removed, before),
         &mut suppressor,
     );
     plan.edits.extend(removal_edits(file, migration, &removed));
@@ -1238,7 +1238,7 @@ fn name_unnamed(
     text: &str,
     migration: &Migration,
     schema: &Schema,
-    removed: &HashSet<StatementId>,
+    (removed, before): (&HashSet<StatementId>, Option<&KeySet>),
     suppressor: &mut Suppressor,
 ) {
     let alive = |statement: Option<StatementId>| statement.is_none_or(|s| !removed.contains(&s));
@@ -1370,10 +1370,16 @@ fn name_unnamed(
             None => upgrade_drops.push((drop.table.clone(), vec![drop])),
         }
     }
+    let reflection = Reflection {
+        migration,
+        schema,
+        removed,
+        before,
+    };
     for (table, drops) in upgrade_drops {
         let table = table.as_deref().unwrap_or("?");
         let suppressed = drops.iter().any(|d| suppressor.check(d.line).is_some());
-        match reflected_names(migration, schema, table, &drops) {
+        match reflected_names(&reflection, table, &drops) {
             Ok((batch, template, names)) if !suppressed => {
                 let quote = migration.default_quote;
                 let convention = format!(
@@ -1437,29 +1443,41 @@ fn name_drop(
     plan.notes.push((drop.line, note));
 }
 
+/// What `reflected_names` reads besides the drops.
+struct Reflection<'a> {
+    migration: &'a Migration,
+    schema: &'a Schema,
+    removed: &'a HashSet<StatementId>,
+    /// The keys before this revision: which of the table's keys SQLite holds unnamed.
+    before: Option<&'a KeySet>,
+}
+
 /// How upgrade()'s unnamed `drops` on `table` can run on SQLite: batch mode reflects the table
 /// and names the keys that come back unnamed by the block's `naming_convention`; each drop
 /// then gives the name one of the dropped keys gets. The dropped keys are those downgrade()
 /// creates again on the table (Alembic writes it as upgrade()'s mirror), less the ones a named
 /// drop in upgrade() removed. The drops all go, so which drop names which key does not matter.
+/// The convention names every unnamed key of the table, kept ones too, and the batch keeps
+/// one key per name: history must show that no two get the same name. A drop's name must also
+/// be the one downgrade() gives the key back, or upgrade() after a downgrade() can't find it.
 /// Returns the block's call, the template, and a name per drop; Err says why not.
 fn reflected_names<'m>(
-    migration: &'m Migration,
-    schema: &Schema,
+    cx: &Reflection<'m>,
     table: &str,
     drops: &[&'m DropSite],
-) -> Result<(&'m crate::migrations::BatchCall, String, Vec<String>), &'static str> {
+) -> Result<(&'m crate::migrations::BatchCall, String, Vec<String>), String> {
     let batch = drops[0].batch.as_ref().ok_or("not in a batch block")?;
     if drops
         .iter()
         .any(|d| d.batch.as_ref().is_none_or(|b| b.start != batch.start))
     {
-        return Err("the drops are not all in one batch block");
+        return Err("the drops are not all in one batch block".into());
     }
     if batch.has_naming_convention {
-        return Err("batch_alter_table already passes naming_convention");
+        return Err("batch_alter_table already passes naming_convention".into());
     }
-    let named_drops: HashSet<&str> = migration
+    let named_drops: HashSet<&str> = cx
+        .migration
         .drops
         .iter()
         .filter(|d| d.section == Section::Upgrade && d.table.as_deref() == Some(table))
@@ -1468,7 +1486,8 @@ fn reflected_names<'m>(
             _ => None,
         })
         .collect();
-    let restored: Vec<&FkSite> = migration
+    let restored: Vec<&FkSite> = cx
+        .migration
         .sites
         .iter()
         .filter(|s| {
@@ -1478,6 +1497,7 @@ fn reflected_names<'m>(
                     SiteKind::CreateForeignKey | SiteKind::BatchCreateForeignKey
                 )
                 && s.table.as_deref() == Some(table)
+                && s.statement.is_some_and(|st| !cx.removed.contains(&st))
                 && !matches!(&s.name, ConstraintName::Known(n) if named_drops.contains(n.as_str()))
         })
         .collect();
@@ -1486,36 +1506,89 @@ fn reflected_names<'m>(
             .iter()
             .any(|s| s.columns.is_empty() || s.referent_table.is_none())
     {
-        return Err("downgrade() does not create exactly the keys it drops again");
+        return Err("downgrade() does not create exactly the keys it drops again".into());
     }
-    let bare = policy::bare_name(table);
-    let render = |template: &str| -> Option<Vec<String>> {
-        restored
-            .iter()
-            .map(|s| {
-                render_convention(
-                    template,
-                    bare,
-                    &s.columns,
-                    s.referent_table.as_deref().unwrap_or(""),
-                    &s.referent_columns,
-                )
-            })
-            .collect()
+    let before = cx
+        .before
+        .ok_or("the table's other keys are unknown: no history before this revision")?;
+    let (schema_name, bare) = crate::history::split_qualified(table);
+    let on_table: Vec<&ExistingKey> = before
+        .keys
+        .iter()
+        .filter(|k| k.table == bare && k.schema == schema_name)
+        .collect();
+    let render = |template: &str, key: &ExistingKey| {
+        render_convention(
+            template,
+            &bare,
+            &key.columns,
+            &key.referent_table,
+            &key.referent_columns,
+        )
     };
-    let (template, names) = schema
+    // Batch mode reflects the table alone: a token naming the referred columns can't be
+    // filled in there (SQLAlchemy raises NoReferencedTableError).
+    let usable = |template: &&str| {
+        !template.contains("referred_column")
+            && on_table
+                .iter()
+                .all(|k| k.name.is_some() || render(template, k).is_some())
+    };
+    let template = cx
+        .schema
         .fk_naming_convention
         .as_deref()
-        .and_then(|t| Some((t.to_string(), render(t)?)))
-        .or_else(|| {
-            let t = crate::repair::DEFAULT_FK_CONVENTION;
-            Some((t.to_string(), render(t)?))
-        })
-        .ok_or("the keys it drops give no name")?;
-    if names.iter().collect::<HashSet<_>>().len() != names.len() {
-        return Err("two of the keys it drops would get the same name");
+        .filter(usable)
+        .unwrap_or(crate::repair::DEFAULT_FK_CONVENTION);
+    // A key history names may still be unnamed in SQLite: history names keys by today's
+    // models' convention, which may be younger than the key (autogenerate's `None` says it
+    // is). Its reflected name is then the convention's; both names count as taken.
+    let mut owners: HashMap<String, usize> = HashMap::new();
+    for (index, key) in on_table.iter().enumerate() {
+        let rendered = render(template, key);
+        if rendered.is_none() && key.name.is_none() {
+            return Err("the table's keys give no name".into());
+        }
+        for name in key.name.iter().chain(rendered.iter()) {
+            if owners
+                .insert(name.clone(), index)
+                .is_some_and(|other| other != index)
+            {
+                return Err(format!(
+                    "two keys of {table} would get the name {name}, and the batch keeps one of them"
+                ));
+            }
+        }
     }
-    Ok((batch, template, names))
+    let mut names = Vec::new();
+    for site in &restored {
+        let referent = policy::bare_name(site.referent_table.as_deref().unwrap_or(""));
+        let name = on_table
+            .iter()
+            .filter(|k| k.columns == site.columns && k.referent_table == referent)
+            .find_map(|k| {
+                let rendered = render(template, k)?;
+                k.name
+                    .as_ref()
+                    .is_none_or(|n| *n == rendered)
+                    .then_some(rendered)
+            })
+            .ok_or("history does not hold the keys it drops as unnamed")?;
+        let given_back = match &site.name {
+            ConstraintName::Known(n) => n.clone(),
+            ConstraintName::Unnamed(_) => constraint_name(cx.schema, site),
+            _ => {
+                return Err("downgrade() gives a key back under a name the tool can't read".into());
+            }
+        };
+        if given_back != name {
+            return Err(format!(
+                "the batch would name the key {name}, but downgrade() gives it back as {given_back}"
+            ));
+        }
+        names.push(name);
+    }
+    Ok((batch, template.to_string(), names))
 }
 
 fn unnamed_drop_finding(

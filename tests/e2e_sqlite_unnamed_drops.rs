@@ -32,6 +32,7 @@ class Post(Base):
     id = Column(Integer, primary_key=True)
     user_id = Column(Integer, ForeignKey(\"users.id\"), nullable=True)
     tag_id = Column(Integer, ForeignKey(\"tags.id\"), nullable=True)
+    editor_id = Column(Integer, ForeignKey(\"users.id\"), nullable=True)
 ";
 
 fn rules(project: &SqliteProject) -> Vec<(String, String)> {
@@ -52,19 +53,26 @@ fn unnamed_sqlite_keys_dropped_in_upgrade_are_named_through_the_batch_naming_con
     let (code, report) = project.fix();
     assert_eq!(code, 0, "{report:#}");
     project.alembic(&["upgrade", "head"]);
+    // editor_id keeps SET NULL throughout; the other two change.
     let on_delete = |rule: &str| {
         vec![
+            ("editor_id".to_string(), "SET NULL".to_string()),
             ("tag_id".to_string(), rule.to_string()),
             ("user_id".to_string(), rule.to_string()),
         ]
     };
     assert_eq!(rules(&project), on_delete("SET NULL"));
 
-    // The model now says what it wants: autogenerate drops both keys to create them again.
-    project.models(&MODELS.replace(
-        "\"), nullable=True)",
-        "\", ondelete=\"CASCADE\"), nullable=True)",
-    ));
+    // The model now says what it wants for two keys: autogenerate drops all three to create
+    // them again, editor_id's pair only reverting the SET NULL the tool wrote into r1.
+    project.models(
+        &MODELS
+            .replace(
+                "\"users.id\"), nullable=True)\n    tag_id",
+                "\"users.id\", ondelete=\"CASCADE\"), nullable=True)\n    tag_id",
+            )
+            .replace("\"tags.id\")", "\"tags.id\", ondelete=\"CASCADE\")"),
+    );
     let cascade = project.autogenerate("cascade");
     let written = fs::read_to_string(&cascade).unwrap();
     let upgrade = written.split("def downgrade").next().unwrap();
@@ -72,12 +80,13 @@ fn unnamed_sqlite_keys_dropped_in_upgrade_are_named_through_the_batch_naming_con
         upgrade
             .matches("batch_op.drop_constraint(None, type_='foreignkey')")
             .count(),
-        2,
+        3,
         "{written}"
     );
 
     let (code, report) = project.fix();
     assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["summary"]["reverts"], 1, "{report:#}");
     let fixed = fs::read_to_string(&cascade).unwrap();
     assert!(
         fixed.contains("with op.batch_alter_table('posts', schema=None, naming_convention={'fk': '%(table_name)s_%(column_0_N_name)s_fkey'}) as batch_op:"),

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use fix_migrations::config::Config;
 use fix_migrations::fix;
+use fix_migrations::keyset::{ExistingKey, KeySet};
 use fix_migrations::migrations;
 use fix_migrations::models::{self, Schema};
 use fix_migrations::parse::{self, SourceFile};
@@ -289,6 +290,46 @@ fn batch_inline_keys_named_none_get_a_name() {
     second_run_changes_nothing("x.py", &fixed, &Config::default());
 }
 
+/// An unnamed key of `posts` as SQLite holds it, for the history before a revision.
+fn unnamed_key(column: &str, referent: &str) -> ExistingKey {
+    ExistingKey {
+        schema: None,
+        table: "posts".into(),
+        name: None,
+        columns: vec![column.into()],
+        referent_schema: None,
+        referent_table: referent.into(),
+        referent_columns: vec!["id".into()],
+        ondelete: Some("SET NULL".into()),
+        onupdate: None,
+        origin: "versions/001_posts.py:20".into(),
+    }
+}
+
+/// (plan, fixed text) with `keys` as the history before the file.
+fn fix_with_history(src: &str, keys: Vec<ExistingKey>) -> (fix::FilePlan, String) {
+    let file = parse::parse_text(Path::new("x.py"), src.to_string()).unwrap();
+    let migration = migrations::scan(&file);
+    let before = KeySet { keys };
+    let plan = fix::plan_with_history(
+        &file,
+        &migration,
+        &schema(),
+        &Config::default(),
+        Some(&before),
+    );
+    let fixed = fix::fixed_text(&file, plan.edits.clone()).unwrap();
+    (plan, fixed)
+}
+
+fn unnamed_drop_findings(plan: &fix::FilePlan) -> Vec<&str> {
+    plan.findings
+        .iter()
+        .filter(|f| f.code == "unnamed-drop")
+        .map(|f| f.message.as_str())
+        .collect()
+}
+
 /// On SQLite a key made inside CREATE TABLE has no name, so autogenerate drops it with
 /// `batch_op.drop_constraint(None, ...)` (Alembic 1.20.1's output below). The batch block then
 /// names the keys it reflects by a naming_convention, and each drop gives such a name: the
@@ -303,7 +344,12 @@ fn unnamed_drops_in_upgrade_are_named_through_the_batch_naming_convention() {
         )
     };
     let restored = "        batch_op.create_foreign_key(None, 'users', ['user_id'], ['id'])\n        batch_op.create_foreign_key(None, 'tags', ['tag_id'], ['id'])\n";
-    let config = Config::default();
+    let sqlite_keys = || {
+        vec![
+            unnamed_key("user_id", "users"),
+            unnamed_key("tag_id", "tags"),
+        ]
+    };
     for (with, named_with) in [
         (
             "with op.batch_alter_table('posts', schema=None) as batch_op:",
@@ -315,7 +361,7 @@ fn unnamed_drops_in_upgrade_are_named_through_the_batch_naming_convention() {
             "with op.batch_alter_table(\n        'posts',\n        schema=None,\n        naming_convention={'fk': '%(table_name)s_%(column_0_N_name)s_fkey'},\n    ) as batch_op:",
         ),
     ] {
-        let (plan, fixed) = fix_source(&pair(with, restored), &config);
+        let (plan, fixed) = fix_with_history(&pair(with, restored), sqlite_keys());
         let upgrade = fixed.split("def downgrade").next().unwrap();
         assert!(upgrade.contains(named_with), "{fixed}");
         assert!(
@@ -326,21 +372,28 @@ fn unnamed_drops_in_upgrade_are_named_through_the_batch_naming_convention() {
             !fixed.contains("WARNING") && !fixed.contains("(None"),
             "{fixed}"
         );
-        assert!(
-            plan.findings.iter().all(|f| f.code != "unnamed-drop"),
-            "{:?}",
-            plan.findings
-        );
-        second_run_changes_nothing("x.py", &fixed, &config);
+        assert_eq!(unnamed_drop_findings(&plan), Vec::<&str>::new());
+        // The second run, with the history the first one's upgrade() leaves.
+        let (again, refixed) = fix_with_history(&fixed, sqlite_keys());
+        assert_eq!(refixed, fixed, "{:?}", again.edits);
     }
 
     // What the tool can't name stays a finding that says why.
-    for (src, why) in [
+    let kept_owner = |referent: &str| {
+        let mut keys = sqlite_keys();
+        keys.push(unnamed_key("owner_id", referent));
+        keys
+    };
+    let long_name = "from alembic import op\n\n\ndef upgrade():\n    with op.batch_alter_table('posts') as batch_op:\n        batch_op.drop_constraint(None, type_='foreignkey')\n        batch_op.create_foreign_key(None, 'a_really_quite_long_referent_table', ['owner_account_identifier_column_name_that_is_rather_long'], ['id'], ondelete='CASCADE')\n\n\ndef downgrade():\n    with op.batch_alter_table('posts') as batch_op:\n        batch_op.drop_constraint(None, type_='foreignkey')\n        batch_op.create_foreign_key(None, 'a_really_quite_long_referent_table', ['owner_account_identifier_column_name_that_is_rather_long'], ['id'])\n";
+    let long_key = unnamed_key(
+        "owner_account_identifier_column_name_that_is_rather_long",
+        "a_really_quite_long_referent_table",
+    );
+    let with = "with op.batch_alter_table('posts', schema=None) as batch_op:";
+    for (src, keys, why) in [
         (
-            pair(
-                "with op.batch_alter_table('posts', schema=None) as batch_op:",
-                "        batch_op.create_foreign_key(None, 'users', ['user_id'], ['id'])\n",
-            ),
+            pair(with, "        batch_op.create_foreign_key(None, 'users', ['user_id'], ['id'])\n"),
+            sqlite_keys(),
             "downgrade() does not create exactly the keys it drops again",
         ),
         (
@@ -348,26 +401,60 @@ fn unnamed_drops_in_upgrade_are_named_through_the_batch_naming_convention() {
                 "with op.batch_alter_table('posts', naming_convention={'fk': 'fk_%(column_0_name)s'}) as batch_op:",
                 restored,
             ),
+            sqlite_keys(),
             "batch_alter_table already passes naming_convention",
         ),
         (
             "from alembic import op\n\n\ndef upgrade():\n    op.drop_constraint(None, 'posts', type_='foreignkey')\n\n\ndef downgrade():\n    op.create_foreign_key(None, 'posts', 'users', ['user_id'], ['id'])\n".to_string(),
+            sqlite_keys(),
             "not in a batch block",
         ),
+        // A kept key on the same column: the default template names it as the dropped one,
+        // and the batch would keep only one of the two.
+        (
+            pair(with, restored),
+            kept_owner("users").into_iter().chain([unnamed_key("user_id", "accounts")]).collect(),
+            "two keys of posts would get the name posts_user_id_fkey",
+        ),
+        // PostgreSQL cuts the name downgrade() gives the key back to 63 bytes; the template
+        // does not, so upgrade() after downgrade() would not find it.
+        (
+            long_name.to_string(),
+            vec![long_key],
+            "the batch would name the key posts_owner_account_identifier_column_name_that_is_rather_long_fkey, but downgrade() gives it back as",
+        ),
+        // History holds the keys under names the batch would not give them: a drop by the
+        // convention's name might miss.
+        (
+            pair(with, restored),
+            sqlite_keys()
+                .into_iter()
+                .map(|mut k| {
+                    k.name = Some(format!("custom_{}", k.columns[0]));
+                    k
+                })
+                .collect(),
+            "history does not hold the keys it drops as unnamed",
+        ),
     ] {
-        let (plan, fixed) = fix_source(&src, &config);
+        let (plan, fixed) = fix_with_history(&src, keys);
         let upgrade = fixed.split("def downgrade").next().unwrap();
-        assert!(upgrade.contains("drop_constraint(None"), "{fixed}");
+        assert!(upgrade.contains("drop_constraint(None"), "{why}\n{fixed}");
+        let findings = unnamed_drop_findings(&plan);
         assert!(
-            plan.findings
-                .iter()
-                .filter(|f| f.code == "unnamed-drop")
-                .all(|f| f.message.contains(why))
-                && plan.findings.iter().any(|f| f.code == "unnamed-drop"),
-            "{why}: {:?}",
-            plan.findings
+            !findings.is_empty() && findings.iter().all(|m| m.contains(why)),
+            "{why}: {findings:?}"
         );
     }
+    // Without history the table's other keys are unknown.
+    let (plan, _) = fix_source(&pair(with, restored), &Config::default());
+    assert!(
+        unnamed_drop_findings(&plan)
+            .iter()
+            .all(|m| m.contains("no history before this revision")),
+        "{:?}",
+        plan.findings
+    );
 }
 
 /// `from sqlalchemy import *` and bare names get the same keys, and the same fixes, as the
