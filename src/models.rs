@@ -196,6 +196,8 @@ pub struct Relationship {
     /// `cascade=` string, as written.
     pub cascade: Option<String>,
     pub passive_deletes: bool,
+    /// `passive_deletes="all"`: the ORM leaves the children's keys alone when the parent goes.
+    pub passive_deletes_all: bool,
     /// SQLModel `Relationship(cascade_delete=True)`.
     pub cascade_delete: bool,
     /// Local column names named by `foreign_keys=` (`[Note.author_id]` -> `author_id`,
@@ -227,6 +229,7 @@ pub struct Backref {
     pub name: String,
     pub cascade: Option<String>,
     pub passive_deletes: bool,
+    pub passive_deletes_all: bool,
 }
 
 impl Schema {
@@ -2349,6 +2352,7 @@ impl<'a> FileReader<'a> {
                 target,
                 cascade: None,
                 passive_deletes: false,
+                passive_deletes_all: false,
                 cascade_delete: false,
                 unread_options: None,
                 foreign_keys: vec![],
@@ -2388,6 +2392,7 @@ impl<'a> FileReader<'a> {
         if pending.viewonly {
             pending.rel.cascade = None;
             pending.rel.passive_deletes = false;
+            pending.rel.passive_deletes_all = false;
             pending.rel.cascade_delete = false;
             pending.rel.unread_options = None;
         }
@@ -2485,7 +2490,10 @@ impl<'a> FileReader<'a> {
                     rel.unread_options = Some(format!("cascade={}", self.text(value)));
                 }
             }
-            "passive_deletes" => rel.passive_deletes = self.passive(value),
+            "passive_deletes" => {
+                rel.passive_deletes = self.passive(value);
+                rel.passive_deletes_all = self.passive_all(value);
+            }
             "cascade_delete" => rel.cascade_delete = is_true(value, self.src),
             "back_populates" => rel.back_populates = self.string(value),
             "remote_side" => {
@@ -2536,12 +2544,17 @@ impl<'a> FileReader<'a> {
         is_true(value, self.src)
     }
 
+    fn passive_all(&self, value: Node<'a>) -> bool {
+        self.string(value).as_deref() == Some("all")
+    }
+
     fn read_backref(&self, value: Node<'a>) -> Option<Backref> {
         if let Some(name) = string_value(value, self.src) {
             return Some(Backref {
                 name,
                 cascade: None,
                 passive_deletes: false,
+                passive_deletes_all: false,
             });
         }
         // The legacy form `backref=("notes", {"cascade": ...})`: a name and backref()'s options.
@@ -2558,6 +2571,9 @@ impl<'a> FileReader<'a> {
                 passive_deletes: options
                     .get("passive_deletes")
                     .is_some_and(|v| self.passive(*v)),
+                passive_deletes_all: options
+                    .get("passive_deletes")
+                    .is_some_and(|v| self.passive_all(*v)),
             });
         }
         if value.kind() != "call" {
@@ -2574,6 +2590,9 @@ impl<'a> FileReader<'a> {
             passive_deletes: args
                 .keyword("passive_deletes")
                 .is_some_and(|v| self.passive(v)),
+            passive_deletes_all: args
+                .keyword("passive_deletes")
+                .is_some_and(|v| self.passive_all(v)),
         })
     }
 }

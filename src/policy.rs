@@ -396,6 +396,22 @@ pub fn judge(
             ),
         });
     }
+    // passive_deletes="all" leaves the rows for the database to refuse the delete or for a
+    // trigger (SQLAlchemy's words): a heuristic's SET NULL or CASCADE would do what the
+    // relationship turned off.
+    if matches!(
+        decision.rule,
+        Rule::Lookup | Rule::Audit | Rule::Nullable | Rule::NotNull | Rule::Association
+    ) && !matches!(effective, Action::Restrict | Action::NoAction)
+        && let Some(leaving) = leaving_relationship(schema, table, key)
+    {
+        findings.push(Finding {
+            code: "passive-deletes-all",
+            message: format!(
+                "{leaving}: the ORM leaves these rows when the parent goes, for the database to refuse the delete or a trigger to handle; ON DELETE {effective} would change them. Set ondelete in ForeignKey() or in [rules]"
+            ),
+        });
+    }
     if let Some(fk) = model_key(table, key) {
         if let Some(value) = &fk.misplaced_ondelete {
             findings.push(Finding {
@@ -520,6 +536,27 @@ fn unread_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<St
             "relationship {}.{} passes {unread}",
             rel.declared_on, rel.attribute
         ))
+    })
+}
+
+/// A relationship over `key` with `passive_deletes="all"`, as the reason reads it.
+fn leaving_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<String> {
+    covering_relationship(schema, child, key, |rel, side| match side {
+        Side::Parent => rel.passive_deletes_all.then(|| {
+            format!(
+                "relationship {}.{} passive_deletes=\"all\"",
+                rel.declared_on, rel.attribute
+            )
+        }),
+        Side::Child => {
+            let backref = rel.backref.as_ref()?;
+            backref.passive_deletes_all.then(|| {
+                format!(
+                    "backref {}.{} of {}.{} passive_deletes=\"all\"",
+                    rel.target, backref.name, rel.declared_on, rel.attribute
+                )
+            })
+        }
     })
 }
 

@@ -66,6 +66,11 @@ pub const RULES: &[(&str, &str, &str)] = &[
         "Fix the spelling of the action.",
     ),
     (
+        "passive-deletes-all",
+        "A relationship with passive_deletes=\"all\" over a key the heuristics would give SET NULL or CASCADE",
+        "The ORM leaves these rows to the database; set ondelete in ForeignKey() (RESTRICT, or what a trigger needs) or in [rules].",
+    ),
+    (
         "misplaced-ondelete",
         "ondelete= passed to Column() / mapped_column() instead of ForeignKey()",
         "SQLAlchemy raises TypeError; move ondelete into ForeignKey(...).",

@@ -298,6 +298,101 @@ class Pin(Base):
     );
 }
 
+/// `passive_deletes="all"` leaves the children's rows for the database to refuse the delete
+/// or for a trigger, in SQLAlchemy's words. A heuristic's SET NULL (nullable) or CASCADE (NOT
+/// NULL) would change them: a finding, and the key is left as it is. A delete cascade beside it
+/// still decides (CASCADE), and so does a backref's.
+#[test]
+fn passive_deletes_all_over_a_heuristic_rule_is_a_finding() {
+    let models = r#"
+from sqlalchemy import Column, ForeignKey, Integer
+from sqlalchemy.orm import backref, declarative_base, relationship
+Base = declarative_base()
+
+class User(Base):
+    __tablename__ = "users"
+    id = Column(Integer, primary_key=True)
+    files = relationship("File", passive_deletes="all")
+    logs = relationship("Log", passive_deletes="all")
+    pins = relationship("Pin", passive_deletes="all", cascade="all, delete-orphan")
+
+class File(Base):
+    __tablename__ = "files"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id"))
+
+class Log(Base):
+    __tablename__ = "logs"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id"), nullable=False)
+
+class Pin(Base):
+    __tablename__ = "pins"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id"))
+
+class Tag(Base):
+    __tablename__ = "tags"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id"))
+    user = relationship("User", backref=backref("tags", passive_deletes="all"))
+"#;
+    let file = parse::parse_text(Path::new("models.py"), models.to_string()).unwrap();
+    let schema = models::read_models(&[file]);
+    let columns = vec!["user_id".to_string()];
+    let referent_columns = vec!["id".to_string()];
+    let judged: Vec<(String, Vec<String>)> = ["files", "logs", "pins", "tags"]
+        .into_iter()
+        .map(|table| {
+            let key = KeyRef {
+                table,
+                columns: &columns,
+                referent_table: "users",
+                referent_columns: &referent_columns,
+                not_null_in_migration: false,
+            };
+            let judged = policy::judge(&schema, &Config::default(), key, None, None).unwrap();
+            (
+                judged.decision.ondelete.to_string(),
+                judged
+                    .findings
+                    .iter()
+                    .map(|f| format!("{}: {}", f.code, f.message))
+                    .collect(),
+            )
+        })
+        .collect();
+    let finding = |rel: &str, action: &str| {
+        vec![format!(
+            "passive-deletes-all: {rel}: the ORM leaves these rows when the parent goes, for the database to refuse the delete or a trigger to handle; ON DELETE {action} would change them. Set ondelete in ForeignKey() or in [rules]"
+        )]
+    };
+    assert_eq!(
+        judged,
+        [
+            (
+                "SET NULL".to_string(),
+                finding(
+                    "relationship User.files passive_deletes=\"all\"",
+                    "SET NULL"
+                )
+            ),
+            (
+                "CASCADE".to_string(),
+                finding("relationship User.logs passive_deletes=\"all\"", "CASCADE")
+            ),
+            ("CASCADE".to_string(), vec![]),
+            (
+                "SET NULL".to_string(),
+                finding(
+                    "backref User.tags of Tag.user passive_deletes=\"all\"",
+                    "SET NULL"
+                )
+            ),
+        ]
+    );
+}
+
 /// The primaryjoin forms SQLAlchemy's docs show, as SQLAlchemy 2.0.58 pairs them:
 /// `User.posts` [('users.id', 'posts.user_id')], `User.received`
 /// [('users.id', 'messages.recipient_id')], `Node.children` [('nodes.id', 'nodes.parent_id')],
