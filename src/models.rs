@@ -117,6 +117,9 @@ pub struct Column {
     pub name: String,
     pub nullable: bool,
     pub primary_key: bool,
+    /// The column has a server default, or may have one the reader can't see (`**options`,
+    /// `sa_column_kwargs` it can't read): ON DELETE SET DEFAULT has a value to set.
+    pub server_default: bool,
     pub origin: Origin,
 }
 
@@ -311,6 +314,7 @@ struct AnnotatedColumn {
     fks: Vec<PendingFk>,
     nullable: Option<bool>,
     primary_key: bool,
+    server_default: bool,
     /// The alias's own type says None may be stored (`Annotated[int | None, ...]`), which
     /// SQLAlchemy reads as nullable when `mapped_column` doesn't say.
     optional: bool,
@@ -866,6 +870,8 @@ struct Factory {
     ondelete: Option<Piece>,
     onupdate: Option<Piece>,
     nullable: Option<Piece>,
+    /// The helper's `mapped_column()` passes `server_default=` (whatever its value).
+    server_default: bool,
     /// `Annotated[Optional[int], ...]`.
     optional: bool,
 }
@@ -912,6 +918,7 @@ impl Factory {
             }],
             nullable,
             primary_key: false,
+            server_default: self.server_default,
             optional: self.optional,
             whole_type: true,
         })
@@ -1142,6 +1149,7 @@ fn read_factory(function: Node, src: &str, skip_first: bool) -> Option<(String, 
         ondelete: piece(key_args.keyword("ondelete"))?,
         onupdate: piece(key_args.keyword("onupdate"))?,
         nullable: piece(column_args.keyword("nullable"))?,
+        server_default: column_args.keyword("server_default").is_some(),
         optional,
         params,
     };
@@ -2023,6 +2031,7 @@ impl<'a> FileReader<'a> {
             primary_key: args
                 .keyword("primary_key")
                 .is_some_and(|v| is_true(v, self.src)),
+            server_default: self.server_default(&args),
             optional,
             whole_type: false,
         })
@@ -2040,6 +2049,7 @@ impl<'a> FileReader<'a> {
                 name: attr.to_string(),
                 nullable: self.optional(tokens),
                 primary_key: false,
+                server_default: false,
                 origin: self.origin(at),
             },
             fks: vec![],
@@ -2101,6 +2111,7 @@ impl<'a> FileReader<'a> {
             name,
             nullable,
             primary_key,
+            server_default: self.server_default(&args),
             origin: self.origin(call),
         };
         Some(PendingColumn {
@@ -2219,10 +2230,22 @@ impl<'a> FileReader<'a> {
                 source: Some(self.key_source(KeyCall::Field, call, &args)),
             });
         }
+        // SQLModel's Field() has no server_default of its own: `sa_column_kwargs` carries it.
+        let server_default = args.has_splat
+            || args.keyword("sa_column_kwargs").is_some_and(|kwargs| {
+                self.bindings
+                    .options_of(unwrap_parens(kwargs))
+                    .is_none_or(|options| {
+                        options
+                            .get("server_default")
+                            .is_some_and(|v| self.text(unwrap_parens(*v)) != "None")
+                    })
+            });
         let column = Column {
             name: attr.to_string(),
             nullable,
             primary_key,
+            server_default,
             origin: self.origin(call),
         };
         Some(PendingColumn {
@@ -2409,6 +2432,21 @@ impl<'a> FileReader<'a> {
     fn nullable_none(&self, args: &CallArgs<'a>) -> bool {
         args.keyword("nullable")
             .is_some_and(|v| self.text(unwrap_parens(v)) == "None")
+    }
+
+    /// A column call's server default: `server_default=` other than None, a positional
+    /// `DefaultClause(...)` / `FetchedValue()`, or `**options` that may carry one.
+    fn server_default(&self, args: &CallArgs<'a>) -> bool {
+        args.has_splat
+            || args
+                .keyword("server_default")
+                .is_some_and(|v| self.text(unwrap_parens(v)) != "None")
+            || args.positional.iter().any(|arg| {
+                matches!(
+                    self.call_name(*arg).as_deref(),
+                    Some("DefaultClause" | "FetchedValue")
+                )
+            })
     }
 
     fn stated_nullable(&self, args: &CallArgs<'a>) -> Option<bool> {
@@ -2611,6 +2649,7 @@ fn apply_annotated(
         ..fk.clone()
     }));
     column.column.primary_key |= annotated.primary_key;
+    column.column.server_default |= annotated.server_default;
     column.column.nullable = match (explicit, annotated.nullable) {
         (Some(nullable), _) | (None, Some(nullable)) => nullable,
         (None, None) => {

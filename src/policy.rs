@@ -365,6 +365,17 @@ pub fn judge(
             ),
         });
     }
+    if effective == Action::SetDefault
+        && let Some(column) = set_default_fails(table, key)
+    {
+        findings.push(Finding {
+            code: "set-default-no-default",
+            message: format!(
+                "ON DELETE SET DEFAULT on NOT NULL column {}.{column} with no server_default: the database sets it to NULL and every delete of the parent fails; give the column a server_default naming a row that stays, or use CASCADE or RESTRICT",
+                key.table
+            ),
+        });
+    }
     let referent_name = bare_name(key.referent_table);
     if effective == Action::Cascade && matching(&config.lookup_tables, referent_name).is_some() {
         findings.push(Finding {
@@ -809,6 +820,17 @@ pub fn bare_name(qualified: &str) -> &str {
 /// else as the models say.
 fn key_nullable(table: &Table, key: KeyRef) -> bool {
     !key.not_null_in_migration && all_nullable(table, key.columns)
+}
+
+/// SET DEFAULT sets a column with no default to NULL: the first key column that is NOT NULL
+/// and, as far as the models tell, has no server default. Columns the models don't declare
+/// are not judged.
+fn set_default_fails<'t>(table: &'t Table, key: KeyRef) -> Option<&'t str> {
+    key.columns.iter().find_map(|name| {
+        let column = table.columns.get(name)?;
+        let not_null = !column.nullable || key.not_null_in_migration;
+        (not_null && !column.server_default).then_some(column.name.as_str())
+    })
 }
 
 /// SET NULL can only land where every column of the key may hold NULL. A column the models

@@ -51,6 +51,11 @@ pub const RULES: &[(&str, &str, &str)] = &[
         "Every delete of the parent fails; make the column nullable or pick CASCADE / RESTRICT.",
     ),
     (
+        "set-default-no-default",
+        "ON DELETE SET DEFAULT on a NOT NULL column with no server default",
+        "The database sets the column to NULL and every delete of the parent fails; give it a server_default or pick CASCADE / RESTRICT.",
+    ),
+    (
         "cascade-on-lookup",
         "CASCADE to a lookup table",
         "Deleting one lookup row deletes every row that uses it; RESTRICT is usually meant.",

@@ -492,3 +492,106 @@ class Note(Base):
         "CASCADE (backref User.notes of Note.user cascade=\"all, delete-orphan\")"
     );
 }
+
+#[test]
+fn set_default_on_a_not_null_column_without_a_server_default_is_a_finding() {
+    let models = r#"
+from typing import Annotated, Optional
+import sqlalchemy as sa
+from sqlalchemy import Column, DefaultClause, ForeignKey, Integer, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlmodel import Field, SQLModel
+
+class Base(DeclarativeBase):
+    pass
+
+OwnerId = Annotated[int, mapped_column(ForeignKey("users.id", ondelete="SET DEFAULT"), server_default="1")]
+OPTIONS = {"server_default": text("1")}
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+class Plain(Base):
+    __tablename__ = "plain"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id", ondelete="SET DEFAULT"), nullable=False)
+
+class Defaulted(Base):
+    __tablename__ = "defaulted"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id", ondelete="SET DEFAULT"), nullable=False, server_default="1")
+
+class Clause(Base):
+    __tablename__ = "clause"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id", ondelete="SET DEFAULT"), DefaultClause("1"), nullable=False)
+
+class NoneDefault(Base):
+    __tablename__ = "none_default"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="SET DEFAULT"), server_default=None)
+
+class Splat(Base):
+    __tablename__ = "splat"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="SET DEFAULT"), **OPTIONS)
+
+class Nullable(Base):
+    __tablename__ = "nullable"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("users.id", ondelete="SET DEFAULT"))
+
+class Aliased(Base):
+    __tablename__ = "aliased"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[OwnerId]
+
+class Team(SQLModel, table=True):
+    id: int = Field(primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="SET DEFAULT")
+
+class Squad(SQLModel, table=True):
+    id: int = Field(primary_key=True)
+    user_id: int = Field(foreign_key="users.id", ondelete="SET DEFAULT", sa_column_kwargs={"server_default": "1"})
+"#;
+    let file = parse::parse_text(Path::new("models.py"), models.to_string()).unwrap();
+    let schema = models::read_models(&[file]);
+    let columns = vec!["user_id".to_string()];
+    let referent_columns = vec!["id".to_string()];
+    let findings = |table: &str| -> Vec<String> {
+        let key = KeyRef {
+            table,
+            columns: &columns,
+            referent_table: "users",
+            referent_columns: &referent_columns,
+            not_null_in_migration: false,
+        };
+        let judged = policy::judge(&schema, &Config::default(), key, None, None).unwrap();
+        assert_eq!(
+            judged.decision.ondelete.to_string(),
+            "SET DEFAULT",
+            "{table}"
+        );
+        judged
+            .findings
+            .iter()
+            .map(|f| format!("{}: {}", f.code, f.message))
+            .collect()
+    };
+    let finding = |table: &str| {
+        vec![format!(
+            "set-default-no-default: ON DELETE SET DEFAULT on NOT NULL column {table}.user_id with no server_default: the database sets it to NULL and every delete of the parent fails; give the column a server_default naming a row that stays, or use CASCADE or RESTRICT"
+        )]
+    };
+    let none: Vec<String> = vec![];
+    assert_eq!(findings("plain"), finding("plain"));
+    assert_eq!(findings("none_default"), finding("none_default"));
+    assert_eq!(findings("team"), finding("team"));
+    assert_eq!(findings("defaulted"), none);
+    assert_eq!(findings("clause"), none);
+    assert_eq!(findings("splat"), none);
+    assert_eq!(findings("nullable"), none);
+    assert_eq!(findings("aliased"), none);
+    assert_eq!(findings("squad"), none);
+}
