@@ -722,7 +722,7 @@ fn revert_pairs(
             config,
             key,
             &decision,
-            mirror.ondelete_text(),
+            (mirror.ondelete_text(), create.ondelete_text()),
             "downgrade() restores it",
         ) else {
             continue;
@@ -912,16 +912,24 @@ fn only_key_statements_between(
 /// heuristic (rules 4 to 7) without a finding: a hand-set RESTRICT the model doesn't state is
 /// not reverted by the next autogenerate. A relationship that deletes the rows (rule 3) still
 /// wins, so that evidence added since the rule was set reaches the database; and a rule with a
-/// finding (SET NULL on a column now NOT NULL) is what the pair is there to fix.
+/// finding (SET NULL on a column now NOT NULL) is what the pair is there to fix. A create that
+/// writes another rule than the current one is a change someone (or a model value the reader
+/// can't evaluate) asked for: autogenerate's revert writes none when the model states none, so
+/// only model or settings evidence removes such a pair.
 fn current_rule_stands(
     schema: &Schema,
     config: &Config,
     key: KeyRef,
     decision: &policy::Decision,
-    current: Option<&str>,
+    (current, written): (Option<&str>, Option<&str>),
     source: &str,
 ) -> Option<String> {
     let current_action = action_of(current)?;
+    if written.is_some_and(|w| Action::parse(w) != Some(current_action))
+        && !decision.rule.is_explicit()
+    {
+        return None;
+    }
     if decision.ondelete == current_action {
         return Some(format!(
             "revert pair removed: the database already has ON DELETE {current_action} ({source}) and the policy agrees ({})",
@@ -1014,7 +1022,7 @@ fn history_revert_pairs(
             config,
             key,
             &decision,
-            old.ondelete.as_deref(),
+            (old.ondelete.as_deref(), create.ondelete_text()),
             &source,
         ) else {
             continue;

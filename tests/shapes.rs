@@ -268,6 +268,24 @@ fn revert_pairs_over_a_chosen_rule_go_unless_the_model_or_a_relationship_says_ot
     second_run_changes_nothing("x.py", &fixed, &Config::default());
 }
 
+/// A create that writes its own rule is a change someone asked for (autogenerate writes none
+/// when the model states none): the pair is no revert, whatever the heuristics say.
+#[test]
+fn a_pair_whose_create_writes_another_rule_is_a_change_not_a_revert() {
+    for written in ["CASCADE", "SET NULL"] {
+        let src = format!(
+            "from alembic import op\n\ndef upgrade():\n    op.drop_constraint('notes_reviewer_id_fkey', 'notes', type_='foreignkey')\n    op.create_foreign_key('notes_reviewer_id_fkey', 'notes', 'users', ['reviewer_id'], ['id'], ondelete='{written}')\n\ndef downgrade():\n    op.drop_constraint('notes_reviewer_id_fkey', 'notes', type_='foreignkey')\n    op.create_foreign_key('notes_reviewer_id_fkey', 'notes', 'users', ['reviewer_id'], ['id'], ondelete='RESTRICT')\n"
+        );
+        let (plan, fixed) = fix_source(&src, &Config::default());
+        assert_eq!(fixed, src, "{written}");
+        assert!(
+            plan.keys.iter().all(|k| k.status == fix::Status::Ok),
+            "{written}: {:?}",
+            plan.keys
+        );
+    }
+}
+
 /// In a batch block (SQLite recreates the table) `ForeignKey(..., name=None)` fails as a key
 /// with no name does ("Constraint must have a name"): both get the name PostgreSQL would give.
 #[test]
