@@ -1542,6 +1542,11 @@ fn reflected_names<'m>(
                 .iter()
                 .all(|k| k.name.is_some() || render(template, k).is_some())
     };
+    let refused = cx
+        .schema
+        .fk_naming_convention
+        .as_deref()
+        .filter(|t| !usable(t));
     let template = cx
         .schema
         .fk_naming_convention
@@ -1581,7 +1586,14 @@ fn reflected_names<'m>(
                     .is_none_or(|n| *n == rendered)
                     .then_some(rendered)
             })
-            .ok_or("history does not hold the keys it drops as unnamed")?;
+            .ok_or_else(|| match refused {
+                // History names the keys by the models' convention, which batch reflection
+                // can't fill in: the fallback can't give those names.
+                Some(convention) => format!(
+                    "the models' naming convention {convention:?} can't name the keys a batch reflects (it names referred columns, or leaves a key of the table unnamed)"
+                ),
+                None => "history does not hold the keys it drops as unnamed".to_string(),
+            })?;
         let given_back = match &site.name {
             ConstraintName::Known(n) => n.clone(),
             ConstraintName::Unnamed(_) => constraint_name(cx.schema, site),

@@ -870,7 +870,8 @@ struct Factory {
     ondelete: Option<Piece>,
     onupdate: Option<Piece>,
     nullable: Option<Piece>,
-    /// The helper's `mapped_column()` passes `server_default=` (whatever its value).
+    /// The helper's `mapped_column()` passes `server_default=` other than None (a parameter
+    /// counts: it may carry one).
     server_default: bool,
     /// `Annotated[Optional[int], ...]`.
     optional: bool,
@@ -1149,7 +1150,9 @@ fn read_factory(function: Node, src: &str, skip_first: bool) -> Option<(String, 
         ondelete: piece(key_args.keyword("ondelete"))?,
         onupdate: piece(key_args.keyword("onupdate"))?,
         nullable: piece(column_args.keyword("nullable"))?,
-        server_default: column_args.keyword("server_default").is_some(),
+        server_default: column_args
+            .keyword("server_default")
+            .is_some_and(|v| &src[unwrap_parens(v).byte_range()] != "None"),
         optional,
         params,
     };

@@ -508,6 +508,12 @@ class Base(DeclarativeBase):
 OwnerId = Annotated[int, mapped_column(ForeignKey("users.id", ondelete="SET DEFAULT"), server_default="1")]
 OPTIONS = {"server_default": text("1")}
 
+def owner_key():
+    return Annotated[int, mapped_column(ForeignKey("users.id", ondelete="SET DEFAULT"), nullable=False, server_default=None)]
+
+def defaulted_owner_key():
+    return Annotated[int, mapped_column(ForeignKey("users.id", ondelete="SET DEFAULT"), nullable=False, server_default="1")]
+
 class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -546,6 +552,16 @@ class Aliased(Base):
     __tablename__ = "aliased"
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[OwnerId]
+
+class Made(Base):
+    __tablename__ = "made"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[owner_key()]
+
+class MadeDefaulted(Base):
+    __tablename__ = "made_defaulted"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[defaulted_owner_key()]
 
 class Team(SQLModel, table=True):
     id: int = Field(primary_key=True)
@@ -588,6 +604,8 @@ class Squad(SQLModel, table=True):
     assert_eq!(findings("plain"), finding("plain"));
     assert_eq!(findings("none_default"), finding("none_default"));
     assert_eq!(findings("team"), finding("team"));
+    assert_eq!(findings("made"), finding("made"));
+    assert_eq!(findings("made_defaulted"), none);
     assert_eq!(findings("defaulted"), none);
     assert_eq!(findings("clause"), none);
     assert_eq!(findings("splat"), none);

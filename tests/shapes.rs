@@ -348,6 +348,36 @@ fn unnamed_drop_findings(plan: &fix::FilePlan) -> Vec<&str> {
         .collect()
 }
 
+/// A models' convention that names referred columns can't be filled in by a batch, which
+/// reflects the table alone; history names the keys by it, so the drop stays a finding that
+/// says so.
+#[test]
+fn a_convention_naming_referred_columns_leaves_an_unnamed_batch_drop_a_finding() {
+    let src = "from alembic import op\n\n\ndef upgrade():\n    with op.batch_alter_table('posts') as batch_op:\n        batch_op.drop_constraint(None, type_='foreignkey')\n        batch_op.create_foreign_key(None, 'users', ['user_id'], ['id'], ondelete='CASCADE')\n\n\ndef downgrade():\n    with op.batch_alter_table('posts') as batch_op:\n        batch_op.drop_constraint(None, type_='foreignkey')\n        batch_op.create_foreign_key(None, 'users', ['user_id'], ['id'])\n";
+    let convention =
+        "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s_%(referred_column_0_name)s";
+    let mut schema = schema();
+    schema.fk_naming_convention = Some(convention.into());
+    let mut key = unnamed_key("user_id", "users");
+    key.name = Some("fk_posts_user_id_users_id".into());
+    let file = parse::parse_text(Path::new("x.py"), src.to_string()).unwrap();
+    let migration = migrations::scan(&file);
+    let before = KeySet { keys: vec![key] };
+    let plan = fix::plan_with_history(
+        &file,
+        &migration,
+        &schema,
+        &Config::default(),
+        Some(&before),
+    );
+    let findings = unnamed_drop_findings(&plan);
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(
+        findings[0].ends_with(&format!("(the models' naming convention {convention:?} can't name the keys a batch reflects (it names referred columns, or leaves a key of the table unnamed))")),
+        "{findings:?}"
+    );
+}
+
 /// On SQLite a key made inside CREATE TABLE has no name, so autogenerate drops it with
 /// `batch_op.drop_constraint(None, ...)` (Alembic 1.20.1's output below). The batch block then
 /// names the keys it reflects by a naming_convention, and each drop gives such a name: the
