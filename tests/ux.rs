@@ -398,6 +398,17 @@ fn every_config_key_is_documented_in_the_readme() {
     }
 }
 
+#[test]
+fn every_finding_code_is_documented_in_the_readme() {
+    let readme = std::fs::read_to_string(manifest().join("README.md")).unwrap();
+    for (code, _, _) in fix_migrations::sarif::RULES {
+        assert!(
+            readme.contains(&format!("`{code}`")),
+            "README does not document `{code}`"
+        );
+    }
+}
+
 // ---- SARIF ---------------------------------------------------------------------------------
 
 /// The sqlmodel-shop example with its `import sqlmodel` removed, one suppressed key and one
