@@ -162,6 +162,7 @@ fn check_existing(schema: &Schema, config: &Config, key: &ExistingKey) -> KeyChe
         referent_table: &referent,
         referent_columns: &key.referent_columns,
         not_null_in_migration: false,
+        server_default_in_migration: false,
     };
     let spelled = |action: &Option<String>| action.clone().unwrap_or_else(|| "NO ACTION".into());
     let mut check = KeyCheck {
@@ -264,6 +265,7 @@ fn missing_keys(schema: &Schema, config: &Config, keys: &[ExistingKey]) -> Vec<K
                 referent_table: &fk.referent_table,
                 referent_columns: &fk.referent_columns,
                 not_null_in_migration: false,
+                server_default_in_migration: false,
             };
             let (referent_schema, referent_table) = match fk.referent_table.rsplit_once('.') {
                 Some((s, t)) => (Some(s.to_string()), t.to_string()),

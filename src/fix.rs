@@ -406,12 +406,21 @@ fn key_ref<'s>(site: &'s FkSite, migration: &Migration) -> Option<KeyRef<'s>> {
             .columns
             .iter()
             .any(|c| migration.nullability.get(&(table.to_string(), c.clone())) == Some(&false));
+    let server_default_in_migration = site.section == Section::Upgrade
+        && !site.columns.is_empty()
+        && site.columns.iter().all(|c| {
+            migration
+                .server_defaults
+                .get(&(table.to_string(), c.clone()))
+                == Some(&true)
+        });
     Some(KeyRef {
         table,
         columns: &site.columns,
         referent_table: site.referent_table.as_deref()?,
         referent_columns: &site.referent_columns,
         not_null_in_migration,
+        server_default_in_migration,
     })
 }
 

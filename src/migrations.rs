@@ -199,9 +199,19 @@ pub struct Migration {
     /// (table, column) -> nullable, for the columns upgrade() creates or alters with a stated
     /// nullability (see `Scanner::read_nullability`): what the database will hold.
     pub nullability: HashMap<(String, String), bool>,
+    /// (table, column) -> has a server default, for the key columns upgrade() creates or
+    /// alters stating `server_default=` (read with the nullability): SET DEFAULT has a value
+    /// to set even where the models give none.
+    pub server_defaults: HashMap<(String, String), bool>,
 }
 
 const SA_MODULES: &[&str] = &["sqlalchemy", "sa"];
+
+/// What upgrade() states of a key column it creates or alters.
+enum Stated {
+    Nullable(bool),
+    ServerDefault(bool),
+}
 /// The modules whose `import *` brings `ForeignKey`, `ForeignKeyConstraint` and `Column`.
 const SA_STAR_MODULES: &[&str] = &["sqlalchemy", "sqlalchemy.schema"];
 
@@ -467,7 +477,7 @@ impl<'a> Scanner<'a> {
             .filter(|s| s.section == Section::Upgrade)
             .flat_map(|s| s.columns.iter().cloned())
             .collect();
-        let mut stated: Vec<(String, String, bool)> = Vec::new();
+        let mut stated: Vec<(String, String, Stated)> = Vec::new();
         for found in finder.find_iter(self.src) {
             let call = root
                 .descendant_for_byte_range(found.start(), found.end())
@@ -519,29 +529,54 @@ impl<'a> Scanner<'a> {
                 _ => {}
             }
         }
-        for (table, column, nullable) in stated {
-            self.migration.nullability.insert((table, column), nullable);
+        for (table, column, fact) in stated {
+            match fact {
+                Stated::Nullable(nullable) => {
+                    self.migration.nullability.insert((table, column), nullable)
+                }
+                Stated::ServerDefault(given) => self
+                    .migration
+                    .server_defaults
+                    .insert((table, column), given),
+            };
         }
     }
 
-    /// An `alter_column` call's (table, column, nullable), when it states `nullable=` (or
-    /// keeps `existing_nullable=`); the column is its argument at `index`, or the
+    /// What an `alter_column` call states of its column: `nullable=` (or the kept
+    /// `existing_nullable=`), `server_default=` (or `existing_server_default=`; False, the
+    /// default, changes nothing, None drops it). The column is its argument at `index`, or the
     /// `new_column_name=` it gets.
     fn altered(
         &self,
         args: &CallArgs,
         table: Option<String>,
         index: usize,
-    ) -> Option<(String, String, bool)> {
+    ) -> Vec<(String, String, Stated)> {
         let column = args
             .keyword("new_column_name")
             .or_else(|| args.arg(index, "column_name"))
-            .and_then(|c| string_value(c, self.src))?;
+            .and_then(|c| string_value(c, self.src));
+        let (Some(table), Some(column)) = (table, column) else {
+            return vec![];
+        };
         let nullable = args
             .keyword("nullable")
             .or_else(|| args.keyword("existing_nullable"))
-            .and_then(|v| bool_literal(v, self.src))?;
-        Some((table?, column, nullable))
+            .and_then(|v| bool_literal(v, self.src))
+            .map(Stated::Nullable);
+        let stated_default = |keyword: &str| {
+            args.keyword(keyword)
+                .map(|v| self.text(unwrap_parens(v)))
+                .filter(|v| *v != "False")
+        };
+        let server_default = stated_default("server_default")
+            .or_else(|| stated_default("existing_server_default"))
+            .map(|v| Stated::ServerDefault(v != "None"));
+        [nullable, server_default]
+            .into_iter()
+            .flatten()
+            .map(|fact| (table.clone(), column.clone(), fact))
+            .collect()
     }
 
     /// A `sa.Column(name, ..., nullable=..., primary_key=...)` or `sa.PrimaryKeyConstraint(...)`
@@ -552,7 +587,7 @@ impl<'a> Scanner<'a> {
         node: Node,
         table: &str,
         needed: &HashSet<String>,
-        stated: &mut Vec<(String, String, bool)>,
+        stated: &mut Vec<(String, String, Stated)>,
     ) {
         let node = unwrap_parens(node);
         if node.kind() != "call" {
@@ -593,8 +628,16 @@ impl<'a> Scanner<'a> {
                     Some(v) => bool_literal(v, self.src),
                     None => primary_key.then_some(false),
                 };
+                if let Some(v) = args.keyword("server_default") {
+                    let given = self.text(unwrap_parens(v)) != "None";
+                    stated.push((
+                        table.to_string(),
+                        column.clone(),
+                        Stated::ServerDefault(given),
+                    ));
+                }
                 if let Some(nullable) = nullable {
-                    stated.push((table.to_string(), column, nullable));
+                    stated.push((table.to_string(), column, Stated::Nullable(nullable)));
                 }
             }
             "PrimaryKeyConstraint" => {
@@ -604,7 +647,7 @@ impl<'a> Scanner<'a> {
                     .filter_map(|n| string_value(*n, self.src))
                     .filter(|c| needed.contains(c))
                 {
-                    stated.push((table.to_string(), column, false));
+                    stated.push((table.to_string(), column, Stated::Nullable(false)));
                 }
             }
             _ => {}

@@ -173,6 +173,7 @@ fn plan_key(
         referent_table: &fk.referent_table,
         referent_columns: &fk.referent_columns,
         not_null_in_migration: false,
+        server_default_in_migration: false,
     };
     let judgement = match policy::judge(schema, config, key, None, None) {
         Ok(j) => j,

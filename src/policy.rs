@@ -102,6 +102,9 @@ pub struct KeyRef<'a> {
     /// The migration itself makes a column of the key NOT NULL, which wins over the models':
     /// SET NULL there would fail every delete, whatever the model says.
     pub not_null_in_migration: bool,
+    /// upgrade() gives every column of the key a server default (`server_default=` in its
+    /// Column or alter_column): SET DEFAULT has a value to set, whatever the models say.
+    pub server_default_in_migration: bool,
 }
 
 impl KeyRef<'_> {
@@ -826,6 +829,9 @@ fn key_nullable(table: &Table, key: KeyRef) -> bool {
 /// and, as far as the models tell, has no server default. Columns the models don't declare
 /// are not judged.
 fn set_default_fails<'t>(table: &'t Table, key: KeyRef) -> Option<&'t str> {
+    if key.server_default_in_migration {
+        return None;
+    }
     key.columns.iter().find_map(|name| {
         let column = table.columns.get(name)?;
         let not_null = !column.nullable || key.not_null_in_migration;

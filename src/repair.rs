@@ -120,6 +120,7 @@ pub fn plan(keys: &KeySet, schema: &Schema, config: &Config) -> RepairPlan {
             referent_table: &referent,
             referent_columns: &key.referent_columns,
             not_null_in_migration: false,
+            server_default_in_migration: false,
         };
         let judged = policy::judge(
             schema,

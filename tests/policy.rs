@@ -66,6 +66,7 @@ fn policy_table() {
             referent_table: r,
             referent_columns: &id,
             not_null_in_migration: false,
+            server_default_in_migration: false,
         };
         let row = match policy::judge(&schema, &config, key, None, None) {
             Ok(j) => format!(
@@ -107,6 +108,7 @@ fn existing_values_survive_heuristics_but_not_explicit_evidence() {
         referent_table: "users",
         referent_columns: &id,
         not_null_in_migration: false,
+        server_default_in_migration: false,
     };
     // NOT NULL says CASCADE, but someone wrote RESTRICT into the migration: keep it.
     let kept = policy::judge(&schema, &config, key, Some("RESTRICT"), None).unwrap();
@@ -119,6 +121,7 @@ fn existing_values_survive_heuristics_but_not_explicit_evidence() {
         referent_table: "users",
         referent_columns: &id,
         not_null_in_migration: false,
+        server_default_in_migration: false,
     };
     // The model says RESTRICT explicitly: a contradicting CASCADE in the migration is replaced.
     let replaced = policy::judge(&schema, &config, key, Some("cascade"), None).unwrap();
@@ -148,6 +151,7 @@ fn decide_in(
         referent_table: referent,
         referent_columns: &referent_columns,
         not_null_in_migration: false,
+        server_default_in_migration: false,
     };
     let decision = policy::decide(&schema, &Config::default(), key).unwrap();
     format!("{} ({})", decision.ondelete, decision.reason)
@@ -350,6 +354,7 @@ class Tag(Base):
                 referent_table: "users",
                 referent_columns: &referent_columns,
                 not_null_in_migration: false,
+                server_default_in_migration: false,
             };
             let judged = policy::judge(&schema, &Config::default(), key, None, None).unwrap();
             (
@@ -582,6 +587,7 @@ class Squad(SQLModel, table=True):
             referent_table: "users",
             referent_columns: &referent_columns,
             not_null_in_migration: false,
+            server_default_in_migration: false,
         };
         let judged = policy::judge(&schema, &Config::default(), key, None, None).unwrap();
         assert_eq!(

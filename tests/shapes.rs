@@ -593,3 +593,52 @@ fn scanner_sites() {
         insta::assert_snapshot!("shapes__scanner_sites", out);
     });
 }
+
+/// SET DEFAULT needs a server default; one upgrade() gives the key column counts as much as
+/// the models' (a hand-written `server_default=` autogenerate does not compare), and an
+/// `alter_column(..., server_default=None)` takes it away again.
+#[test]
+fn a_server_default_the_migration_gives_the_key_column_answers_set_default() {
+    let models = parse::parse_text(
+        Path::new("models.py"),
+        "from sqlalchemy import Column, ForeignKey, Integer\nfrom sqlalchemy.orm import declarative_base\nBase = declarative_base()\n\nclass User(Base):\n    __tablename__ = 'users'\n    id = Column(Integer, primary_key=True)\n\nclass Note(Base):\n    __tablename__ = 'notes'\n    id = Column(Integer, primary_key=True)\n    user_id = Column(Integer, ForeignKey('users.id', ondelete='SET DEFAULT'), nullable=False)\n".to_string(),
+    )
+    .unwrap();
+    let schema = models::read_models(&[models]);
+    let create = |column: &str, after: &str| {
+        format!(
+            "from alembic import op\nimport sqlalchemy as sa\n\ndef upgrade():\n    op.create_table('notes',\n    sa.Column('id', sa.Integer(), nullable=False),\n    {column},\n    sa.ForeignKeyConstraint(['user_id'], ['users.id'], ondelete='SET DEFAULT'),\n    sa.PrimaryKeyConstraint('id')\n    )\n{after}"
+        )
+    };
+    let findings = |src: &str| -> Vec<&'static str> {
+        let file = parse::parse_text(Path::new("x.py"), src.to_string()).unwrap();
+        let plan = fix::plan(&file, &migrations::scan(&file), &schema, &Config::default());
+        plan.findings.iter().map(|f| f.code).collect()
+    };
+    let with_default = "sa.Column('user_id', sa.Integer(), server_default='1', nullable=False)";
+    let without = "sa.Column('user_id', sa.Integer(), nullable=False)";
+    assert_eq!(findings(&create(with_default, "")), Vec::<&str>::new());
+    assert_eq!(findings(&create(without, "")), ["set-default-no-default"]);
+    assert_eq!(
+        findings(&create(
+            without,
+            "    op.alter_column('notes', 'user_id', existing_type=sa.Integer(), server_default=sa.text('1'))\n"
+        )),
+        Vec::<&str>::new()
+    );
+    assert_eq!(
+        findings(&create(
+            with_default,
+            "    op.alter_column('notes', 'user_id', server_default=None)\n"
+        )),
+        ["set-default-no-default"]
+    );
+    // alter_column's server_default=False (its default) changes nothing.
+    assert_eq!(
+        findings(&create(
+            with_default,
+            "    op.alter_column('notes', 'user_id', nullable=False, server_default=False)\n"
+        )),
+        Vec::<&str>::new()
+    );
+}
