@@ -43,7 +43,7 @@ Examples:
 const CHECK_DB_HELP: &str = "\
 Exit status:
   0  every foreign key of the database has the rules the policy gives it
-  1  a mismatch, a key no model declares, or a model key the database lacks
+  1  a mismatch, a finding, a key no model declares, or a model key the database lacks
   2  bad URL, cannot connect or read (no password is ever printed)
 
 URLs (as SQLAlchemy writes them):

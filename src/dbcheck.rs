@@ -1,5 +1,6 @@
-//! `check-db`'s comparison and report: every foreign key the database has, against the policy's
-//! answer for it (`policy::decide`), plus the model keys the database lacks. Text table on
+//! `check-db`'s comparison and report: every foreign key the database has, judged as the fixer
+//! judges a key in a migration (`policy::judge`: a rule someone chose stands against
+//! heuristics, a rule with a finding needs a human), plus the model keys the database lacks. Text table on
 //! stdout (summary on stderr), JSON with a `schema_version`, or GitHub annotations.
 
 use std::io::Write;
@@ -27,6 +28,8 @@ pub enum CheckStatus {
     Ok,
     /// ON DELETE or ON UPDATE differs from the policy's answer.
     Mismatch,
+    /// The policy has a finding for the key (SET NULL on a NOT NULL column, ...): a human decides.
+    Finding,
     /// The database has the key; no model declares it (or its table).
     NotInModels,
     /// A model declares the key; the database lacks it.
@@ -38,6 +41,7 @@ impl CheckStatus {
         match self {
             CheckStatus::Ok => "ok",
             CheckStatus::Mismatch => "mismatch",
+            CheckStatus::Finding => "finding",
             CheckStatus::NotInModels => "not in models",
             CheckStatus::Missing => "missing",
         }
@@ -186,10 +190,21 @@ fn check_existing(schema: &Schema, config: &Config, key: &ExistingKey) -> KeyChe
         check.message = Some(format!("table {table_name} is in no model file"));
         return check;
     };
-    let Ok(decision) = policy::decide(schema, config, key_ref) else {
+    let Ok(judged) = policy::judge(
+        schema,
+        config,
+        key_ref,
+        key.ondelete.as_deref(),
+        key.onupdate.as_deref(),
+    ) else {
         unreachable!("find_table found {table_name}")
     };
-    let decision = answer(decision);
+    let findings: Vec<String> = judged
+        .findings
+        .iter()
+        .map(|f| format!("{}: {}", f.code, f.message))
+        .collect();
+    let decision = answer(judged.decision);
     let model_key = table
         .foreign_keys
         .iter()
@@ -228,6 +243,9 @@ fn check_existing(schema: &Schema, config: &Config, key: &ExistingKey) -> KeyChe
             short_origin(&table.origin.file, table.origin.line)
         ));
         CheckStatus::NotInModels
+    } else if !findings.is_empty() {
+        check.message = Some(findings.join("; "));
+        CheckStatus::Finding
     } else if wrong.is_empty() {
         CheckStatus::Ok
     } else {
@@ -349,6 +367,7 @@ fn annotation_text(check: &KeyCheck) -> String {
     let message = check.message.as_deref().unwrap_or_default();
     match (&check.policy, check.status) {
         (Some(p), CheckStatus::Mismatch) => format!("{}: {message} ({})", check.label(), p.reason),
+        (Some(_), CheckStatus::Finding) => format!("{}: {message}", check.label()),
         (Some(p), _) => format!(
             "{}: {message}; policy: {} ({})",
             check.label(),
@@ -420,7 +439,7 @@ fn print_text(report: &CheckReport, common: &Common) -> Result<()> {
             let style = match (check.map(|c| c.status), i) {
                 (None, _) => Style::new().bold(),
                 (Some(CheckStatus::Ok), 4) => Style::new().fg_color(Some(AnsiColor::Green.into())),
-                (Some(CheckStatus::Mismatch), 4 | 1) => {
+                (Some(CheckStatus::Mismatch | CheckStatus::Finding), 4 | 1) => {
                     Style::new().fg_color(Some(AnsiColor::Red.into()))
                 }
                 (Some(CheckStatus::NotInModels | CheckStatus::Missing), 4) => {
@@ -452,6 +471,7 @@ fn summary(report: &CheckReport) -> String {
     let mut parts = vec![format!("{} agree", report.count(CheckStatus::Ok))];
     for (status, what) in [
         (CheckStatus::Mismatch, "mismatched"),
+        (CheckStatus::Finding, "with findings"),
         (CheckStatus::NotInModels, "not in the models"),
     ] {
         let n = report.count(status);
@@ -503,6 +523,7 @@ struct JsonSummary {
     foreign_keys: usize,
     ok: usize,
     mismatch: usize,
+    finding: usize,
     not_in_models: usize,
     missing: usize,
 }
@@ -530,6 +551,7 @@ fn print_json(report: &CheckReport, cwd: &Path) -> Result<()> {
             foreign_keys: report.checks.len() - report.count(CheckStatus::Missing),
             ok: report.count(CheckStatus::Ok),
             mismatch: report.count(CheckStatus::Mismatch),
+            finding: report.count(CheckStatus::Finding),
             not_in_models: report.count(CheckStatus::NotInModels),
             missing: report.count(CheckStatus::Missing),
         },
@@ -543,7 +565,7 @@ fn print_json(report: &CheckReport, cwd: &Path) -> Result<()> {
 fn print_github(report: &CheckReport, cwd: &Path) -> Result<()> {
     let mut out = std::io::stdout().lock();
     for check in report.checks.iter().filter(|c| c.status != CheckStatus::Ok) {
-        let level = if check.status == CheckStatus::Mismatch {
+        let level = if matches!(check.status, CheckStatus::Mismatch | CheckStatus::Finding) {
             "error"
         } else {
             "warning"

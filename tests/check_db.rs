@@ -245,6 +245,13 @@ class Comment(Base):
     __tablename__ = "comments"
     id = Column(Integer, primary_key=True)
     post_id = Column(Integer, ForeignKey("posts.id"), nullable=False)
+
+
+class Pin(Base):
+    __tablename__ = "pins"
+    id = Column(Integer, primary_key=True)
+    owner_id = Column(Integer, ForeignKey("users.id"), nullable=True)
+    holder_id = Column(Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=False)
 "#;
 
 const RAW_SQLITE: &str = r#"
@@ -267,6 +274,11 @@ CREATE TABLE versions (
 );
 CREATE TABLE comments (id INTEGER PRIMARY KEY, post_id INTEGER NOT NULL);
 CREATE TABLE audit_log (id INTEGER PRIMARY KEY, user_id INTEGER REFERENCES users (id) ON DELETE SET NULL);
+CREATE TABLE pins (
+    id INTEGER PRIMARY KEY,
+    owner_id INTEGER REFERENCES users (id) ON DELETE RESTRICT,
+    holder_id INTEGER NOT NULL REFERENCES users (id) ON DELETE SET NULL
+);
 INSERT INTO users VALUES (1);
 "#;
 
@@ -290,6 +302,10 @@ fn sqlite_raw_sql_right_wrong_composite_extra_and_missing_keys() {
         map(&[
             ("audit_log(user_id)", "not_in_models"),
             ("comments(post_id)", "missing"),
+            // A rule someone chose stands against heuristics, as in a migration.
+            ("pins(owner_id)", "ok"),
+            // The model says SET NULL, the database has it, and every delete fails.
+            ("pins(holder_id)", "finding"),
             ("posts(author_id)", "ok"),
             ("posts(editor_id)", "mismatch"),
             ("posts(reviewer_id)", "not_in_models"),
@@ -313,7 +329,16 @@ fn sqlite_raw_sql_right_wrong_composite_extra_and_missing_keys() {
     assert_eq!(keys["audit_log(user_id)"]["policy"], Value::Null);
     assert_eq!(
         report["summary"],
-        serde_json::json!({"foreign_keys": 5, "ok": 2, "mismatch": 1, "not_in_models": 2, "missing": 1})
+        serde_json::json!({"foreign_keys": 7, "ok": 3, "mismatch": 1, "finding": 1, "not_in_models": 2, "missing": 1})
+    );
+    assert_eq!(keys["pins(owner_id)"]["policy"]["rule"], "existing");
+    assert_eq!(
+        keys["pins(owner_id)"]["policy"]["reason"],
+        "kept existing ondelete; policy alone would say SET NULL (nullable column)"
+    );
+    assert_eq!(
+        keys["pins(holder_id)"]["message"],
+        "set-null-not-null: ON DELETE SET NULL on NOT NULL column pins.holder_id: every delete of the parent fails with a NotNullViolation; use CASCADE or RESTRICT"
     );
 
     // GitHub annotations point at the model line.
