@@ -343,20 +343,10 @@ class Tag(Base):
 "#;
     let file = parse::parse_text(Path::new("models.py"), models.to_string()).unwrap();
     let schema = models::read_models(&[file]);
-    let columns = vec!["user_id".to_string()];
-    let referent_columns = vec!["id".to_string()];
     let judged: Vec<(String, Vec<String>)> = ["files", "logs", "pins", "tags"]
         .into_iter()
         .map(|table| {
-            let key = KeyRef {
-                table,
-                columns: &columns,
-                referent_table: "users",
-                referent_columns: &referent_columns,
-                not_null_in_migration: false,
-                server_default_in_migration: false,
-            };
-            let judged = policy::judge(&schema, &Config::default(), key, None, None).unwrap();
+            let judged = judge_user_key(&schema, table);
             (
                 judged.decision.ondelete.to_string(),
                 judged
@@ -578,18 +568,8 @@ class Squad(SQLModel, table=True):
 "#;
     let file = parse::parse_text(Path::new("models.py"), models.to_string()).unwrap();
     let schema = models::read_models(&[file]);
-    let columns = vec!["user_id".to_string()];
-    let referent_columns = vec!["id".to_string()];
     let findings = |table: &str| -> Vec<String> {
-        let key = KeyRef {
-            table,
-            columns: &columns,
-            referent_table: "users",
-            referent_columns: &referent_columns,
-            not_null_in_migration: false,
-            server_default_in_migration: false,
-        };
-        let judged = policy::judge(&schema, &Config::default(), key, None, None).unwrap();
+        let judged = judge_user_key(&schema, table);
         assert_eq!(
             judged.decision.ondelete.to_string(),
             "SET DEFAULT",
@@ -618,4 +598,19 @@ class Squad(SQLModel, table=True):
     assert_eq!(findings("nullable"), none);
     assert_eq!(findings("aliased"), none);
     assert_eq!(findings("squad"), none);
+}
+
+/// `table.user_id -> users.id` judged with nothing written in the migration.
+fn judge_user_key(schema: &models::Schema, table: &str) -> policy::Judgement {
+    let columns = ["user_id".to_string()];
+    let referent_columns = ["id".to_string()];
+    let key = KeyRef {
+        table,
+        columns: &columns,
+        referent_table: "users",
+        referent_columns: &referent_columns,
+        not_null_in_migration: false,
+        server_default_in_migration: false,
+    };
+    policy::judge(schema, &Config::default(), key, None, None).unwrap()
 }
