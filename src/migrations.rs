@@ -11,8 +11,8 @@ use tree_sitter::Node;
 
 use crate::parse::Fields;
 use crate::parse::{
-    CallArgs, Imports, MarkerOffsets, SourceFile, bool_literal, descendants, dotted_name, is_true,
-    string_list, string_value, unwrap_parens, walk_where,
+    CallArgs, Imports, MarkerOffsets, SourceFile, bool_literal, descendants, dotted_name, is_none,
+    is_true, string_list, string_value, unwrap_parens, walk_where,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -566,12 +566,11 @@ impl<'a> Scanner<'a> {
             .map(Stated::Nullable);
         let stated_default = |keyword: &str| {
             args.keyword(keyword)
-                .map(|v| self.text(unwrap_parens(v)))
-                .filter(|v| *v != "False")
+                .filter(|v| bool_literal(unwrap_parens(*v), self.src) != Some(false))
         };
         let server_default = stated_default("server_default")
             .or_else(|| stated_default("existing_server_default"))
-            .map(|v| Stated::ServerDefault(v != "None"));
+            .map(|v| Stated::ServerDefault(!is_none(v)));
         [nullable, server_default]
             .into_iter()
             .flatten()
@@ -629,11 +628,10 @@ impl<'a> Scanner<'a> {
                     None => primary_key.then_some(false),
                 };
                 if let Some(v) = args.keyword("server_default") {
-                    let given = self.text(unwrap_parens(v)) != "None";
                     stated.push((
                         table.to_string(),
                         column.clone(),
-                        Stated::ServerDefault(given),
+                        Stated::ServerDefault(!is_none(v)),
                     ));
                 }
                 if let Some(nullable) = nullable {

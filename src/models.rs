@@ -16,8 +16,8 @@ use crate::migrations::{ArgLayout, arg_layout};
 use crate::parse::Fields;
 use crate::parse::{
     CallArgs, Imports, MarkerOffsets, SourceFile, bool_literal, callee_from, descendants,
-    dotted_name, holds_statements, is_true, quote_of, string_list, string_value, unwrap_parens,
-    walk_where,
+    dotted_name, holds_statements, is_none, is_true, quote_of, string_list, string_value,
+    unwrap_parens, walk_where,
 };
 
 /// Where something was declared, for the reason lines users read.
@@ -1152,7 +1152,7 @@ fn read_factory(function: Node, src: &str, skip_first: bool) -> Option<(String, 
         nullable: piece(column_args.keyword("nullable"))?,
         server_default: column_args
             .keyword("server_default")
-            .is_some_and(|v| &src[unwrap_parens(v).byte_range()] != "None"),
+            .is_some_and(|v| !is_none(v)),
         optional,
         params,
     };
@@ -2239,9 +2239,7 @@ impl<'a> FileReader<'a> {
                 self.bindings
                     .options_of(unwrap_parens(kwargs))
                     .is_none_or(|options| {
-                        options
-                            .get("server_default")
-                            .is_some_and(|v| self.text(unwrap_parens(*v)) != "None")
+                        options.get("server_default").is_some_and(|v| !is_none(*v))
                     })
             });
         let column = Column {
@@ -2433,17 +2431,14 @@ impl<'a> FileReader<'a> {
     /// one deletes rows nobody meant to delete. `*args` can't carry it (it is keyword-only).
     /// `nullable=None` written in the call.
     fn nullable_none(&self, args: &CallArgs<'a>) -> bool {
-        args.keyword("nullable")
-            .is_some_and(|v| self.text(unwrap_parens(v)) == "None")
+        args.keyword("nullable").is_some_and(is_none)
     }
 
     /// A column call's server default: `server_default=` other than None, a positional
     /// `DefaultClause(...)` / `FetchedValue()`, or `**options` that may carry one.
     fn server_default(&self, args: &CallArgs<'a>) -> bool {
         args.has_splat
-            || args
-                .keyword("server_default")
-                .is_some_and(|v| self.text(unwrap_parens(v)) != "None")
+            || args.keyword("server_default").is_some_and(|v| !is_none(v))
             || args.positional.iter().any(|arg| {
                 matches!(
                     self.call_name(*arg).as_deref(),

@@ -542,6 +542,11 @@ pub fn unwrap_parens(mut node: Node) -> Node {
     node
 }
 
+/// The literal `None` (in parentheses or not).
+pub fn is_none(node: Node) -> bool {
+    unwrap_parens(node).kind() == "none"
+}
+
 /// The literal `True`.
 pub fn is_true(node: Node, src: &str) -> bool {
     bool_literal(node, src) == Some(true)
