@@ -334,9 +334,10 @@ pub fn judge(
         Some((_, Some(current))) if current == decision.ondelete => None,
         Some((_, Some(_))) if decision.rule.is_explicit() => Some(decision.ondelete),
         Some((text, parsed)) => {
-            // Heuristic evidence never overrides what someone wrote into the migration.
+            // Heuristic evidence never overrides what someone wrote into the migration (or set
+            // in the database, for check-db and repair).
             decision.trail.push(format!(
-                "kept the migration's ondelete={text:?} (evidence was only {:?})",
+                "kept the existing ondelete={text:?} (evidence was only {:?})",
                 decision.rule
             ));
             decision.reason = format!(
