@@ -1,7 +1,8 @@
 //! `check-db`'s comparison and report: every foreign key the database has, judged as the fixer
 //! judges a key in a migration (`policy::judge`: a rule someone chose stands against
-//! heuristics, a rule with a finding needs a human), plus the model keys the database lacks. Text table on
-//! stdout (summary on stderr), JSON with a `schema_version`, or GitHub annotations.
+//! heuristics, a rule with a finding needs a human), plus the model keys the database lacks.
+//! Text table on stdout (summary on stderr), JSON with a `schema_version`, or GitHub
+//! annotations.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

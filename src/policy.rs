@@ -474,17 +474,31 @@ pub fn find_table<'s>(schema: &'s Schema, name: &str) -> Option<&'s Table> {
 
 fn model_key<'t>(table: &'t Table, key: KeyRef) -> Option<&'t ModelForeignKey> {
     let referent = bare_name(key.referent_table);
-    table
-        .foreign_keys
-        .iter()
-        .filter(|fk| same_set(&fk.columns, key.columns))
-        .find(|fk| bare_name(&fk.referent_table) == referent)
-        .or_else(|| {
-            table
-                .foreign_keys
-                .iter()
-                .find(|fk| same_set(&fk.columns, key.columns))
-        })
+    let over_columns = || {
+        table
+            .foreign_keys
+            .iter()
+            .filter(|fk| same_set(&fk.columns, key.columns))
+    };
+    stating_first(over_columns().filter(|fk| bare_name(&fk.referent_table) == referent))
+        .or_else(|| stating_first(over_columns()))
+}
+
+/// The first declaration that states an action, else the first. A key can be declared twice
+/// (a column's `ForeignKey()` and a `ForeignKeyConstraint` in `__table_args__` over the same
+/// columns): SQLAlchemy keeps both and autogenerate writes both, and the one that says what a
+/// delete does is the model's word for the pair.
+fn stating_first<'t>(
+    mut declarations: impl Iterator<Item = &'t ModelForeignKey>,
+) -> Option<&'t ModelForeignKey> {
+    let first = declarations.next()?;
+    let states = |fk: &ModelForeignKey| {
+        fk.ondelete.is_some() || fk.onupdate.is_some() || fk.misplaced_ondelete.is_some()
+    };
+    if states(first) {
+        return Some(first);
+    }
+    Some(declarations.find(|fk| states(fk)).unwrap_or(first))
 }
 
 type RuleHit = (Action, String);

@@ -600,6 +600,50 @@ class Squad(SQLModel, table=True):
     assert_eq!(findings("squad"), none);
 }
 
+/// A key declared twice, by the column's `ForeignKey()` and by a `ForeignKeyConstraint` in
+/// `__table_args__`: SQLAlchemy keeps both, autogenerate writes both, and the one that states
+/// `ondelete` decides for both (not the nullable-column heuristic for the first, which would
+/// leave the database with SET NULL and CASCADE on one column).
+#[test]
+fn key_declared_twice_takes_the_declaration_that_states_ondelete() {
+    let models = r#"
+from sqlalchemy import Column, ForeignKey, ForeignKeyConstraint, Integer
+from sqlalchemy.orm import DeclarativeBase
+
+class Base(DeclarativeBase):
+    pass
+
+class User(Base):
+    __tablename__ = "users"
+    id = Column(Integer, primary_key=True)
+
+class Post(Base):
+    __tablename__ = "posts"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id"), nullable=True)
+    __table_args__ = (ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),)
+
+class Comment(Base):
+    __tablename__ = "comments"
+    id = Column(Integer, primary_key=True)
+    user_id = Column(Integer, ForeignKey("users.id"), nullable=True)
+    __table_args__ = (ForeignKeyConstraint(["user_id"], ["users.id"]),)
+"#;
+    let file = parse::parse_text(Path::new("models.py"), models.to_string()).unwrap();
+    let schema = models::read_models(&[file]);
+    let twice = judge_user_key(&schema, "posts").decision;
+    assert_eq!(
+        (twice.ondelete.to_string(), twice.reason.as_str()),
+        ("CASCADE".into(), "model: ondelete='CASCADE' at models.py:16")
+    );
+    // Neither states one: the heuristics, as for a key declared once.
+    let silent = judge_user_key(&schema, "comments").decision;
+    assert_eq!(
+        (silent.ondelete.to_string(), silent.reason.as_str()),
+        ("SET NULL".into(), "nullable column")
+    );
+}
+
 /// `table.user_id -> users.id` judged with nothing written in the migration.
 fn judge_user_key(schema: &models::Schema, table: &str) -> policy::Judgement {
     let columns = ["user_id".to_string()];
