@@ -110,6 +110,12 @@ pub struct Table {
     /// also holds for keys that point at that table: deleting a Manager deletes its employee
     /// row, and the relationship's cascade with it.
     pub inherits: Option<String>,
+    /// Single-table inheritance: each subclass mapped onto this table (`class Engineer(Person)`
+    /// with no table of its own) and the columns it declares itself. A relationship to such a
+    /// subclass deletes that subclass's rows only, so it speaks for a key only when the
+    /// subclass declares the key's columns (the other classes' rows leave them NULL).
+    #[serde(default)]
+    pub single_table_subclasses: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -2870,6 +2876,18 @@ fn add_members<'m>(
     }
 }
 
+/// The names of the columns `add_members` takes from `members`.
+fn declared_columns<'m>(members: impl Iterator<Item = &'m Member>, sqlmodel: bool) -> Vec<String> {
+    members
+        .filter_map(|member| match &member.kind {
+            MemberKind::Column(pending) if sqlmodel || !pending.sqlmodel_only => {
+                Some(pending.column.name.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 fn add_column(table: &mut Table, pending: &PendingColumn, resolver: &Resolver) {
     table
         .columns
@@ -2994,6 +3012,7 @@ fn build(mut facts: Vec<FileFacts>, globals: &Globals) -> Schema {
             relationships: vec![],
             attribute_columns: BTreeMap::new(),
             inherits,
+            single_table_subclasses: BTreeMap::new(),
         });
         add_members(
             table,
@@ -3017,6 +3036,10 @@ fn build(mut facts: Vec<FileFacts>, globals: &Globals) -> Schema {
             continue;
         };
         let sqlmodel = class.sqlmodel_base;
+        table.single_table_subclasses.insert(
+            class.name.clone(),
+            declared_columns(class.members.iter(), sqlmodel),
+        );
         add_members(
             table,
             class.members.iter(),
@@ -3038,6 +3061,7 @@ fn build(mut facts: Vec<FileFacts>, globals: &Globals) -> Schema {
             relationships: vec![],
             attribute_columns: BTreeMap::new(),
             inherits: None,
+            single_table_subclasses: BTreeMap::new(),
         });
         for column in &pending.columns {
             add_column(table, column, &resolver);

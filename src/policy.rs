@@ -657,6 +657,15 @@ fn covering_relationship(
                 .map(column_of)
                 .any(|c| key.columns.contains(&c) && !key.referent_columns.contains(&c))
     };
+    // A class mapped onto the child's table by single-table inheritance stands for its own
+    // rows only: CASCADE would delete its sibling classes' rows too, which the ORM keeps,
+    // unless the class declares the key's columns itself (the others leave them NULL).
+    let speaks_for_table = |class: &str| {
+        child
+            .single_table_subclasses
+            .get(class)
+            .is_none_or(|declared| key.columns.iter().all(|c| declared.contains(c)))
+    };
     // Only relationships declared on the parent or the child can match, visited in the order
     // of a walk over every table's relationships, so the first match is the same.
     for rel in relationship_index(schema).declared_on(schema, parent, child) {
@@ -668,6 +677,7 @@ fn covering_relationship(
         // Parent-side (one-to-many) relationship: parent -> child.
         let one_to_many = is_or_inherits(declared_on, parent)
             && is(target, child)
+            && speaks_for_table(&rel.target)
             && !(self_referential && many_to_one_self(rel));
         if one_to_many
             && covers(rel)
@@ -677,6 +687,7 @@ fn covering_relationship(
         }
         // A backref declared on the child configures the parent's one-to-many side.
         let many_to_one = is_or_inherits(declared_on, child)
+            && speaks_for_table(&rel.declared_on)
             && is(target, parent)
             && (!self_referential || many_to_one_self(rel));
         if many_to_one

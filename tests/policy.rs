@@ -634,13 +634,95 @@ class Comment(Base):
     let twice = judge_user_key(&schema, "posts").decision;
     assert_eq!(
         (twice.ondelete.to_string(), twice.reason.as_str()),
-        ("CASCADE".into(), "model: ondelete='CASCADE' at models.py:16")
+        (
+            "CASCADE".into(),
+            "model: ondelete='CASCADE' at models.py:16"
+        )
     );
     // Neither states one: the heuristics, as for a key declared once.
     let silent = judge_user_key(&schema, "comments").decision;
     assert_eq!(
         (silent.ondelete.to_string(), silent.reason.as_str()),
         ("SET NULL".into(), "nullable column")
+    );
+}
+
+/// Single-table inheritance: a relationship to `Engineer`, one class of table `people`, deletes
+/// engineers only. CASCADE on `people.company_id` would delete the company's managers too,
+/// which the ORM keeps, so it decides nothing, unless `Engineer` declares the column itself
+/// (the other classes' rows leave it NULL). A backref declared on the subclass likewise.
+#[test]
+fn relationship_to_a_single_table_subclass_speaks_for_its_own_columns_only() {
+    let models = r#"
+from typing import Optional
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, backref, mapped_column, relationship
+
+class Base(DeclarativeBase):
+    pass
+
+class Company(Base):
+    __tablename__ = "companies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    engineers: Mapped[list["Engineer"]] = relationship(cascade="all, delete-orphan")
+
+class Division(Base):
+    __tablename__ = "divisions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    managers: Mapped[list["Manager"]] = relationship(cascade="all, delete-orphan")
+
+class Person(Base):
+    __tablename__ = "people"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(20))
+    company_id: Mapped[Optional[int]] = mapped_column(ForeignKey("companies.id"))
+    __mapper_args__ = {"polymorphic_on": "type", "polymorphic_identity": "person"}
+
+class Engineer(Person):
+    __mapper_args__ = {"polymorphic_identity": "engineer"}
+
+class Manager(Person):
+    division_id: Mapped[Optional[int]] = mapped_column(ForeignKey("divisions.id"))
+    __mapper_args__ = {"polymorphic_identity": "manager"}
+
+class Desk(Base):
+    __tablename__ = "desks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(20))
+    company_id: Mapped[Optional[int]] = mapped_column(ForeignKey("companies.id"))
+    __mapper_args__ = {"polymorphic_on": "type", "polymorphic_identity": "desk"}
+
+class StandingDesk(Desk):
+    company = relationship("Company", backref=backref("standing_desks", cascade="all"))
+    __mapper_args__ = {"polymorphic_identity": "standing"}
+"#;
+    let file = parse::parse_text(Path::new("models.py"), models.to_string()).unwrap();
+    let schema = models::read_models(&[file]);
+    let decide = |table: &str, column: &str, referent_table: &str| {
+        let columns = [column.to_string()];
+        let referent_columns = ["id".to_string()];
+        let key = KeyRef {
+            table,
+            columns: &columns,
+            referent_table,
+            referent_columns: &referent_columns,
+            not_null_in_migration: false,
+            server_default_in_migration: false,
+        };
+        let decision = policy::decide(&schema, &Config::default(), key).unwrap();
+        format!("{}: {}", decision.ondelete, decision.reason)
+    };
+    assert_eq!(
+        decide("people", "company_id", "companies"),
+        "SET NULL: nullable column"
+    );
+    assert_eq!(
+        decide("people", "division_id", "divisions"),
+        "CASCADE: relationship Division.managers cascade=\"all, delete-orphan\""
+    );
+    assert_eq!(
+        decide("desks", "company_id", "companies"),
+        "SET NULL: nullable column"
     );
 }
 
