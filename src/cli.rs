@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Mutex;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
@@ -237,7 +238,8 @@ pub fn main() -> ExitCode {
 /// What the run works on: the migration files, the model schema, the settings.
 struct Inputs {
     root: PathBuf,
-    migrations: Vec<PathBuf>,
+    /// The migration files, each with the bytes the revision pass already read (when it did).
+    migrations: Vec<(PathBuf, Option<Prefetched>)>,
     schema: Schema,
     /// The model files' combined key: cached plans are valid for this schema only.
     schema_key: FileKey,
@@ -255,7 +257,7 @@ pub fn run(args: &Args) -> Result<ExitCode> {
     if args.show_config {
         return show_config(args, &cwd);
     }
-    let inputs = gather(args, &cwd)?;
+    let mut inputs = gather(args, &cwd)?;
     // With --fix-models the migrations are planned against the models as they will be, so a
     // misplaced ondelete moved into ForeignKey() counts as the model's own value.
     let (mut outcomes, fixed_schema) = if args.fix_models {
@@ -285,10 +287,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
         plans: &plans,
         context,
     };
-    let stages: Vec<Stage> = inputs
-        .migrations
-        .par_iter()
-        .map(|path| process(path, &step))
+    let stages: Vec<Stage> = std::mem::take(&mut inputs.migrations)
+        .into_par_iter()
+        .map(|(path, prefetched)| process(&path, prefetched, &step))
         .collect();
     // History is read only when a file turned out to need it (most runs: never).
     let needs_history = stages.iter().any(|s| matches!(s, Stage::NeedsHistory(_)));
@@ -360,7 +361,8 @@ fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
 
     // The revision graph and the model schema don't depend on each other: read side by side.
     let read_migrations = || match (&project, files.is_empty()) {
-        (_, false) => discover::expand_paths(&files),
+        (_, false) => discover::expand_paths(&files)
+            .map(|paths| paths.into_iter().map(|path| (path, None)).collect()),
         (Some(project), true) => revisions_to_process(project, args.all, &hashes, &root),
         (None, true) => unreachable!("a project is required without explicit paths"),
     };
@@ -475,22 +477,20 @@ pub fn read_schema_keyed(
         return Ok((schema, set_key));
     }
     let need_marker = candidates.need_marker;
-    let model_sources = candidates
+    let model_files = candidates
         .paths
         .par_iter()
         .zip(contents.into_par_iter())
         .map(|(path, (_, bytes))| {
             let bytes = bytes_or_read(path, bytes)?;
-            if need_marker && !discover::has_table_marker(&bytes) {
-                return Ok(None);
-            }
-            parse::parse_source(path, bytes).map(Some)
+            let marked = !need_marker || discover::has_table_marker(&bytes);
+            Ok(marked.then(|| (path.clone(), bytes)))
         })
-        .collect::<Result<Vec<Option<SourceFile>>>>()?
+        .collect::<Result<Vec<Option<(PathBuf, Vec<u8>)>>>>()?
         .into_iter()
         .flatten()
         .collect();
-    let schema = models::read_models_from(model_sources);
+    let schema = models::read_models_streamed(model_files)?;
     if !cache.enabled() {
         return Ok((schema, set_key));
     }
@@ -597,15 +597,23 @@ fn revisions_to_process(
     all: bool,
     hashes: &HashIndex,
     root: &Path,
-) -> Result<Vec<PathBuf>> {
+) -> Result<Vec<(PathBuf, Option<Prefetched>)>> {
     let cache: Cache<Option<discover::Revision>> =
         Cache::open(root, "revisions", 16, hashes.enabled());
+    // What the pass read, kept for planning: a whole history is otherwise read twice.
+    let read: Mutex<HashMap<PathBuf, Prefetched>> = Mutex::new(HashMap::new());
     let revisions = discover::read_revisions_with(project, |path| {
         let (key, bytes) = hashes.key_of(path)?;
         if let Some(revision) = key.and_then(|key| cache.get(path, &key, 0)) {
             return Ok(revision);
         }
-        let revision = discover::read_revision(path, bytes_or_read(path, bytes)?)?;
+        let bytes = bytes_or_read(path, bytes)?;
+        let revision = discover::read_revision(path, &bytes)?;
+        if let Some(kept) = Prefetched::of(bytes) {
+            read.lock()
+                .expect("no thread panics holding the lock")
+                .insert(path.to_path_buf(), kept);
+        }
         if let Some(key) = key {
             cache.put(path, key, 0, revision.clone());
         }
@@ -621,7 +629,34 @@ fn revisions_to_process(
             .collect()
     };
     paths.sort();
-    Ok(paths)
+    let mut read = read
+        .into_inner()
+        .expect("no thread panics holding the lock");
+    Ok(paths
+        .into_iter()
+        .map(|path| {
+            let kept = read.remove(&path);
+            (path, kept)
+        })
+        .collect())
+}
+
+/// A migration's bytes as the revision pass read them. A file with no key marker keeps only
+/// that verdict (its text is never parsed), and only when it is valid text: an invalid one is
+/// read again by planning, which reports it.
+enum Prefetched {
+    Bytes(Vec<u8>),
+    NoKeys,
+}
+
+impl Prefetched {
+    fn of(bytes: Vec<u8>) -> Option<Prefetched> {
+        if migrations::may_hold_keys(&bytes) {
+            return Some(Prefetched::Bytes(bytes));
+        }
+        let text = !bytes.contains(&0) && std::str::from_utf8(&bytes).is_ok();
+        text.then_some(Prefetched::NoKeys)
+    }
 }
 
 /// The bytes the hash index already read for `path`, else the file's bytes now.
@@ -672,8 +707,8 @@ enum Planned {
 }
 
 /// One migration file through the pipeline. Errors stay with the file so the others still run.
-fn process(path: &Path, step: &Step) -> Stage {
-    match plan_file(path, step) {
+fn process(path: &Path, prefetched: Option<Prefetched>, step: &Step) -> Stage {
+    match plan_file(path, prefetched, step) {
         Ok(Planned::NeedsHistory(pending)) => Stage::NeedsHistory(pending),
         Ok(Planned::Unparsed) => Stage::Done(outcome(path, Ok(None))),
         Ok(Planned::Plan(text, plan, fixed)) => {
@@ -683,8 +718,17 @@ fn process(path: &Path, step: &Step) -> Stage {
     }
 }
 
-fn plan_file(path: &Path, step: &Step) -> Result<Planned> {
-    let (key, bytes) = step.hashes.key_of(path)?;
+fn plan_file(path: &Path, prefetched: Option<Prefetched>, step: &Step) -> Result<Planned> {
+    // A file the revision pass read is not read again: without a cache it needs no key at all.
+    let no_keys = matches!(prefetched, Some(Prefetched::NoKeys));
+    let marked = matches!(prefetched, Some(Prefetched::Bytes(_)));
+    let (key, bytes) = match prefetched {
+        None => step.hashes.key_of(path)?,
+        Some(_) if no_keys && !step.hashes.enabled() => return Ok(Planned::Unparsed),
+        Some(Prefetched::Bytes(bytes)) if !step.hashes.enabled() => (None, Some(bytes)),
+        Some(Prefetched::Bytes(bytes)) => (step.hashes.key_of(path)?.0, Some(bytes)),
+        Some(Prefetched::NoKeys) => (step.hashes.key_of(path)?.0, None),
+    };
     // A plan stored under the plain context was made for a file that needs no history. Only
     // a plan that edits needs the text (for the diff and the write).
     if let Some(cached) = key.and_then(|key| step.plans.get(path, &key, step.context)) {
@@ -698,16 +742,26 @@ fn plan_file(path: &Path, step: &Step) -> Result<Planned> {
         let (plan, fixed) = from_cache(&text, cached);
         return Ok(Planned::Plan(text, plan, fixed));
     }
-    let bytes = bytes_or_read(path, bytes)?;
-    // No marker of anything the tool edits in the file: checked without being parsed.
-    if !migrations::may_hold_keys(&bytes) {
-        parse::decode(path, bytes)?;
-        if let Some(key) = key {
-            step.plans
-                .put(path, key, step.context, cache::CachedPlan::unparsed());
+    // No marker of anything the tool edits in the file: checked without being parsed (the
+    // revision pass checked the bytes it kept).
+    let bytes = match (no_keys, marked) {
+        (true, _) => None,
+        (false, true) => bytes,
+        (false, false) => Some(bytes_or_read(path, bytes)?),
+    };
+    let bytes = match bytes {
+        Some(bytes) if marked || migrations::may_hold_keys(&bytes) => bytes,
+        unmarked => {
+            if let Some(bytes) = unmarked {
+                parse::decode(path, bytes)?;
+            }
+            if let Some(key) = key {
+                step.plans
+                    .put(path, key, step.context, cache::CachedPlan::unparsed());
+            }
+            return Ok(Planned::Unparsed);
         }
-        return Ok(Planned::Unparsed);
-    }
+    };
     let file = parse::parse_source(path, bytes)?;
     let migration = migrations::scan(&file);
     let pending = Pending {

@@ -510,7 +510,7 @@ impl Ini {
 pub fn read_revisions(project: &Project) -> Result<Vec<Revision>> {
     read_revisions_with(project, |path| {
         let bytes = fs::read(path).map_err(|err| io_error(path, &err))?;
-        read_revision(path, bytes)
+        read_revision(path, &bytes)
     })
 }
 
@@ -553,8 +553,8 @@ pub fn read_revisions_with(
 /// and parsing a whole history only for them would cost as much as the fix itself, so only that
 /// header is parsed when it holds them and the rest never mentions `revision` (a later module
 /// assignment would win in Python). Anything else falls back to parsing the whole file.
-pub fn read_revision(path: &Path, bytes: Vec<u8>) -> Result<Option<Revision>> {
-    let header = header_len(&bytes);
+pub fn read_revision(path: &Path, bytes: &[u8]) -> Result<Option<Revision>> {
+    let header = header_len(bytes);
     if header < bytes.len() && memchr::memmem::find(&bytes[header..], b"revision").is_none() {
         if let Some((id, down_revisions)) = header_ids(&bytes[..header]) {
             return Ok(Some(Revision {
@@ -570,7 +570,7 @@ pub fn read_revision(path: &Path, bytes: Vec<u8>) -> Result<Option<Revision>> {
             return Ok(Some(revision));
         }
     }
-    let file = parse::parse_source(path, bytes)?;
+    let file = parse::parse_source(path, bytes.to_vec())?;
     revision_of(&file)
 }
 

@@ -2,9 +2,10 @@
 //! style the models are written in: declarative `Column`, typed `Mapped`/`mapped_column`,
 //! Flask-SQLAlchemy `db.Model`, SQLModel `table=True`.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -161,7 +162,7 @@ pub enum KeyCall {
 }
 
 /// The spans `--fix-models` needs to write a decision back into the call that declares a key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct KeySource {
     pub call: KeyCall,
     /// The whole call.
@@ -184,7 +185,7 @@ pub struct KeySource {
 }
 
 /// A misplaced `ondelete=` keyword in a column call.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MisplacedOndelete {
     /// From the end of the argument before it to the end of the keyword: removing it leaves the
     /// call's own separators as they were.
@@ -314,7 +315,7 @@ struct Globals {
 }
 
 /// What an `Annotated[..., mapped_column(...)]` type contributes to the columns typed with it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct AnnotatedColumn {
     /// Keys with no local column yet: the column typed with the alias fills it in.
     fks: Vec<PendingFk>,
@@ -330,7 +331,7 @@ struct AnnotatedColumn {
 }
 
 /// Where a foreign key points before every class is known.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 enum Referent {
     /// Written as a string: already a (qualified) table name.
     Table(String),
@@ -338,7 +339,7 @@ enum Referent {
     Name(String),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct PendingFk {
     columns: Vec<String>,
     referent: Referent,
@@ -460,36 +461,113 @@ struct ImperativeMapping {
 /// abstract base in one file contributes columns to classes in another. Files that define no
 /// tables contribute nothing.
 pub fn read_models(files: &[SourceFile]) -> Schema {
-    let (facts, globals) = read_facts(files);
+    let alone = files.par_iter().map(ReadAlone::of).collect();
+    read_together(alone)
+}
+
+/// `read_models` for files given as bytes, each parsed, read and freed on its own: a run then
+/// never holds every tree at once. Trees are most of the memory a run touches, and touching
+/// fresh memory costs about as much as parsing. Errors as `parse::parse_source` gives them.
+pub fn read_models_streamed(files: Vec<(PathBuf, Vec<u8>)>) -> anyhow::Result<Schema> {
+    let alone = files
+        .into_par_iter()
+        .map(|(path, bytes)| Ok(ReadAlone::of(&crate::parse::parse_source(&path, bytes)?)))
+        .collect::<anyhow::Result<_>>()?;
+    Ok(read_together(alone))
+}
+
+/// The files, each read on its own, made one schema. A file read alone saw only its own
+/// globals (helpers, constants, aliases); what it read stands where the whole project answers
+/// every question it asked alike, as it does for most files. The others are parsed again and
+/// read with the project's globals, in two steps as Python would see them: the annotated
+/// aliases first, since every file's members are read with all of them.
+fn read_together(alone: Vec<ReadAlone>) -> Schema {
+    let mut globals = Globals::merge(alone.iter().map(|r| r.globals.clone()).collect());
+    let mut read: Vec<(ReadAlone, Option<Reparsed>)> = alone
+        .into_par_iter()
+        .map(|mut alone| {
+            let alike = |q: &Question| q.answered_alike(&alone.own, &globals);
+            if alone.asked_for_aliases.iter().all(alike) {
+                return (alone, None);
+            }
+            let again = alone.parse_again();
+            alone.aliases = again.reader(&globals).annotated_aliases();
+            (alone, Some(again))
+        })
+        .collect();
+    globals.annotated = read
+        .iter_mut()
+        .flat_map(|(alone, _)| std::mem::take(&mut alone.aliases))
+        .collect();
+    let facts: Vec<FileFacts> = read
+        .into_par_iter()
+        .map(|(alone, again)| {
+            let alike = |q: &Question| q.answered_alike(&alone.own, &globals);
+            match again {
+                None if alone.asked_for_facts.iter().all(alike) => alone.facts,
+                None => alone.parse_again().reader(&globals).read(),
+                Some(again) => again.reader(&globals).read(),
+            }
+        })
+        .collect();
     build(facts, &globals)
 }
 
-/// `read_models` for files the caller is done with: their trees, most of the memory a run
-/// ever holds, are freed before the schema is built.
-pub fn read_models_from(files: Vec<SourceFile>) -> Schema {
-    let (facts, globals) = read_facts(&files);
-    // Freeing 500 trees node by node is a fair part of reading them: on every core, and
-    // before the schema is built, so the two never hold memory together.
-    files.into_par_iter().for_each(drop);
-    build(facts, &globals)
+/// One model file read as if it were the project's only one, with the questions that reading
+/// asked of the globals. Its tree is not kept: the text is, for a second parse.
+struct ReadAlone {
+    path: PathBuf,
+    text: String,
+    globals: FileGlobals,
+    /// The file's own globals (with its own annotated aliases): they answered its questions.
+    own: Globals,
+    aliases: Vec<(String, AnnotatedColumn)>,
+    asked_for_aliases: Vec<Question>,
+    facts: FileFacts,
+    asked_for_facts: Vec<Question>,
 }
 
-fn read_facts(files: &[SourceFile]) -> (Vec<FileFacts>, Globals) {
-    let mut globals = Globals::collect(files);
-    let scopes: Vec<FileScope> = files.par_iter().map(FileScope::read).collect();
-    // Per file in parallel, merged in file order: a later file's alias wins, as it always did.
-    let annotated: Vec<Vec<(String, AnnotatedColumn)>> = files
-        .par_iter()
-        .zip(&scopes)
-        .map(|(f, scope)| FileReader::new(f, scope, &globals).annotated_aliases())
-        .collect();
-    globals.annotated = annotated.into_iter().flatten().collect();
-    let facts: Vec<FileFacts> = files
-        .par_iter()
-        .zip(&scopes)
-        .map(|(f, scope)| FileReader::new(f, scope, &globals).read())
-        .collect();
-    (facts, globals)
+impl ReadAlone {
+    fn of(file: &SourceFile) -> ReadAlone {
+        let globals = FileGlobals::read(file);
+        let mut own = Globals::merge(vec![globals.clone()]);
+        let scope = FileScope::read(file);
+        let asked = RefCell::new(Vec::new());
+        let aliases =
+            FileReader::new(file, &scope, GlobalsView::noting(&own, &asked)).annotated_aliases();
+        let asked_for_aliases = asked.take();
+        own.annotated = aliases.iter().cloned().collect();
+        let facts = FileReader::new(file, &scope, GlobalsView::noting(&own, &asked)).read();
+        ReadAlone {
+            path: file.path.clone(),
+            text: file.text.clone(),
+            globals,
+            own,
+            aliases,
+            asked_for_aliases,
+            facts,
+            asked_for_facts: asked.take(),
+        }
+    }
+
+    fn parse_again(&self) -> Reparsed {
+        // The same text parsed the same way a moment ago.
+        let file = crate::parse::parse_text(&self.path, self.text.clone())
+            .expect("a text that parsed once parses again");
+        let scope = FileScope::read(&file);
+        Reparsed { file, scope }
+    }
+}
+
+struct Reparsed {
+    file: SourceFile,
+    scope: FileScope,
+}
+
+impl Reparsed {
+    fn reader<'a>(&'a self, globals: &'a Globals) -> FileReader<'a> {
+        FileReader::new(&self.file, &self.scope, GlobalsView::of(globals))
+    }
 }
 
 /// What a model file binds at module level, read once per file.
@@ -747,7 +825,7 @@ const READ_MARKERS: &[&str] = &["Table", "MetaData"];
 static READ_FINDER: std::sync::OnceLock<aho_corasick::AhoCorasick> = std::sync::OnceLock::new();
 
 /// What one model file binds that the others may use (see `Globals`), in its own order.
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct FileGlobals {
     sa_instances: Vec<String>,
     constants: Vec<(String, String)>,
@@ -842,7 +920,7 @@ enum HelperArg {
 }
 
 /// A helper's parameter.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct Param {
     name: String,
     default: Option<HelperArg>,
@@ -858,7 +936,7 @@ enum Pass {
 }
 
 /// Part of a helper's return expression: written out, or one of its parameters.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 enum Piece {
     Lit(HelperArg),
     Param(String),
@@ -868,7 +946,7 @@ enum Piece {
 /// nullable=...)]`, each of those written out or taken from a parameter (the target may be an
 /// f-string or a `+` of literals and parameters), read once so that every call of it can be
 /// read with its own arguments.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct Factory {
     /// Parameters in order (without a classmethod's `cls`).
     params: Vec<Param>,
@@ -1289,9 +1367,9 @@ fn fstring_pieces(node: Node, src: &str, params: &[&str]) -> Option<Vec<Piece>> 
 }
 
 impl Globals {
-    fn collect(files: &[SourceFile]) -> Globals {
-        // Each file on its own, merged in file order: a later file's binding of a name wins.
-        let per_file: Vec<FileGlobals> = files.par_iter().map(FileGlobals::read).collect();
+    /// Each file's globals, read on its own, merged in file order: a later file's binding of a
+    /// name wins.
+    fn merge(per_file: Vec<FileGlobals>) -> Globals {
         let mut globals = Globals::default();
         globals.sa_instances.insert("db".to_string());
         let mut model_aliases = Vec::new();
@@ -1341,20 +1419,118 @@ impl Globals {
     }
 }
 
+/// How a file reader sees the project's globals. A reader that runs before the other files
+/// are read sees its own file's globals only and notes every question it asks
+/// (`read_models_streamed`): where the project answers each one alike, what it read stands.
+#[derive(Clone, Copy)]
+struct GlobalsView<'a> {
+    globals: &'a Globals,
+    asked: Option<&'a RefCell<Vec<Question>>>,
+}
+
+/// A question a file reader asked of the globals, by name.
+#[derive(Debug)]
+enum Question {
+    SaInstance(String),
+    FlaskModelAlias(String),
+    Constant(String),
+    Factory(String),
+    OptionalAlias(String),
+    Annotated(String),
+}
+
+impl Question {
+    /// `a` and `b` answer this question alike.
+    fn answered_alike(&self, a: &Globals, b: &Globals) -> bool {
+        match self {
+            Question::SaInstance(name) => {
+                a.sa_instances.contains(name) == b.sa_instances.contains(name)
+            }
+            Question::FlaskModelAlias(name) => {
+                a.flask_model_aliases.contains(name) == b.flask_model_aliases.contains(name)
+            }
+            Question::Constant(name) => a.constants.get(name) == b.constants.get(name),
+            Question::Factory(name) => a.factories.get(name) == b.factories.get(name),
+            Question::OptionalAlias(name) => {
+                a.optional_aliases.contains(name) == b.optional_aliases.contains(name)
+            }
+            Question::Annotated(name) => a.annotated.get(name) == b.annotated.get(name),
+        }
+    }
+}
+
+impl<'a> GlobalsView<'a> {
+    fn of(globals: &'a Globals) -> GlobalsView<'a> {
+        GlobalsView {
+            globals,
+            asked: None,
+        }
+    }
+
+    fn noting(globals: &'a Globals, asked: &'a RefCell<Vec<Question>>) -> GlobalsView<'a> {
+        GlobalsView {
+            globals,
+            asked: Some(asked),
+        }
+    }
+
+    fn note(&self, question: impl FnOnce() -> Question) {
+        if let Some(asked) = self.asked {
+            asked.borrow_mut().push(question());
+        }
+    }
+
+    fn sa_instance(&self, name: &str) -> bool {
+        self.note(|| Question::SaInstance(name.to_string()));
+        self.globals.sa_instances.contains(name)
+    }
+
+    fn flask_model_alias(&self, name: &str) -> bool {
+        self.note(|| Question::FlaskModelAlias(name.to_string()));
+        self.globals.flask_model_aliases.contains(name)
+    }
+
+    fn constant(&self, name: &str) -> Option<&'a String> {
+        self.note(|| Question::Constant(name.to_string()));
+        self.globals.constants.get(name)
+    }
+
+    fn factory(&self, name: &str) -> Option<&'a Factory> {
+        self.note(|| Question::Factory(name.to_string()));
+        self.globals.factories.get(name)
+    }
+
+    /// A shortcut past helper calls when the project has no helper. A noting reader can't
+    /// know that yet: it asks about each call's helper instead.
+    fn may_have_factories(&self) -> bool {
+        self.asked.is_some() || !self.globals.factories.is_empty()
+    }
+
+    fn optional_alias(&self, name: &str) -> bool {
+        self.note(|| Question::OptionalAlias(name.to_string()));
+        self.globals.optional_aliases.contains(name)
+    }
+
+    fn annotated(&self, name: &str) -> Option<&'a AnnotatedColumn> {
+        self.note(|| Question::Annotated(name.to_string()));
+        self.globals.annotated.get(name)
+    }
+}
+
 struct FileReader<'a> {
     file: &'a SourceFile,
     /// The file's path, shared by every origin read from it.
     path: Arc<Path>,
     src: &'a str,
     imports: &'a Imports,
-    globals: &'a Globals,
+    globals: GlobalsView<'a>,
     local_defs: &'a HashSet<String>,
     /// What names mean where they are used (`nullable=NULLABLE`, `**OWNED`).
     bindings: Bindings<'a>,
 }
 
 impl<'a> FileReader<'a> {
-    fn new(file: &'a SourceFile, scope: &'a FileScope, globals: &'a Globals) -> FileReader<'a> {
+    fn new(file: &'a SourceFile, scope: &'a FileScope, globals: GlobalsView<'a>) -> FileReader<'a> {
         FileReader {
             file,
             path: Arc::from(file.path.as_path()),
@@ -1382,7 +1558,7 @@ impl<'a> FileReader<'a> {
     fn optional(&self, tokens: &[&str]) -> bool {
         annotation_optional(tokens)
             || tokens.iter().any(|t| {
-                self.globals.optional_aliases.contains(last_segment(t))
+                self.globals.optional_alias(last_segment(t))
                     || last_segment(&self.imports.resolve(t)) == "Optional"
             })
     }
@@ -1399,7 +1575,7 @@ impl<'a> FileReader<'a> {
             }
             return (!self.local_defs.contains(&written)).then_some(last);
         };
-        if self.globals.sa_instances.contains(root) {
+        if self.globals.sa_instance(root) {
             return Some(last);
         }
         let resolved = self.imports.resolve(&written);
@@ -1408,10 +1584,7 @@ impl<'a> FileReader<'a> {
         }
         // `from app.extensions import db` makes `db.Column` resolve to `app.extensions.db.Column`.
         let (head, _) = resolved.rsplit_once('.')?;
-        self.globals
-            .sa_instances
-            .contains(last_segment(head))
-            .then_some(last)
+        self.globals.sa_instance(last_segment(head)).then_some(last)
     }
 
     fn call_name(&self, node: Node<'a>) -> Option<String> {
@@ -1430,12 +1603,12 @@ impl<'a> FileReader<'a> {
             "identifier" => match self.bindings.value_of(node) {
                 Binding::Value(value) => self.string(value),
                 Binding::Unknown => None,
-                Binding::Outer(name) => self.globals.constants.get(name).cloned(),
+                Binding::Outer(name) => self.globals.constant(name).cloned(),
             },
             "attribute" => {
                 let dotted = dotted_name(node, self.src)?;
-                let key = self.global_key(&dotted, |k| self.globals.constants.contains_key(k))?;
-                self.globals.constants.get(key).cloned()
+                let key = self.global_key(&dotted, |k| self.globals.constant(k).is_some())?;
+                self.globals.constant(key).cloned()
             }
             _ => string_value(node, self.src),
         }
@@ -1451,8 +1624,7 @@ impl<'a> FileReader<'a> {
         let dotted = dotted_name(call.field("function")?, self.src)?;
         let factory = self
             .globals
-            .factories
-            .get(self.global_key(&dotted, |k| self.globals.factories.contains_key(k))?)?;
+            .factory(self.global_key(&dotted, |k| self.globals.factory(k).is_some())?)?;
         let args = CallArgs::of(call, self.src)?;
         if args.has_splat {
             return None;
@@ -1818,10 +1990,10 @@ impl<'a> FileReader<'a> {
         }
         let flask_model = match written.rsplit_once('.') {
             Some((root, "Model")) => {
-                self.globals.sa_instances.contains(last_segment(root))
+                self.globals.sa_instance(last_segment(root))
                     || resolved.starts_with("flask_sqlalchemy")
             }
-            _ => self.globals.flask_model_aliases.contains(written),
+            _ => self.globals.flask_model_alias(written),
         };
         if flask_model {
             info.flask_base = true;
@@ -1997,7 +2169,7 @@ impl<'a> FileReader<'a> {
 
     /// The `mapped_column(...)` inside an `Annotated[...]` (inline or through an alias).
     fn annotated_in(&self, annotation: Node<'a>, tokens: &[&str]) -> Option<AnnotatedColumn> {
-        if !self.globals.factories.is_empty()
+        if self.globals.may_have_factories()
             && let Some(made) = self.factory_column(annotation)
         {
             return Some(made);
@@ -2009,7 +2181,7 @@ impl<'a> FileReader<'a> {
         }
         tokens
             .iter()
-            .find_map(|t| self.globals.annotated.get(last_segment(t)))
+            .find_map(|t| self.globals.annotated(last_segment(t)))
             .cloned()
     }
 

@@ -5,7 +5,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use fix_migrations::models::{Origin, Schema, Table, camel_to_snake, read_models};
+use fix_migrations::models::{
+    Origin, Schema, Table, camel_to_snake, read_models, read_models_streamed,
+};
 use fix_migrations::parse::{SourceFile, parse_text};
 
 const FIXTURES: &str = "tests/fixtures/models";
@@ -1312,4 +1314,94 @@ fn pruned_reading_still_finds_aliased_and_nested_tables() {
          if True:\n    try:\n        links = sa.Table('links', meta, sa.Column('a_id', sa.ForeignKey('a.id')))\n    finally:\n        pass\n",
     );
     assert_eq!(nested.table("links").unwrap().foreign_keys.len(), 1);
+}
+
+/// Each model file is read on its own first, with only its own helpers, constants and aliases
+/// (so that its tree can be freed at once), and read again where the whole project answers
+/// one of its questions otherwise: a constant, an `Annotated` alias or a `db` defined in
+/// another file, or a constant two other files bind (the later binding wins, as it always
+/// did). Both entry points read the same schema, in either file order.
+#[test]
+fn a_file_read_alone_is_read_again_where_other_files_change_the_answer() {
+    let files = [
+        (
+            "app/shared.py",
+            "from typing import Annotated\n\
+             from sqlalchemy import ForeignKey, SQLAlchemy\n\
+             from sqlalchemy.orm import mapped_column\n\
+             USERS_ID = 'users.id'\n\
+             TARGET = 'teams.id'\n\
+             database = SQLAlchemy()\n\
+             user_fk = Annotated[int, mapped_column(ForeignKey('users.id', ondelete='CASCADE'))]\n",
+        ),
+        (
+            "app/models.py",
+            "from sqlalchemy import Column, ForeignKey, Integer\n\
+             from sqlalchemy.orm import Mapped, mapped_column\n\
+             from .base import Base\n\
+             from .shared import USERS_ID, TARGET, database, user_fk\n\
+             class Post(Base):\n\
+             \x20   __tablename__ = 'posts'\n\
+             \x20   id: Mapped[int] = mapped_column(primary_key=True)\n\
+             \x20   author_id = Column(Integer, ForeignKey(USERS_ID), nullable=True)\n\
+             \x20   editor_id: Mapped[user_fk]\n\
+             \x20   owner_id = Column(Integer, ForeignKey(TARGET))\n\
+             class Note(database.Model):\n\
+             \x20   __tablename__ = 'notes'\n\
+             \x20   id = database.Column(database.Integer, primary_key=True)\n\
+             \x20   post_id = database.Column(database.ForeignKey('posts.id', ondelete='SET NULL'))\n",
+        ),
+        ("app/other.py", "TARGET = 'orgs.id'\n"),
+    ];
+    let keys = |schema: &Schema, table: &str| -> Vec<String> {
+        schema
+            .table(table)
+            .unwrap_or_else(|| panic!("table {table} is read"))
+            .foreign_keys
+            .iter()
+            .map(|k| {
+                format!(
+                    "{} -> {} {:?}",
+                    k.columns.join(","),
+                    k.referent_table,
+                    k.ondelete
+                )
+            })
+            .collect()
+    };
+    for order in [[0, 1, 2], [2, 1, 0]] {
+        let sources: Vec<SourceFile> = order
+            .iter()
+            .map(|&i| parse_text(Path::new(files[i].0), files[i].1.to_string()).unwrap())
+            .collect();
+        let together = read_models(&sources);
+        let streamed = read_models_streamed(
+            order
+                .iter()
+                .map(|&i| (PathBuf::from(files[i].0), files[i].1.as_bytes().to_vec()))
+                .collect(),
+        )
+        .unwrap();
+        // The later file's TARGET wins: shared.py's when it comes last.
+        let owner = if order == [2, 1, 0] { "teams" } else { "orgs" };
+        assert_eq!(
+            keys(&together, "posts"),
+            [
+                "author_id -> users None".to_string(),
+                "editor_id -> users Some(\"CASCADE\")".to_string(),
+                format!("owner_id -> {owner} None"),
+            ],
+            "order {order:?}"
+        );
+        assert_eq!(
+            keys(&together, "notes"),
+            ["post_id -> posts Some(\"SET NULL\")"],
+            "order {order:?}: database.Column is Flask-SQLAlchemy's"
+        );
+        assert_eq!(
+            format!("{:?}", streamed.tables),
+            format!("{:?}", together.tables),
+            "order {order:?}"
+        );
+    }
 }
