@@ -719,15 +719,24 @@ fn process(path: &Path, prefetched: Option<Prefetched>, step: &Step) -> Stage {
 }
 
 fn plan_file(path: &Path, prefetched: Option<Prefetched>, step: &Step) -> Result<Planned> {
-    // A file the revision pass read is not read again: without a cache it needs no key at all.
-    let no_keys = matches!(prefetched, Some(Prefetched::NoKeys));
-    let marked = matches!(prefetched, Some(Prefetched::Bytes(_)));
-    let (key, bytes) = match prefetched {
-        None => step.hashes.key_of(path)?,
-        Some(_) if no_keys && !step.hashes.enabled() => return Ok(Planned::Unparsed),
-        Some(Prefetched::Bytes(bytes)) if !step.hashes.enabled() => (None, Some(bytes)),
-        Some(Prefetched::Bytes(bytes)) => (step.hashes.key_of(path)?.0, Some(bytes)),
-        Some(Prefetched::NoKeys) => (step.hashes.key_of(path)?.0, None),
+    // What the revision pass read is not read again (and, without a cache, needs no key).
+    // `markers`: whether the file holds a key marker, when the revision pass found out.
+    let (key, bytes, markers) = match prefetched {
+        None => {
+            let (key, bytes) = step.hashes.key_of(path)?;
+            (key, bytes, None)
+        }
+        Some(kept) => {
+            let key = if step.hashes.enabled() {
+                step.hashes.key_of(path)?.0
+            } else {
+                None
+            };
+            match kept {
+                Prefetched::Bytes(bytes) => (key, Some(bytes), Some(true)),
+                Prefetched::NoKeys => (key, None, Some(false)),
+            }
+        }
     };
     // A plan stored under the plain context was made for a file that needs no history. Only
     // a plan that edits needs the text (for the diff and the write).
@@ -742,26 +751,22 @@ fn plan_file(path: &Path, prefetched: Option<Prefetched>, step: &Step) -> Result
         let (plan, fixed) = from_cache(&text, cached);
         return Ok(Planned::Plan(text, plan, fixed));
     }
-    // No marker of anything the tool edits in the file: checked without being parsed (the
-    // revision pass checked the bytes it kept).
-    let bytes = match (no_keys, marked) {
-        (true, _) => None,
-        (false, true) => bytes,
-        (false, false) => Some(bytes_or_read(path, bytes)?),
-    };
-    let bytes = match bytes {
-        Some(bytes) if marked || migrations::may_hold_keys(&bytes) => bytes,
-        unmarked => {
-            if let Some(bytes) = unmarked {
-                parse::decode(path, bytes)?;
-            }
-            if let Some(key) = key {
-                step.plans
-                    .put(path, key, step.context, cache::CachedPlan::unparsed());
-            }
-            return Ok(Planned::Unparsed);
+    // No marker of anything the tool edits in the file: checked without being parsed.
+    let unparsed = || {
+        if let Some(key) = key {
+            step.plans
+                .put(path, key, step.context, cache::CachedPlan::unparsed());
         }
+        Ok(Planned::Unparsed)
     };
+    if markers == Some(false) {
+        return unparsed();
+    }
+    let bytes = bytes_or_read(path, bytes)?;
+    if markers.is_none() && !migrations::may_hold_keys(&bytes) {
+        parse::decode(path, bytes)?;
+        return unparsed();
+    }
     let file = parse::parse_source(path, bytes)?;
     let migration = migrations::scan(&file);
     let pending = Pending {

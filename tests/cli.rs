@@ -507,3 +507,38 @@ fn fix_models_json_reports_model_keys() {
     assert_eq!(role["status"], "fixed");
     assert_eq!(role["file"], "models.py");
 }
+
+/// The revision pass reads every revision for its ids and hands what it read on, so that a
+/// whole history is read once. A revision it could read ids from but whose text is not valid
+/// (no key marker in it either) is still reported by file and line, with `--all` and without a
+/// cache as with one, and left as it was.
+#[test]
+fn an_invalid_revision_found_by_the_revision_pass_is_reported_by_file_and_line() {
+    let (_tmp, root) = example("flask-notes");
+    let head = migration_of(&root);
+    let head_id = head.file_name().unwrap().to_str().unwrap()[..12].to_string();
+    let bad = root.join("migrations/versions/ffff00000000_bad.py");
+    // A Latin-1 é: one byte that is not UTF-8, on line 10.
+    let bytes = [
+        format!(
+            "\"\"\"data fix\n\nRevision ID: ffff00000000\n\"\"\"\nrevision = 'ffff00000000'\n\
+             down_revision = '{head_id}'\n\n\ndef upgrade():\n    pass  # caf"
+        )
+        .as_bytes(),
+        b"\xe9\n",
+    ]
+    .concat();
+    std::fs::write(&bad, &bytes).unwrap();
+    for extra in [&["--no-cache"][..], &[][..]] {
+        let mut args = vec!["--all", "--write"];
+        args.extend_from_slice(extra);
+        let out = run_in(&root, &args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert!(
+            stderr.contains("ffff00000000_bad.py:10: not valid UTF-8"),
+            "{extra:?}: {stderr}"
+        );
+        assert_eq!(std::fs::read(&bad).unwrap(), bytes);
+    }
+}
