@@ -481,7 +481,7 @@ impl<'t> Bindings<'t> {
                     return None;
                 }
                 for (key, _, value) in &args.keywords {
-                    options.insert(key.clone(), *value);
+                    options.insert(key.to_string(), *value);
                 }
             }
             ("delete_statement", _) => {

@@ -249,7 +249,7 @@ fn create_options(args: &CallArgs, src: &str) -> Vec<(String, String)> {
     let mut options: Vec<(String, String)> = args
         .keywords
         .iter()
-        .filter(|(k, _, _)| !CREATE_FK_ARGS.contains(&k.as_str()))
+        .filter(|(k, _, _)| !CREATE_FK_ARGS.contains(k))
         // Alembic renders the model's `initially="deferred"` as written and the database's as
         // `'DEFERRED'`: literals compare without case.
         .map(|(k, _, v)| {
@@ -257,7 +257,7 @@ fn create_options(args: &CallArgs, src: &str) -> Vec<(String, String)> {
                 || src[v.byte_range()].to_string(),
                 |text| text.to_ascii_uppercase(),
             );
-            (k.clone(), value)
+            (k.to_string(), value)
         })
         .collect();
     options.sort();

@@ -461,7 +461,10 @@ struct ImperativeMapping {
 /// abstract base in one file contributes columns to classes in another. Files that define no
 /// tables contribute nothing.
 pub fn read_models(files: &[SourceFile]) -> Schema {
-    let alone = files.par_iter().map(ReadAlone::of).collect();
+    let alone = files
+        .par_iter()
+        .map(|file| ReadAlone::of(file).keeping(file.text.clone()))
+        .collect();
     read_together(alone)
 }
 
@@ -471,7 +474,12 @@ pub fn read_models(files: &[SourceFile]) -> Schema {
 pub fn read_models_streamed(files: Vec<(PathBuf, Vec<u8>)>) -> anyhow::Result<Schema> {
     let alone = files
         .into_par_iter()
-        .map(|(path, bytes)| Ok(ReadAlone::of(&crate::parse::parse_source(&path, bytes)?)))
+        .map(|(path, bytes)| {
+            let file = crate::parse::parse_source(&path, bytes)?;
+            let read = ReadAlone::of(&file);
+            // The tree goes; the text stays, moved rather than copied.
+            Ok(read.keeping(file.text))
+        })
         .collect::<anyhow::Result<_>>()?;
     Ok(read_together(alone))
 }
@@ -481,8 +489,14 @@ pub fn read_models_streamed(files: Vec<(PathBuf, Vec<u8>)>) -> anyhow::Result<Sc
 /// every question it asked alike, as it does for most files. The others are parsed again and
 /// read with the project's globals, in two steps as Python would see them: the annotated
 /// aliases first, since every file's members are read with all of them.
-fn read_together(alone: Vec<ReadAlone>) -> Schema {
-    let mut globals = Globals::merge(alone.iter().map(|r| r.globals.clone()).collect());
+fn read_together(mut alone: Vec<ReadAlone>) -> Schema {
+    // Each file's globals are needed once more, here: taken, not copied.
+    let mut globals = Globals::merge(
+        alone
+            .iter_mut()
+            .map(|r| std::mem::take(&mut r.globals))
+            .collect(),
+    );
     let mut read: Vec<(ReadAlone, Option<Reparsed>)> = alone
         .into_par_iter()
         .map(|mut alone| {
@@ -518,6 +532,7 @@ fn read_together(alone: Vec<ReadAlone>) -> Schema {
 struct ReadAlone {
     path: PathBuf,
     text: String,
+    /// What the file binds for the others; `read_together` takes it to merge.
     globals: FileGlobals,
     /// The file's own globals (with its own annotated aliases): they answered its questions.
     own: Globals,
@@ -528,6 +543,7 @@ struct ReadAlone {
 }
 
 impl ReadAlone {
+    /// `file` read alone, its text not yet kept (see `keeping`).
     fn of(file: &SourceFile) -> ReadAlone {
         let globals = FileGlobals::read(file);
         let mut own = Globals::merge(vec![globals.clone()]);
@@ -540,7 +556,7 @@ impl ReadAlone {
         let facts = FileReader::new(file, &scope, GlobalsView::noting(&own, &asked)).read();
         ReadAlone {
             path: file.path.clone(),
-            text: file.text.clone(),
+            text: String::new(),
             globals,
             own,
             aliases,
@@ -548,6 +564,11 @@ impl ReadAlone {
             facts,
             asked_for_facts: asked.take(),
         }
+    }
+
+    /// The file's text, for `parse_again`.
+    fn keeping(self, text: String) -> ReadAlone {
+        ReadAlone { text, ..self }
     }
 
     fn parse_again(&self) -> Reparsed {
@@ -1373,7 +1394,10 @@ impl Globals {
         let mut globals = Globals::default();
         globals.sa_instances.insert("db".to_string());
         let mut model_aliases = Vec::new();
-        let mut bindings: HashMap<String, usize> = HashMap::new();
+        // Every class and column name of the project passes through here: sized once, the
+        // table is not rebuilt as it grows.
+        let binding_count = per_file.iter().map(|f| f.bindings.len()).sum();
+        let mut bindings: HashMap<String, usize> = HashMap::with_capacity(binding_count);
         let mut renames = Vec::new();
         for file in per_file {
             globals.sa_instances.extend(file.sa_instances);
@@ -1649,10 +1673,10 @@ impl<'a> FileReader<'a> {
                 .params
                 .iter()
                 .any(|p| p.name == *name && p.pass != Pass::Positional);
-            if !takes || bound.contains_key(name.as_str()) {
+            if !takes || bound.contains_key(name) {
                 return None;
             }
-            bound.insert(name.as_str(), self.helper_arg(*value));
+            bound.insert(name, self.helper_arg(*value));
         }
         let passed: HashSet<&str> = bound.keys().copied().collect();
         for param in &factory.params {
@@ -2353,7 +2377,7 @@ impl<'a> FileReader<'a> {
 
     /// The `ondelete=` keyword of a column call, with the separator before it.
     fn misplaced_span(&self, args: &CallArgs<'a>, single_key: bool) -> Option<MisplacedOndelete> {
-        let (_, keyword, value) = args.keywords.iter().find(|(k, _, _)| k == "ondelete")?;
+        let (_, keyword, value) = args.keywords.iter().find(|(k, _, _)| *k == "ondelete")?;
         let mut cursor = args.list.walk();
         let previous = args
             .list
@@ -2583,7 +2607,7 @@ impl<'a> FileReader<'a> {
             }
         }
         for (key, _, value) in &args.keywords {
-            if key == "sa_relationship_kwargs" {
+            if *key == "sa_relationship_kwargs" {
                 self.read_relationship_kwargs(*value, &mut pending);
             } else {
                 self.apply_relationship_option(key, *value, &mut pending);

@@ -210,6 +210,8 @@ pub struct Kinds {
     pub class_definition: u16,
     pub call: u16,
     pub identifier: u16,
+    pub list_splat: u16,
+    pub dictionary_splat: u16,
     /// The kinds `holds_statements` enters.
     statement_holders: Vec<u16>,
     /// The ids of `FIELD_NAMES`, in order.
@@ -238,6 +240,8 @@ pub fn kinds() -> &'static Kinds {
             class_definition: id("class_definition"),
             call: id("call"),
             identifier: id("identifier"),
+            list_splat: id("list_splat"),
+            dictionary_splat: id("dictionary_splat"),
             statement_holders: STATEMENT_HOLDERS.iter().map(|k| id(k)).collect(),
             field_ids: FIELD_NAMES
                 .iter()
@@ -1018,15 +1022,16 @@ pub struct CallArgs<'t> {
     pub list: Node<'t>,
     pub positional: Vec<Node<'t>>,
     /// (keyword, the whole `k=v` node, the value node)
-    pub keywords: Vec<(String, Node<'t>, Node<'t>)>,
+    pub keywords: Vec<(&'t str, Node<'t>, Node<'t>)>,
     /// `*args` or `**kwargs` present: the call may already carry anything.
     pub has_splat: bool,
 }
 
 impl<'t> CallArgs<'t> {
-    pub fn of(call: Node<'t>, src: &str) -> Option<CallArgs<'t>> {
+    pub fn of(call: Node<'t>, src: &'t str) -> Option<CallArgs<'t>> {
+        let k = kinds();
         let list = call.field("arguments")?;
-        if list.kind() != "argument_list" {
+        if list.kind_id() != k.argument_list {
             return None;
         }
         let mut args = CallArgs {
@@ -1041,17 +1046,16 @@ impl<'t> CallArgs<'t> {
                 // Comments and backslash line continuations are no arguments.
                 continue;
             }
-            match child.kind() {
-                "keyword_argument" => {
-                    let (Some(name), Some(value)) = (child.field("name"), child.field("value"))
-                    else {
-                        continue;
-                    };
-                    args.keywords
-                        .push((src[name.byte_range()].to_string(), child, value));
-                }
-                "list_splat" | "dictionary_splat" => args.has_splat = true,
-                _ => args.positional.push(child),
+            let kind = child.kind_id();
+            if kind == k.keyword_argument {
+                let (Some(name), Some(value)) = (child.field("name"), child.field("value")) else {
+                    continue;
+                };
+                args.keywords.push((&src[name.byte_range()], child, value));
+            } else if kind == k.list_splat || kind == k.dictionary_splat {
+                args.has_splat = true;
+            } else {
+                args.positional.push(child);
             }
         }
         Some(args)
@@ -1060,7 +1064,7 @@ impl<'t> CallArgs<'t> {
     pub fn keyword(&self, name: &str) -> Option<Node<'t>> {
         self.keywords
             .iter()
-            .find(|(k, _, _)| k == name)
+            .find(|(k, _, _)| *k == name)
             .map(|(_, _, v)| *v)
     }
 

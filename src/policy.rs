@@ -826,7 +826,7 @@ fn deletes(cascade: Option<&str>, passive_deletes: bool, cascade_delete: bool) -
     passive_deletes.then(|| "passive_deletes=True".to_string())
 }
 
-fn matching<'c>(patterns: &'c [(String, globset::GlobMatcher)], name: &str) -> Option<&'c str> {
+fn matching<'c>(patterns: &'c [(String, crate::config::Pattern)], name: &str) -> Option<&'c str> {
     patterns
         .iter()
         .find(|(_, m)| m.is_match(name))

@@ -457,6 +457,42 @@ fn fix_models_dry_run_shows_both_diffs_and_writes_nothing() {
 }
 
 #[test]
+fn a_changed_setting_is_not_answered_from_the_cache() {
+    let (_tmp, root) = example("typed-lookups");
+    let reasons = |pattern: &str| {
+        // Same file, same lines: only the pattern differs between the runs.
+        std::fs::write(
+            root.join("fix-migrations.toml"),
+            format!("lookup-tables = [\"{pattern}\"]\n"),
+        )
+        .unwrap();
+        let out = run_in(&root, &[]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    let first = reasons("roles");
+    assert!(
+        first.contains(
+            "users.role_id -> roles.id: ondelete RESTRICT (lookup table roles (matches \"roles\"))"
+        ),
+        "{first}"
+    );
+    assert!(root.join(".fix-migrations-cache").is_dir());
+    let second = reasons("role?");
+    assert!(
+        second.contains(
+            "users.role_id -> roles.id: ondelete RESTRICT (lookup table roles (matches \"role?\"))"
+        ),
+        "{second}"
+    );
+    let third = reasons("nothing");
+    assert!(
+        !third.contains("lookup table roles"),
+        "a pattern that no longer matches still gave the cached reason: {third}"
+    );
+}
+
+#[test]
 fn fix_models_write_then_a_second_run_changes_nothing() {
     let (_tmp, root) = example("sqlmodel-shop");
     let out = run_in(&root, &["--fix-models", "--write"]);
