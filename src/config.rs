@@ -40,7 +40,6 @@ const ACTIONS: &[&str] = &[
     "NO ACTION",
 ];
 
-/// A configured rule: an action for keys whose `table.column` (or referent table) matches.
 /// A compiled glob whose Debug text is the glob as written. The settings' Debug text keys the
 /// plan cache; a compiled matcher's own Debug is its whole regex program, and the default
 /// settings' text was then 325 kB, two milliseconds to print in every run.
@@ -60,6 +59,7 @@ impl std::fmt::Debug for Pattern {
     }
 }
 
+/// A configured rule: an action for keys whose `table.column` (or referent table) matches.
 #[derive(Debug, Clone)]
 pub struct ConfigRule {
     /// The key as written, for the reason line: `rules."notes.author_id"`.
