@@ -220,7 +220,10 @@ pub fn decide(schema: &Schema, config: &Config, key: KeyRef) -> Result<Decision,
             trail,
         });
     }
-    trail.push("3 relationship: no parent-side relationship deletes these rows".to_string());
+    trail.push(match subclass_relationship(schema, table, key) {
+        Some(set_aside) => format!("3 relationship: {set_aside}"),
+        None => "3 relationship: no parent-side relationship deletes these rows".to_string(),
+    });
 
     // 4. Lookup tables must not lose rows that are still referenced.
     let referent_name = bare_name(key.referent_table);
@@ -530,7 +533,12 @@ fn config_rule(config: &Config, key: KeyRef) -> Option<(Option<RuleHit>, Option<
 /// A relationship that deletes the child rows of `key` when the parent goes: declared on the
 /// parent class towards the child, or as a backref declared on the child. Returns its reason.
 fn deleting_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<String> {
-    covering_relationship(schema, child, key, |rel, side| match side {
+    covering_relationship(schema, child, key, Subclasses::OwnRowsOnly, deletes_rows)
+}
+
+/// How `rel`, seen from `side`, deletes the child rows, as the reason reads it.
+fn deletes_rows(rel: &Relationship, side: Side) -> Option<String> {
+    match side {
         Side::Parent => {
             let why = deletes(
                 rel.cascade.as_deref(),
@@ -550,13 +558,49 @@ fn deleting_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<
                 rel.target, backref.name, rel.declared_on, rel.attribute
             ))
         }
+    }
+}
+
+/// A relationship that deletes the rows of one subclass only (a joined-inheritance subclass of
+/// the child's table, or a single-table-inheritance class that doesn't declare the key's
+/// columns), and so was not taken for the key (rule 3): why, for the trail. Without it the
+/// trail would say no relationship deletes the rows, next to the one the user wrote.
+fn subclass_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<String> {
+    covering_relationship(schema, child, key, Subclasses::WholeTable, |rel, side| {
+        let class = match side {
+            Side::Parent => &rel.target,
+            Side::Child => &rel.declared_on,
+        };
+        let why = deletes_rows(rel, side)?;
+        let table = class_table(schema, class, &rel.origin.file)?;
+        if table.name != child.name || table.schema != child.schema {
+            return Some(format!(
+                "{why} deletes {class} rows only: {class} is a joined-inheritance subclass of table {} (its own table {}); CASCADE would delete the table's other rows too",
+                child.name, table.name
+            ));
+        }
+        let declared = child.single_table_subclasses.get(class)?;
+        let missing: Vec<&str> = key
+            .columns
+            .iter()
+            .filter(|c| !declared.contains(c))
+            .map(String::as_str)
+            .collect();
+        if missing.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "{why} deletes {class} rows only: {class} is one class of table {} (single-table inheritance) and does not declare {}; CASCADE would delete the table's other rows too",
+            child.name,
+            missing.join(", ")
+        ))
     })
 }
 
 /// A parent-side relationship over `key` whose options the reader could not read: whether it
 /// deletes the rows is unknown.
 fn unread_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<String> {
-    covering_relationship(schema, child, key, |rel, side| {
+    covering_relationship(schema, child, key, Subclasses::OwnRowsOnly, |rel, side| {
         let unread = rel
             .unread_options
             .as_ref()
@@ -570,23 +614,29 @@ fn unread_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<St
 
 /// A relationship over `key` with `passive_deletes="all"`, as the reason reads it.
 fn leaving_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<String> {
-    covering_relationship(schema, child, key, |rel, side| match side {
-        Side::Parent => rel.passive_deletes_all.then(|| {
-            format!(
-                "relationship {}.{} passive_deletes=\"all\"",
-                rel.declared_on, rel.attribute
-            )
-        }),
-        Side::Child => {
-            let backref = rel.backref.as_ref()?;
-            backref.passive_deletes_all.then(|| {
+    covering_relationship(
+        schema,
+        child,
+        key,
+        Subclasses::OwnRowsOnly,
+        |rel, side| match side {
+            Side::Parent => rel.passive_deletes_all.then(|| {
                 format!(
-                    "backref {}.{} of {}.{} passive_deletes=\"all\"",
-                    rel.target, backref.name, rel.declared_on, rel.attribute
+                    "relationship {}.{} passive_deletes=\"all\"",
+                    rel.declared_on, rel.attribute
                 )
-            })
-        }
-    })
+            }),
+            Side::Child => {
+                let backref = rel.backref.as_ref()?;
+                backref.passive_deletes_all.then(|| {
+                    format!(
+                        "backref {}.{} of {}.{} passive_deletes=\"all\"",
+                        rel.target, backref.name, rel.declared_on, rel.attribute
+                    )
+                })
+            }
+        },
+    )
 }
 
 /// Which end of the key a relationship is declared on.
@@ -598,11 +648,24 @@ enum Side {
     Child,
 }
 
+/// Which relationships to (or backrefs declared on) a subclass of the child's class count for
+/// the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Subclasses {
+    /// None of a joined-inheritance subclass (its own table), and those of a single-table
+    /// class only when it declares the key's columns itself: the others speak for their own
+    /// rows, and CASCADE would delete their siblings' rows too.
+    OwnRowsOnly,
+    /// All of them (to say which were set aside).
+    WholeTable,
+}
+
 /// The first relationship over `key` (in walk order) for which `pick` says something.
 fn covering_relationship(
     schema: &Schema,
     child: &Table,
     key: KeyRef,
+    subclasses: Subclasses,
     pick: impl Fn(&Relationship, Side) -> Option<String>,
 ) -> Option<String> {
     let parent = find_table(schema, key.referent_table)?;
@@ -661,10 +724,17 @@ fn covering_relationship(
     // rows only: CASCADE would delete its sibling classes' rows too, which the ORM keeps,
     // unless the class declares the key's columns itself (the others leave them NULL).
     let speaks_for_table = |class: &str| {
-        child
-            .single_table_subclasses
-            .get(class)
-            .is_none_or(|declared| key.columns.iter().all(|c| declared.contains(c)))
+        subclasses == Subclasses::WholeTable
+            || child
+                .single_table_subclasses
+                .get(class)
+                .is_none_or(|declared| key.columns.iter().all(|c| declared.contains(c)))
+    };
+    // The child's class itself, or with `WholeTable` a joined-inheritance subclass too (whose
+    // relationships speak for its own rows: CASCADE would delete its siblings' rows as well).
+    let subclass_or = |class: Option<&Table>, child: &Table| match subclasses {
+        Subclasses::OwnRowsOnly => is(class, child),
+        Subclasses::WholeTable => is_or_inherits(class, child),
     };
     // Only relationships declared on the parent or the child can match, visited in the order
     // of a walk over every table's relationships, so the first match is the same.
@@ -676,7 +746,7 @@ fn covering_relationship(
         let target = table_of(&rel.target, rel);
         // Parent-side (one-to-many) relationship: parent -> child.
         let one_to_many = is_or_inherits(declared_on, parent)
-            && is(target, child)
+            && subclass_or(target, child)
             && speaks_for_table(&rel.target)
             && !(self_referential && many_to_one_self(rel));
         if one_to_many
@@ -686,7 +756,7 @@ fn covering_relationship(
             return Some(found);
         }
         // A backref declared on the child configures the parent's one-to-many side.
-        let many_to_one = is_or_inherits(declared_on, child)
+        let many_to_one = subclass_or(declared_on, child)
             && speaks_for_table(&rel.declared_on)
             && is(target, parent)
             && (!self_referential || many_to_one_self(rel));

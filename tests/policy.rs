@@ -699,30 +699,26 @@ class StandingDesk(Desk):
     let file = parse::parse_text(Path::new("models.py"), models.to_string()).unwrap();
     let schema = models::read_models(&[file]);
     let decide = |table: &str, column: &str, referent_table: &str| {
-        let columns = [column.to_string()];
-        let referent_columns = ["id".to_string()];
-        let key = KeyRef {
-            table,
-            columns: &columns,
-            referent_table,
-            referent_columns: &referent_columns,
-            not_null_in_migration: false,
-            server_default_in_migration: false,
-        };
-        let decision = policy::decide(&schema, &Config::default(), key).unwrap();
-        format!("{}: {}", decision.ondelete, decision.reason)
+        decision_and_relationship_step(&schema, table, column, referent_table)
     };
+    // `--explain` says which relationship was set aside and why, not that there is none.
     assert_eq!(
         decide("people", "company_id", "companies"),
-        "SET NULL: nullable column"
+        (
+            "SET NULL: nullable column".into(),
+            "3 relationship: relationship Company.engineers cascade=\"all, delete-orphan\" deletes Engineer rows only: Engineer is one class of table people (single-table inheritance) and does not declare company_id; CASCADE would delete the table's other rows too".into()
+        )
     );
     assert_eq!(
-        decide("people", "division_id", "divisions"),
+        decide("people", "division_id", "divisions").0,
         "CASCADE: relationship Division.managers cascade=\"all, delete-orphan\""
     );
     assert_eq!(
         decide("desks", "company_id", "companies"),
-        "SET NULL: nullable column"
+        (
+            "SET NULL: nullable column".into(),
+            "3 relationship: backref Company.standing_desks of StandingDesk.company cascade=\"all\" deletes StandingDesk rows only: StandingDesk is one class of table desks (single-table inheritance) and does not declare company_id; CASCADE would delete the table's other rows too".into()
+        )
     );
 }
 
@@ -739,4 +735,98 @@ fn judge_user_key(schema: &models::Schema, table: &str) -> policy::Judgement {
         server_default_in_migration: false,
     };
     policy::judge(schema, &Config::default(), key, None, None).unwrap()
+}
+
+/// Joined-table inheritance: `Engineer(Person)` has its own table. A relationship to
+/// `Engineer`, or a backref declared on it, deletes engineers only; CASCADE on
+/// `people.company_id` would delete the company's other people too. It decides nothing, and
+/// `--explain` says why it was set aside.
+#[test]
+fn relationship_to_a_joined_subclass_over_its_base_tables_key_decides_nothing() {
+    let models = |engineer_relationship: &str, company_relationship: &str| {
+        format!(
+            r#"
+from typing import Optional
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, backref, mapped_column, relationship
+
+class Base(DeclarativeBase):
+    pass
+
+class Company(Base):
+    __tablename__ = "companies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    {company_relationship}
+
+class Person(Base):
+    __tablename__ = "people"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(20))
+    company_id: Mapped[Optional[int]] = mapped_column(ForeignKey("companies.id"))
+    __mapper_args__ = {{"polymorphic_on": "type", "polymorphic_identity": "person"}}
+
+class Engineer(Person):
+    __tablename__ = "engineers"
+    id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    {engineer_relationship}
+    __mapper_args__ = {{"polymorphic_identity": "engineer"}}
+"#
+        )
+    };
+    let decide = |models: String| {
+        let file = parse::parse_text(Path::new("models.py"), models).unwrap();
+        let schema = models::read_models(&[file]);
+        decision_and_relationship_step(&schema, "people", "company_id", "companies")
+    };
+    assert_eq!(
+        decide(models(
+            "",
+            r#"engineers: Mapped[list["Engineer"]] = relationship(cascade="all, delete-orphan")"#
+        )),
+        (
+            "SET NULL: nullable column".into(),
+            "3 relationship: relationship Company.engineers cascade=\"all, delete-orphan\" deletes Engineer rows only: Engineer is a joined-inheritance subclass of table people (its own table engineers); CASCADE would delete the table's other rows too".into()
+        )
+    );
+    assert_eq!(
+        decide(models(
+            r#"company = relationship("Company", backref=backref("engineers", cascade="all"))"#,
+            ""
+        )),
+        (
+            "SET NULL: nullable column".into(),
+            "3 relationship: backref Company.engineers of Engineer.company cascade=\"all\" deletes Engineer rows only: Engineer is a joined-inheritance subclass of table people (its own table engineers); CASCADE would delete the table's other rows too".into()
+        )
+    );
+}
+
+/// `table.column -> referent_table.id` decided with default settings: "ACTION: reason", and
+/// the trail's rule-3 step (what `--explain` prints for it).
+fn decision_and_relationship_step(
+    schema: &models::Schema,
+    table: &str,
+    column: &str,
+    referent_table: &str,
+) -> (String, String) {
+    let columns = [column.to_string()];
+    let referent_columns = ["id".to_string()];
+    let key = KeyRef {
+        table,
+        columns: &columns,
+        referent_table,
+        referent_columns: &referent_columns,
+        not_null_in_migration: false,
+        server_default_in_migration: false,
+    };
+    let decision = policy::decide(schema, &Config::default(), key).unwrap();
+    let relationship_step = decision
+        .trail
+        .iter()
+        .find(|step| step.starts_with("3 "))
+        .cloned()
+        .unwrap_or_default();
+    (
+        format!("{}: {}", decision.ondelete, decision.reason),
+        relationship_step,
+    )
 }
