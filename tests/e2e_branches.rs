@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use support::sqlite_project::SqliteProject;
-use support::{run, sqlite_fks, tool_bin, venv};
+use support::{run, tool_bin};
 
 /// A custom file_template.
 const FILE_TEMPLATE: &str = "file_template = %%(year)d%%(month).2d%%(day).2d_%%(hour).2d%%(minute).2d_%%(rev)s_%%(slug)s\ntruncate_slug_length = 20\n";
@@ -136,17 +136,7 @@ fn both_heads_of_a_branched_history_are_fixed_and_the_base_is_left_alone() {
 
     // Real Alembic applies both branches; SQLite reports the rules.
     project.alembic(&["upgrade", "heads"]);
-    let mut rules: Vec<(String, String)> = sqlite_fks(venv(), &project.path().join("app.db"))
-        .unwrap()
-        .into_iter()
-        .map(|fk| {
-            (
-                format!("{}.{}", fk.table, fk.columns.join(",")),
-                fk.ondelete,
-            )
-        })
-        .collect();
-    rules.sort();
+    let rules = project.on_delete_rules();
     let expected = [
         ("notes.user_id", "CASCADE"),
         ("tags.owner_id", "SET NULL"),

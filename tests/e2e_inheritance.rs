@@ -11,7 +11,7 @@ mod support;
 use std::process::Command;
 
 use support::sqlite_project::SqliteProject;
-use support::{run_ok, sqlite_fks, venv};
+use support::{run_ok, venv};
 
 const MODELS: &str = r#"from typing import Optional
 
@@ -83,16 +83,7 @@ fn a_backref_on_a_joined_subclass_leaves_the_other_people_when_a_company_goes() 
         "{report:#}"
     );
     project.alembic(&["upgrade", "head"]);
-    let rules: Vec<(String, String)> = sqlite_fks(venv(), &project.path().join("app.db"))
-        .unwrap()
-        .into_iter()
-        .map(|fk| {
-            (
-                format!("{}.{}", fk.table, fk.columns.join(",")),
-                fk.ondelete,
-            )
-        })
-        .collect();
+    let rules = project.on_delete_rules();
     assert!(
         rules.contains(&("people.company_id".into(), "SET NULL".into())),
         "{rules:?}"

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use super::{CmdOutput, manifest_dir, run, tool_bin, venv};
+use super::{CmdOutput, manifest_dir, run, sqlite_fks, tool_bin, venv};
 
 /// The example's alembic.ini (its logging sections are what env.py's fileConfig reads) with
 /// `settings` added to `[alembic]`.
@@ -81,6 +81,23 @@ impl SqliteProject {
             .collect();
         assert_eq!(new.len(), 1, "{new:?}");
         new[0].clone()
+    }
+
+    /// Each foreign key's ON DELETE rule in the project's app.db as SQLite reports it, by
+    /// `table.column[,column]`, sorted.
+    pub fn on_delete_rules(&self) -> Vec<(String, String)> {
+        let mut rules: Vec<(String, String)> = sqlite_fks(venv(), &self.path().join("app.db"))
+            .unwrap()
+            .into_iter()
+            .map(|fk| {
+                (
+                    format!("{}.{}", fk.table, fk.columns.join(",")),
+                    fk.ondelete,
+                )
+            })
+            .collect();
+        rules.sort();
+        rules
     }
 
     pub fn fix(&self) -> (i32, Value) {
