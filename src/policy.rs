@@ -573,10 +573,25 @@ fn subclass_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<
         };
         let why = deletes_rows(rel, side)?;
         let table = class_table(schema, class, &rel.origin.file)?;
+        let named = |t: &Table| match &t.schema {
+            Some(schema) => format!("{schema}.{}", t.name),
+            None => t.name.clone(),
+        };
         if table.name != child.name || table.schema != child.schema {
+            // A subclass with a key of its own like this one: the relationship is over that
+            // key (the reader matches `foreign_keys=` by column name), not this one.
+            let referent = find_table(schema, key.referent_table);
+            let own_key = table.foreign_keys.iter().any(|fk| {
+                fk.columns == key.columns
+                    && find_table(schema, &fk.referent_table).map(named) == referent.map(named)
+            });
+            if own_key {
+                return None;
+            }
             return Some(format!(
                 "{why} deletes {class} rows only: {class} is a joined-inheritance subclass of table {} (its own table {}); CASCADE would delete the table's other rows too",
-                child.name, table.name
+                named(child),
+                named(table)
             ));
         }
         let declared = child.single_table_subclasses.get(class)?;
@@ -591,7 +606,7 @@ fn subclass_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<
         }
         Some(format!(
             "{why} deletes {class} rows only: {class} is one class of table {} (single-table inheritance) and does not declare {}; CASCADE would delete the table's other rows too",
-            child.name,
+            named(child),
             missing.join(", ")
         ))
     })
@@ -612,13 +627,14 @@ fn unread_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<St
     })
 }
 
-/// A relationship over `key` with `passive_deletes="all"`, as the reason reads it.
+/// A relationship over `key` with `passive_deletes="all"`, as the reason reads it. A
+/// subclass's counts too: its rows are in the table, and the ORM leaves them alone.
 fn leaving_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<String> {
     covering_relationship(
         schema,
         child,
         key,
-        Subclasses::OwnRowsOnly,
+        Subclasses::WholeTable,
         |rel, side| match side {
             Side::Parent => rel.passive_deletes_all.then(|| {
                 format!(

@@ -743,43 +743,11 @@ fn judge_user_key(schema: &models::Schema, table: &str) -> policy::Judgement {
 /// `--explain` says why it was set aside.
 #[test]
 fn relationship_to_a_joined_subclass_over_its_base_tables_key_decides_nothing() {
-    let models = |engineer_relationship: &str, company_relationship: &str| {
-        format!(
-            r#"
-from typing import Optional
-from sqlalchemy import ForeignKey, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, backref, mapped_column, relationship
-
-class Base(DeclarativeBase):
-    pass
-
-class Company(Base):
-    __tablename__ = "companies"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    {company_relationship}
-
-class Person(Base):
-    __tablename__ = "people"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    type: Mapped[str] = mapped_column(String(20))
-    company_id: Mapped[Optional[int]] = mapped_column(ForeignKey("companies.id"))
-    __mapper_args__ = {{"polymorphic_on": "type", "polymorphic_identity": "person"}}
-
-class Engineer(Person):
-    __tablename__ = "engineers"
-    id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
-    {engineer_relationship}
-    __mapper_args__ = {{"polymorphic_identity": "engineer"}}
-"#
-        )
-    };
     let decide = |models: String| {
-        let file = parse::parse_text(Path::new("models.py"), models).unwrap();
-        let schema = models::read_models(&[file]);
-        decision_and_relationship_step(&schema, "people", "company_id", "companies")
+        decision_and_relationship_step(&schema_of(models), "people", "company_id", "companies")
     };
     assert_eq!(
-        decide(models(
+        decide(joined_people(
             "",
             r#"engineers: Mapped[list["Engineer"]] = relationship(cascade="all, delete-orphan")"#
         )),
@@ -789,7 +757,7 @@ class Engineer(Person):
         )
     );
     assert_eq!(
-        decide(models(
+        decide(joined_people(
             r#"company = relationship("Company", backref=backref("engineers", cascade="all"))"#,
             ""
         )),
@@ -829,4 +797,88 @@ fn decision_and_relationship_step(
         format!("{}: {}", decision.ondelete, decision.reason),
         relationship_step,
     )
+}
+
+/// People with a joined-inheritance subclass: `Engineer(Person)` has its own table
+/// `engineers`; `people.company_id` points at `companies`. `engineer` and `company` are lines
+/// added to the two classes.
+fn joined_people(engineer: &str, company: &str) -> String {
+    format!(
+        r#"
+from typing import Optional
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, backref, mapped_column, relationship
+
+class Base(DeclarativeBase):
+    pass
+
+class Company(Base):
+    __tablename__ = "companies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    {company}
+
+class Person(Base):
+    __tablename__ = "people"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(20))
+    company_id: Mapped[Optional[int]] = mapped_column(ForeignKey("companies.id"))
+    __mapper_args__ = {{"polymorphic_on": "type", "polymorphic_identity": "person"}}
+
+class Engineer(Person):
+    __tablename__ = "engineers"
+    id: Mapped[int] = mapped_column(ForeignKey("people.id"), primary_key=True)
+    {engineer}
+    __mapper_args__ = {{"polymorphic_identity": "engineer"}}
+"#
+    )
+}
+
+fn schema_of(models: String) -> models::Schema {
+    let file = parse::parse_text(Path::new("models.py"), models).unwrap();
+    models::read_models(&[file])
+}
+
+/// The subclass's relationship is over a key of its own (`engineers.company_id`): that key
+/// gets CASCADE, and the base table's key is not said to be set aside for it.
+#[test]
+fn a_joined_subclass_relationship_over_its_own_key_is_not_named_for_the_base_tables_key() {
+    let schema = schema_of(joined_people(
+        r#"company_id: Mapped[Optional[int]] = mapped_column(ForeignKey("companies.id"))
+    company = relationship("Company", foreign_keys=[company_id], backref=backref("engineers", cascade="all"))"#,
+        "",
+    ));
+    assert_eq!(
+        decision_and_relationship_step(&schema, "people", "company_id", "companies"),
+        (
+            "SET NULL: nullable column".into(),
+            "3 relationship: no parent-side relationship deletes these rows".into()
+        )
+    );
+    assert_eq!(
+        decision_and_relationship_step(&schema, "engineers", "company_id", "companies").0,
+        "CASCADE: backref Company.engineers of Engineer.company cascade=\"all\""
+    );
+}
+
+/// `passive_deletes="all"` on a backref declared on a joined subclass: the ORM leaves the
+/// engineers' rows (they live in `people`), so SET NULL on `people.company_id` is a finding.
+#[test]
+fn passive_deletes_all_on_a_joined_subclass_is_a_finding_for_the_base_tables_key() {
+    let schema = schema_of(joined_people(
+        r#"company = relationship("Company", backref=backref("engineers", passive_deletes="all"))"#,
+        "",
+    ));
+    let columns = ["company_id".to_string()];
+    let referent_columns = ["id".to_string()];
+    let key = KeyRef {
+        table: "people",
+        columns: &columns,
+        referent_table: "companies",
+        referent_columns: &referent_columns,
+        not_null_in_migration: false,
+        server_default_in_migration: false,
+    };
+    let judged = policy::judge(&schema, &Config::default(), key, None, None).unwrap();
+    let codes: Vec<&str> = judged.findings.iter().map(|f| f.code).collect();
+    assert_eq!(codes, ["passive-deletes-all"], "{:?}", judged.findings);
 }
