@@ -15,7 +15,7 @@ use crate::cli::{Common, Format};
 use crate::config::Config;
 use crate::database::Database;
 use crate::keyset::ExistingKey;
-use crate::models::{Schema, Table};
+use crate::models::{Schema, Table, qualified};
 use crate::policy::{self, Action, KeyRef, Rule};
 use crate::report::{self, Palette};
 
@@ -89,9 +89,9 @@ impl KeyCheck {
     pub fn label(&self) -> String {
         format!(
             "{}.{} -> {}.{}",
-            qualified(&self.schema, &self.table),
+            qualified(self.schema.as_deref(), &self.table),
             self.columns.join(","),
-            qualified(&self.referent_schema, &self.referent_table),
+            qualified(self.referent_schema.as_deref(), &self.referent_table),
             self.referent_columns.join(",")
         )
     }
@@ -116,19 +116,8 @@ impl CheckReport {
     }
 }
 
-fn qualified(schema: &Option<String>, table: &str) -> String {
-    match schema {
-        Some(schema) => format!("{schema}.{table}"),
-        None => table.to_string(),
-    }
-}
-
 fn same_set(a: &[String], b: &[String]) -> bool {
     a.len() == b.len() && a.iter().all(|x| b.contains(x))
-}
-
-fn same_table(a: &Table, b: &Table) -> bool {
-    a.name == b.name && a.schema == b.schema
 }
 
 fn answer(decision: policy::Decision) -> PolicyAnswer {
@@ -159,8 +148,8 @@ pub fn compare(schema: &Schema, config: &Config, url: &str, db: &Database) -> Ch
 }
 
 fn check_existing(schema: &Schema, config: &Config, key: &ExistingKey) -> KeyCheck {
-    let table_name = qualified(&key.schema, &key.table);
-    let referent = qualified(&key.referent_schema, &key.referent_table);
+    let table_name = qualified(key.schema.as_deref(), &key.table);
+    let referent = qualified(key.referent_schema.as_deref(), &key.referent_table);
     let key_ref = KeyRef {
         table: &table_name,
         columns: &key.columns,
@@ -262,7 +251,7 @@ fn missing_keys(schema: &Schema, config: &Config, keys: &[ExistingKey]) -> Vec<K
     let present: Vec<(&Table, &[String])> = keys
         .iter()
         .filter_map(|key| {
-            policy::find_table(schema, &qualified(&key.schema, &key.table))
+            policy::find_table(schema, &qualified(key.schema.as_deref(), &key.table))
                 .map(|t| (t, &key.columns[..]))
         })
         .collect();
@@ -271,7 +260,7 @@ fn missing_keys(schema: &Schema, config: &Config, keys: &[ExistingKey]) -> Vec<K
         for fk in &table.foreign_keys {
             let in_database = present
                 .iter()
-                .any(|(t, columns)| same_table(t, table) && same_set(columns, &fk.columns));
+                .any(|(t, columns)| t.same_table(table) && same_set(columns, &fk.columns));
             let reported = missing
                 .iter()
                 .any(|m| m.table == table.name && same_set(&m.columns, &fk.columns));

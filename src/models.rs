@@ -119,6 +119,18 @@ pub struct Table {
     pub single_table_subclasses: BTreeMap<String, Vec<String>>,
 }
 
+impl Table {
+    /// `schema.name`, or `name` without a schema: how keys and messages name the table.
+    pub fn qualified_name(&self) -> String {
+        qualified(self.schema.as_deref(), &self.name)
+    }
+
+    /// The same database table (name and schema).
+    pub fn same_table(&self, other: &Table) -> bool {
+        self.name == other.name && self.schema == other.schema
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
@@ -813,7 +825,8 @@ fn top_level_items(inside: &str) -> Option<Vec<&str>> {
     Some(items)
 }
 
-fn qualified(schema: Option<&str>, name: &str) -> String {
+/// `schema.name`, or `name` without a schema.
+pub fn qualified(schema: Option<&str>, name: &str) -> String {
     match schema {
         Some(schema) => format!("{schema}.{name}"),
         None => name.to_string(),

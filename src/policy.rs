@@ -573,25 +573,22 @@ fn subclass_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<
         };
         let why = deletes_rows(rel, side)?;
         let table = class_table(schema, class, &rel.origin.file)?;
-        let named = |t: &Table| match &t.schema {
-            Some(schema) => format!("{schema}.{}", t.name),
-            None => t.name.clone(),
-        };
-        if table.name != child.name || table.schema != child.schema {
+        if !table.same_table(child) {
             // A subclass with a key of its own like this one: the relationship is over that
             // key (the reader matches `foreign_keys=` by column name), not this one.
-            let referent = find_table(schema, key.referent_table);
+            let referent = find_table(schema, key.referent_table)?;
             let own_key = table.foreign_keys.iter().any(|fk| {
                 fk.columns == key.columns
-                    && find_table(schema, &fk.referent_table).map(named) == referent.map(named)
+                    && find_table(schema, &fk.referent_table)
+                        .is_some_and(|t| t.same_table(referent))
             });
             if own_key {
                 return None;
             }
             return Some(format!(
                 "{why} deletes {class} rows only: {class} is a joined-inheritance subclass of table {} (its own table {}); CASCADE would delete the table's other rows too",
-                named(child),
-                named(table)
+                child.qualified_name(),
+                table.qualified_name()
             ));
         }
         let declared = child.single_table_subclasses.get(class)?;
@@ -606,7 +603,7 @@ fn subclass_relationship(schema: &Schema, child: &Table, key: KeyRef) -> Option<
         }
         Some(format!(
             "{why} deletes {class} rows only: {class} is one class of table {} (single-table inheritance) and does not declare {}; CASCADE would delete the table's other rows too",
-            named(child),
+            child.qualified_name(),
             missing.join(", ")
         ))
     })
@@ -688,8 +685,7 @@ fn covering_relationship(
     // Relationships name classes; a class name two mapped classes share is resolved to the
     // one in the relationship's own file, or not at all.
     let table_of = |class: &str, rel: &Relationship| class_table(schema, class, &rel.origin.file);
-    let is =
-        |a: Option<&Table>, b: &Table| a.is_some_and(|a| a.name == b.name && a.schema == b.schema);
+    let is = |a: Option<&Table>, b: &Table| a.is_some_and(|a| a.same_table(b));
     // A relationship declared on a joined-inheritance subclass holds for its base table too.
     let is_or_inherits =
         |a: Option<&Table>, b: &Table| inheritance_chain(schema, a).any(|t| is(Some(t), b));

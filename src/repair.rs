@@ -16,6 +16,7 @@ use crate::discover::{self, Project, Revision};
 use crate::history::{self, Dialect, Unreadable};
 use crate::keyset::{ExistingKey, KeySet};
 use crate::models::Schema;
+use crate::models::qualified;
 use crate::parse::{self, Fields};
 use crate::policy::{self, Action, KeyRef, Rule};
 
@@ -99,21 +100,14 @@ fn same_action(a: Option<&str>, b: Option<&str>) -> bool {
     norm(a) == norm(b)
 }
 
-fn qualified(schema: &Option<String>, table: &str) -> String {
-    match schema {
-        Some(schema) => format!("{schema}.{table}"),
-        None => table.to_string(),
-    }
-}
-
 /// Judge every key the way the fixer judges a key in a migration: an explicit model or config
 /// value wins over the existing rule, heuristic evidence fills NO ACTION but never overrides a
 /// rule someone chose, and a key with findings is left alone.
 pub fn plan(keys: &KeySet, schema: &Schema, config: &Config) -> RepairPlan {
     let mut plan = RepairPlan::default();
     for key in &keys.keys {
-        let table = qualified(&key.schema, &key.table);
-        let referent = qualified(&key.referent_schema, &key.referent_table);
+        let table = qualified(key.schema.as_deref(), &key.table);
+        let referent = qualified(key.referent_schema.as_deref(), &key.referent_table);
         let key_ref = KeyRef {
             table: &table,
             columns: &key.columns,
@@ -626,9 +620,9 @@ fn render_bodies(plan: &RepairPlan, style: &RevisionStyle) -> (String, String) {
         let action = |d: &Option<String>| d.clone().unwrap_or_else(|| "NO ACTION".into());
         let mut text = format!(
             "# {}.{} -> {}.{}: ON DELETE {} -> {}",
-            qualified(&key.schema, &key.table),
+            qualified(key.schema.as_deref(), &key.table),
             key.columns.join(","),
-            qualified(&key.referent_schema, &key.referent_table),
+            qualified(key.referent_schema.as_deref(), &key.referent_table),
             key.referent_columns.join(","),
             action(&key.ondelete),
             action(&r.verdict.wanted_ondelete)
@@ -828,9 +822,9 @@ fn print(outcome: &Outcome, common: &Common) -> Result<()> {
 fn label(key: &ExistingKey) -> String {
     format!(
         "{}.{} -> {}.{}",
-        qualified(&key.schema, &key.table),
+        qualified(key.schema.as_deref(), &key.table),
         key.columns.join(","),
-        qualified(&key.referent_schema, &key.referent_table),
+        qualified(key.referent_schema.as_deref(), &key.referent_table),
         key.referent_columns.join(",")
     )
 }
