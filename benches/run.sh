@@ -5,6 +5,9 @@
 # (cache filled, nothing changed), the post-write-hook case (one new revision given by path,
 # warm model cache), the Python `ast` baseline (benches/baseline.py, 2 processes) and the
 # tree-sitter parse floor (benches/parse_floor.rs), taking turns: one run of each per round.
+# Two more rows split a cold run's distance from the floor: the floor plus one bare walk of
+# every tree (`--walk`), and the floor's files through the tool's own readers, with no
+# decision, edit or output after them (`--read`).
 # Prints medians, ratios against the targets (PASS/MISS) and peak RSS. Figures, not a test:
 # nothing here fails on a MISS.
 set -euo pipefail
@@ -95,6 +98,8 @@ json.dump([
      "command": [tool, "--project", project, hook, "--dry-run"], "after": f"rm -f {q(hook)}"},
     {"name": "baseline-time", "command": ["python3", "benches/baseline.py", project]},
     {"name": "floor-time", "command": [floor, project]},
+    {"name": "walk-time", "command": [floor, project, "--walk"]},
+    {"name": "read-time", "command": [floor, project, "--read"]},
 ], open(out, "w"))
 PY
 python3 benches/measure.py --runs "$RUNS" "$OUT/cases.json" >"$OUT/times.json"
@@ -108,6 +113,7 @@ load = lambda name: times[name] if name in times else json.load(open(f"{out}/{na
 tool, base, floor = load("tool"), load("baseline"), load("floor")
 cold, nocache, warm = load("cold"), load("nocache"), load("warm")
 base_t, floor_t, hook = load("baseline-time"), load("floor-time"), load("hook")
+walk_t, read_t = load("walk-time"), load("read-time")
 keys = len(tool["foreign_keys"])
 print(f"foreign key sites: tool {keys}, baseline {base['fk_sites']}, generator {manifest['fk_sites']}"
       f" -> {'agree' if keys == base['fk_sites'] == manifest['fk_sites'] else 'DIFFER'}")
@@ -116,6 +122,7 @@ print(f"floor parsed {floor['migrations_parsed']} migrations + {floor['models_pa
 print()
 print(f"{'case':<34}{'wall s':>9}{'cpu s':>9}{'peak RSS MB':>13}")
 rows = [("Python ast baseline (2 processes)", base_t), ("tree-sitter parse floor", floor_t),
+        ("floor + one walk of each tree", walk_t), ("floor files, the tool's readers", read_t),
         ("cold (cache deleted)", cold), ("cold --no-cache", nocache), ("warm (cache filled)", warm),
         ("post-write hook (1 file, warm)", hook)]
 for name, r in rows:
@@ -132,6 +139,9 @@ for label, key in (("wall", "wall"), ("cpu", "cpu")):
     target("warm >= 20x faster than baseline", base_t[key] / warm[key] >= 20,
            f"{base_t[key] / warm[key]:.1f}x")
     target("post-write hook < 50 ms", hook[key] < 0.050, f"{hook[key] * 1000:.0f} ms")
+print("-- a cold run against the floor (cpu): floor %.2fx, + one bare walk %.2fx, "
+      "+ the tool's reading %.2fx, the whole run %.2fx"
+      % (1, walk_t["cpu"] / floor_t["cpu"], read_t["cpu"] / floor_t["cpu"], cold["cpu"] / floor_t["cpu"]))
 peak = max(cold["rss_mb"], nocache["rss_mb"], warm["rss_mb"], hook["rss_mb"])
 target("peak RSS < 150 MB", peak < 150, f"{peak:.1f} MB")
 PY
