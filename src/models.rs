@@ -2827,11 +2827,9 @@ impl<'a> FileReader<'a> {
                     .is_some_and(|v| self.passive_all(*v)),
             });
         }
-        if value.kind() != "call" {
-            return None;
-        }
-        let callee = dotted_name(value.field("function")?, self.src)?;
-        if last_segment(&callee) != "backref" {
+        // Resolved through the imports, as `relationship` is: `backref as orm_backref`,
+        // `orm.backref`, `db.backref`; a project's own `backref()` is not SQLAlchemy's.
+        if self.call_name(value).as_deref() != Some("backref") {
             return None;
         }
         let args = CallArgs::of(value, self.src)?;

@@ -488,6 +488,60 @@ class Note(Base):
     );
 }
 
+/// `backref` is found however it is imported, as `relationship` is; a project's own function
+/// of that name is not SQLAlchemy's and configures nothing.
+#[test]
+fn a_backref_is_read_through_a_renamed_import_and_not_from_a_local_function() {
+    let models = |import: &str, call: &str| {
+        format!(
+            r#"
+from sqlalchemy import Column, ForeignKey, Integer
+from sqlalchemy.orm import declarative_base, relationship
+{import}
+Base = declarative_base()
+
+class User(Base):
+    __tablename__ = "users"
+    id = Column(Integer, primary_key=True)
+
+class Upload(Base):
+    __tablename__ = "uploads"
+    id = Column(Integer, primary_key=True)
+    uploader_id = Column(Integer, ForeignKey("users.id"))
+    uploader = relationship("User", backref={call}("uploads", passive_deletes=True))
+"#
+        )
+    };
+    let decision = |import: &str, call: &str| {
+        decide_in(
+            &[("models.py", &models(import, call))],
+            "uploads",
+            &["uploader_id"],
+            "users",
+            &["id"],
+        )
+    };
+    let deleting = "CASCADE (backref User.uploads of Upload.uploader passive_deletes=True)";
+    assert_eq!(
+        decision(
+            "from sqlalchemy.orm import backref as orm_backref",
+            "orm_backref"
+        ),
+        deleting
+    );
+    assert_eq!(
+        decision("import sqlalchemy.orm as orm", "orm.backref"),
+        deleting
+    );
+    assert_eq!(
+        decision(
+            "def backref(name, **options):\n    return (name, {})",
+            "backref"
+        ),
+        "SET NULL (nullable column)"
+    );
+}
+
 #[test]
 fn set_default_on_a_not_null_column_without_a_server_default_is_a_finding() {
     let models = r#"
