@@ -18,6 +18,7 @@ pub mod dburl;
 pub mod discover;
 pub mod fix;
 pub mod history;
+pub mod indentation;
 pub mod invariants;
 pub mod keyset;
 pub mod migrations;

@@ -128,6 +128,10 @@ pub fn parse_text(path: &Path, text: String) -> Result<SourceFile> {
         };
         bail!("{}:{line}: syntax error: {what}", path.display());
     }
+    if let Some((at, what)) = crate::indentation::first_refused(file.tree.root_node(), &file.text) {
+        let line = file.line_of(at);
+        bail!("{}:{line}: syntax error: {what}", path.display());
+    }
     if let Some((bad, what)) = rejected_by_python3(file.tree.root_node(), &file.text) {
         let line = file.line_of(bad.start_byte());
         bail!("{}:{line}: syntax error: {what}", path.display());
@@ -212,6 +216,12 @@ pub struct Kinds {
     pub identifier: u16,
     pub list_splat: u16,
     pub dictionary_splat: u16,
+    pub module: u16,
+    pub block: u16,
+    pub comment: u16,
+    pub decorated_definition: u16,
+    /// Clauses that sit at their statement's level: `elif`, `else`, `except`, `finally`.
+    pub clauses: [u16; 4],
     /// The kinds `holds_statements` enters.
     statement_holders: Vec<u16>,
     /// The ids of `FIELD_NAMES`, in order.
@@ -242,6 +252,16 @@ pub fn kinds() -> &'static Kinds {
             identifier: id("identifier"),
             list_splat: id("list_splat"),
             dictionary_splat: id("dictionary_splat"),
+            module: id("module"),
+            block: id("block"),
+            comment: id("comment"),
+            decorated_definition: id("decorated_definition"),
+            clauses: [
+                id("elif_clause"),
+                id("else_clause"),
+                id("except_clause"),
+                id("finally_clause"),
+            ],
             statement_holders: STATEMENT_HOLDERS.iter().map(|k| id(k)).collect(),
             field_ids: FIELD_NAMES
                 .iter()
@@ -446,13 +466,16 @@ fn too_deep_indent(text: &str) -> Option<(usize, usize)> {
     None
 }
 
-/// True when the text parses without any error node and holds nothing CPython 3 would refuse:
-/// the check run on every generated file before it may be written.
+/// True when the text parses without any error node, is indented as CPython requires and holds
+/// nothing else CPython 3 would refuse: the check run on every generated file before it may
+/// be written.
 pub fn parses_cleanly(text: &str) -> bool {
     // The indentation check must come before the parse: the parse itself is what aborts.
     indentation_is_safe(text)
         && parse_python(text, None).is_some_and(|tree| {
-            !tree.root_node().has_error() && rejected_by_python3(tree.root_node(), text).is_none()
+            !tree.root_node().has_error()
+                && crate::indentation::first_refused(tree.root_node(), text).is_none()
+                && rejected_by_python3(tree.root_node(), text).is_none()
         })
 }
 
@@ -463,8 +486,9 @@ pub fn indentation_is_safe(text: &str) -> bool {
 }
 
 /// `parses_cleanly` for a tree re-parsed after edits from a clean one: only nodes touching
-/// `changed` (byte ranges in the new text) can have become something CPython refuses. The
-/// caller checks `indentation_is_safe` before re-parsing.
+/// `changed` (byte ranges in the new text) can have become something CPython refuses, but an
+/// edit that adds or removes lines can leave any block misindented, so indentation is checked
+/// whole. The caller checks `indentation_is_safe` before re-parsing.
 pub fn edited_tree_is_clean(tree: &Tree, text: &str, changed: &[Range<usize>]) -> bool {
     let touches = |node: Node| {
         let span = node.byte_range();
@@ -473,6 +497,7 @@ pub fn edited_tree_is_clean(tree: &Tree, text: &str, changed: &[Range<usize>]) -
             .any(|c| span.start <= c.end && c.start <= span.end)
     };
     !tree.root_node().has_error()
+        && crate::indentation::first_refused(tree.root_node(), text).is_none()
         && rejected_by_python3_within(tree.root_node(), text, touches).is_none()
 }
 

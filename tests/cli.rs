@@ -241,6 +241,46 @@ fn syntax_error_names_file_and_line() {
     );
 }
 
+/// tree-sitter's grammar takes these; CPython (so Alembic) can't import them.
+#[test]
+fn indentation_cpython_refuses_is_a_syntax_error() {
+    let upgrade = "from alembic import op\n\ndef upgrade():\n    with op.batch_alter_table('notes') as batch_op:\n        batch_op.add_column(None)\n";
+    assert_bad_input(
+        format!("{upgrade}      batch_op.create_foreign_key(None, 'users', ['user_id'], ['id'])\n")
+            .as_bytes(),
+        "bad.py:6: syntax error: unindent does not match any outer indentation level",
+    );
+    assert_bad_input(
+        format!("{upgrade}\tbatch_op.create_foreign_key(None, 'users', ['user_id'], ['id'])\n")
+            .as_bytes(),
+        "bad.py:6: syntax error: inconsistent use of tabs and spaces in indentation",
+    );
+}
+
+/// A model file Python can't import is not read as if it said something else.
+#[test]
+fn a_misindented_model_file_is_a_syntax_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("models.py"),
+        "from sqlalchemy import Column, ForeignKey, Integer\nfrom sqlalchemy.orm import declarative_base, relationship\nBase = declarative_base()\n\nclass User(Base):\n    __tablename__ = 'users'\n    id = Column(Integer, primary_key=True)\n   notes = relationship('Note', cascade='all, delete-orphan')\n\nclass Note(Base):\n    __tablename__ = 'notes'\n    id = Column(Integer, primary_key=True)\n    user_id = Column(Integer, ForeignKey('users.id'))\n",
+    )
+    .unwrap();
+    let migration = dir.path().join("m.py");
+    let src = "from alembic import op\n\ndef upgrade():\n    op.create_foreign_key('fk_notes_user', 'notes', 'users', ['user_id'], ['id'])\n";
+    std::fs::write(&migration, src).unwrap();
+    let out = run_in(dir.path(), &["--write", "--models", "models.py", "m.py"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(
+            "models.py:8: syntax error: unindent does not match any outer indentation level"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&migration).unwrap(), src);
+}
+
 #[test]
 fn a_bad_file_beside_a_good_one_is_left_alone_and_the_good_one_is_fixed() {
     // As ruff does: the error is reported (exit 2), the file in error untouched, the rest fixed.
