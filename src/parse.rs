@@ -501,15 +501,17 @@ pub fn edited_tree_is_clean(tree: &Tree, text: &str, changed: &[Range<usize>]) -
         && rejected_by_python3_within(tree.root_node(), text, touches).is_none()
 }
 
-/// The first error or missing node, in document order. A loop, not recursion: an error deep
-/// inside 100,000 nested brackets must not overflow the stack.
+/// The first error or missing node, in document order, and the innermost: tree-sitter's error
+/// recovery may wrap a whole file in one error node whose only damaged part is a function
+/// deep inside it, and that part's line is the one to name (as CPython does). A loop, not
+/// recursion: an error deep inside 100,000 nested brackets must not overflow the stack.
 fn first_syntax_error(root: Node) -> Option<Node> {
     if !root.has_error() {
         return None;
     }
     let mut node = root;
     loop {
-        if node.is_error() || node.is_missing() {
+        if node.is_missing() {
             return Some(node);
         }
         let mut cursor = node.walk();

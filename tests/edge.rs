@@ -224,6 +224,44 @@ fn cpython_rejections_are_syntax_errors() {
     );
 }
 
+/// tree-sitter's error recovery can wrap a whole file in one error node (here: a migration
+/// of batch blocks, as autogenerate writes for SQLite); the error named is the innermost
+/// damaged part, at the line CPython names, not the file's first line.
+#[test]
+fn a_syntax_error_is_named_at_its_own_line() {
+    let migration = |def_upgrade: &str, stray: &str| {
+        let blocks = |call: &str| {
+            (0..6)
+                .map(|i| {
+                    format!(
+                        "    with op.batch_alter_table('t{i}', schema=None) as batch_op:\n        batch_op.{call}\n\n"
+                    )
+                })
+                .collect::<String>()
+        };
+        format!(
+            "\"\"\"add keys\n\nRevision ID: 381ffb76889e\n\"\"\"\nfrom alembic import op\nimport sqlalchemy as sa\n\n# revision identifiers, used by Alembic.\nrevision = '381ffb76889e'\ndown_revision = None\n\n\n{def_upgrade}\n    \"\"\"Upgrade schema.\"\"\"\n{stray}{}\n\ndef downgrade() -> None:\n{}",
+            blocks("create_foreign_key(None, 'users', ['user_id'], ['id'])"),
+            blocks("drop_constraint(None, type_='foreignkey')"),
+        )
+    };
+    let error = |text: String| {
+        parse::parse_text(Path::new("m.py"), text)
+            .err()
+            .map(|e| e.to_string())
+    };
+    // CPython: line 13, "expected ':'".
+    assert_eq!(
+        error(migration("def upgrade() -> None", "")).as_deref(),
+        Some("m.py:13: syntax error: unexpected `None`")
+    );
+    // CPython: line 15, "unmatched ')'".
+    assert_eq!(
+        error(migration("def upgrade() -> None:", ")\n")).as_deref(),
+        Some("m.py:15: syntax error: unexpected `)`")
+    );
+}
+
 /// The check enters only what can hold a rejection (the same `name=` twice for a repeated
 /// keyword, the word `print` / `exec`); these sit deep, in an f-string, across lines, or among
 /// many harmless `=`.
