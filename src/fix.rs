@@ -1141,11 +1141,36 @@ fn restore_old_rules(
         if ondelete.is_none() && onupdate.is_none() {
             continue;
         }
+        // A rule downgrade() already states and history contradicts is most often the rule of
+        // the database autogenerate compared against, changed by hand since: say which one
+        // goes, so that a rollback of that database is no surprise.
+        let replaced: Vec<String> = [
+            ("ondelete", &site.ondelete, ondelete),
+            ("onupdate", &site.onupdate, onupdate),
+        ]
+        .into_iter()
+        .filter_map(|(name, said, wanted)| {
+            let said = said.as_ref()?;
+            wanted?;
+            Some(match &said.value {
+                Some(value) => format!("{name}='{value}'"),
+                None => format!("its {name}"),
+            })
+        })
+        .collect();
+        let instead = if replaced.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", not the {} it said (the rule of the database autogenerate compared against, where the migrations give the key another)",
+                replaced.join(" and ")
+            )
+        };
         let mut key = report(
             site,
             Status::Fixed,
             format!(
-                "downgrade() restores the rules the key had before (history: {})",
+                "downgrade() restores the rules the key had before (history: {}){instead}",
                 old.origin
             ),
         );

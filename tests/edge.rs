@@ -507,6 +507,24 @@ fn history_is_believed_over_a_downgrade_that_says_otherwise() {
             && kept.contains("['editor_id'], ['id'], ondelete='SET NULL')\n\n\ndef downgrade"),
         "{kept}"
     );
+    // downgrade() gives the key back as history has it, and the report says which rule went.
+    assert!(
+        kept.ends_with("['editor_id'], ['id'], ondelete='NO ACTION')\n"),
+        "{kept}"
+    );
+    let plan = fix::plan_with_history(&file, &migration, &schema, &config, Some(&before(None)));
+    let restored: Vec<&str> = plan
+        .keys
+        .iter()
+        .filter(|k| k.line == 12)
+        .map(|k| k.reason.as_str())
+        .collect();
+    assert_eq!(
+        restored,
+        [
+            "downgrade() restores the rules the key had before (history: versions/001_notes.py:12), not the ondelete='SET NULL' it said (the rule of the database autogenerate compared against, where the migrations give the key another)"
+        ]
+    );
     // With history agreeing with downgrade(), the pair only reverts: it goes.
     let removed = fixed(&before(Some("SET NULL")));
     assert!(!removed.contains("create_foreign_key"), "{removed}");
