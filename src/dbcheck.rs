@@ -399,7 +399,11 @@ fn print_text(report: &CheckReport, common: &Common) -> Result<()> {
     let mut out = anstream::AutoStream::new(std::io::stdout().lock(), choice);
     let mut err = anstream::AutoStream::new(std::io::stderr().lock(), choice);
     let palette = Palette { on: true };
-    let rows = table_rows(report, common.quiet);
+    let mut rows = table_rows(report, common.quiet);
+    // Quiet and nothing disagrees: no table, not even its header.
+    if common.quiet && rows.len() == 1 {
+        rows.clear();
+    }
     let mut widths = [0usize; 5];
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row.iter()) {

@@ -426,7 +426,7 @@ pub fn judge(
         findings.push(Finding {
             code: "passive-deletes-all",
             message: format!(
-                "{leaving}: the ORM leaves these rows when the parent goes, for the database to refuse the delete or a trigger to handle; ON DELETE {effective} would change them. Set ondelete in ForeignKey() or in [rules]"
+                "{leaving}: the ORM leaves these rows when the parent goes, for the database to refuse the delete or a trigger to handle; ON DELETE {effective} would change them. Set ondelete on the model's key (ForeignKey(ondelete=...), or SQLModel's Field(ondelete=...)) or in [rules]"
             ),
         });
     }

@@ -203,6 +203,10 @@ fn sqlite_alembic_upgrade_before_and_after_the_fix() {
         "{}",
         out.report()
     );
+    // --quiet with nothing to say says nothing, not even the table's header.
+    let out = check_db(dir, &["--quiet"], &[]);
+    assert_eq!(code(&out), 0, "{}", out.report());
+    assert_eq!(out.stdout, "", "{}", out.report());
 }
 
 const RAW_MODELS: &str = r#"

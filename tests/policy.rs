@@ -359,7 +359,7 @@ class Tag(Base):
         .collect();
     let finding = |rel: &str, action: &str| {
         vec![format!(
-            "passive-deletes-all: {rel}: the ORM leaves these rows when the parent goes, for the database to refuse the delete or a trigger to handle; ON DELETE {action} would change them. Set ondelete in ForeignKey() or in [rules]"
+            "passive-deletes-all: {rel}: the ORM leaves these rows when the parent goes, for the database to refuse the delete or a trigger to handle; ON DELETE {action} would change them. Set ondelete on the model's key (ForeignKey(ondelete=...), or SQLModel's Field(ondelete=...)) or in [rules]"
         )]
     };
     assert_eq!(
