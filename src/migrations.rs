@@ -34,6 +34,20 @@ pub enum SiteKind {
     ModelHelper,
 }
 
+impl SiteKind {
+    /// The call as a user wrote it, for a report line that has no table to name.
+    pub fn call(self) -> &'static str {
+        match self {
+            SiteKind::CreateTable | SiteKind::ModelConstraint => "ForeignKeyConstraint(...)",
+            SiteKind::Inline | SiteKind::ModelForeignKey => "ForeignKey(...)",
+            SiteKind::CreateForeignKey => "op.create_foreign_key(...)",
+            SiteKind::BatchCreateForeignKey => "batch_op.create_foreign_key(...)",
+            SiteKind::ModelField => "Field(foreign_key=...)",
+            SiteKind::ModelHelper => "the key helper's call",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Section {

@@ -311,7 +311,7 @@ pub fn key_line_plain(shown: &str, key: &KeyReport) -> String {
 
 fn key_line(shown: &str, key: &KeyReport, palette: &Palette) -> String {
     let label = match (&key.table, &key.referent_table) {
-        (None, None) if key.columns.is_empty() => format!("{:?} call", key.kind),
+        (None, None) if key.columns.is_empty() => key.kind.call().to_string(),
         _ => format!(
             "{}.{} -> {}.{}",
             key.table.as_deref().unwrap_or("?"),
