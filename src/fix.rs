@@ -110,12 +110,19 @@ pub struct ImportFix {
 }
 
 /// Which suppression comments took effect, so the unused ones can be reported.
-struct Suppressor {
+pub(crate) struct Suppressor {
     comments: Suppressions,
     used: HashSet<usize>,
 }
 
 impl Suppressor {
+    pub(crate) fn read(file: &SourceFile) -> Suppressor {
+        Suppressor {
+            comments: Suppressions::read(file),
+            used: HashSet::new(),
+        }
+    }
+
     /// When `line` is covered: marks the comment used and says which it is.
     fn check(&mut self, line: usize) -> Option<String> {
         let directive = self.comments.covering(line)?;
@@ -127,7 +134,7 @@ impl Suppressor {
         self.comments.covering(line).is_some()
     }
 
-    fn notices(&self) -> Vec<FileFinding> {
+    pub(crate) fn notices(&self) -> Vec<FileFinding> {
         let mut out: Vec<FileFinding> = self
             .comments
             .directives
@@ -180,10 +187,7 @@ pub fn plan_with_history(
     before: Option<&KeySet>,
 ) -> FilePlan {
     let mut plan = FilePlan::default();
-    let mut suppressor = Suppressor {
-        comments: Suppressions::read(file),
-        used: HashSet::new(),
-    };
+    let mut suppressor = Suppressor::read(file);
     let mut removed: HashSet<StatementId> = HashSet::new();
     let mut reverts = revert_pairs(&file.text, migration, schema, config, before);
     if let Some(before) = before {
@@ -264,11 +268,21 @@ pub fn plan_with_history(
 }
 
 /// A key that is not already right, under a suppression comment: left as it is.
-fn suppress_key(mut key: KeyReport, suppressor: &mut Suppressor) -> KeyReport {
+fn suppress_key(key: KeyReport, suppressor: &mut Suppressor) -> KeyReport {
+    let line = key.line;
+    suppress_key_on(key, line, suppressor)
+}
+
+/// `key` as suppressed when `line` (where its call starts) is covered and it needed a change.
+pub(crate) fn suppress_key_on(
+    mut key: KeyReport,
+    line: usize,
+    suppressor: &mut Suppressor,
+) -> KeyReport {
     if key.status == Status::Ok {
         return key;
     }
-    let Some(why) = suppressor.check(key.line) else {
+    let Some(why) = suppressor.check(line) else {
         return key;
     };
     let was = match key.status {

@@ -36,6 +36,12 @@ pub fn plan(
         .collect();
     let by_path: HashMap<&Path, &SourceFile> =
         sources.iter().map(|s| (s.path.as_path(), s)).collect();
+    // `# fix-migrations: ignore` on the line a key's call starts on leaves the call as it is,
+    // as it does in a migration.
+    let mut suppressors: HashMap<&Path, fix::Suppressor> = sources
+        .iter()
+        .map(|s| (s.path.as_path(), fix::Suppressor::read(s)))
+        .collect();
     // Keys sharing one call (an Annotated alias, a mixin column) get one edit, or none when
     // they need different ones: (file, call start) -> (call span, keywords and report index).
     let mut shared: HashMap<(PathBuf, usize), SharedCall> = HashMap::new();
@@ -47,6 +53,15 @@ pub fn plan(
             };
             let plan = plans.entry(file.path.clone()).or_default();
             let mut planned = plan_key(file, schema, config, table_key, table, fk, source);
+            let suppressor = suppressors
+                .get_mut(file.path.as_path())
+                .expect("a suppressor per source");
+            let call_line = file.line_of(source.range.start);
+            planned.report = fix::suppress_key_on(planned.report, call_line, suppressor);
+            if planned.report.status == Status::Suppressed {
+                planned.edits.clear();
+                planned.findings.clear();
+            }
             planned.report.edits.clone_from(&planned.edits);
             plan.findings.extend(planned.findings);
             if !planned.edits.is_empty() {
@@ -90,7 +105,10 @@ pub fn plan(
             message,
         });
     }
-    for plan in plans.values_mut() {
+    for (path, plan) in plans.iter_mut() {
+        if let Some(suppressor) = suppressors.get(path.as_path()) {
+            plan.notices = suppressor.notices();
+        }
         plan.keys.sort_by_key(|k| k.line);
         plan.findings.sort_by_key(|f| f.line);
         // A column with two ForeignKeys reports its misplaced ondelete once.

@@ -279,3 +279,69 @@ for t in sorted(md.tables.values(), key=lambda t: t.name):
         insta::assert_snapshot!("model_fix_imported", printed);
     });
 }
+
+/// A key left as it is in its migration (`# fix-migrations: ignore`) needs the same in its
+/// model, or `--fix-models` writes the policy's rule there and `alembic check` finds the model
+/// and the database apart. The comment works in a model file as in a migration.
+#[test]
+fn a_suppressed_model_key_gets_no_edit() {
+    let text = r#"from sqlalchemy import Column, ForeignKey, Integer
+from sqlalchemy.orm import declarative_base
+
+Base = declarative_base()
+
+
+class Post(Base):
+    __tablename__ = "posts"
+    id = Column(Integer, primary_key=True)
+
+
+class Like(Base):
+    __tablename__ = "likes"
+    id = Column(Integer, primary_key=True)
+    post_id = Column(Integer, ForeignKey("posts.id"), nullable=False)  # fix-migrations: ignore  purged by a nightly job
+    # fix-migrations: ignore
+    other_id = Column(Integer, ForeignKey("posts.id"), nullable=False)
+    third_id = Column(Integer, ForeignKey("posts.id"), nullable=False)
+    # fix-migrations: ignore
+    kept_id = Column(Integer, ForeignKey("posts.id", ondelete="RESTRICT"), nullable=False)
+"#;
+    let file = parse_text(&PathBuf::from("models.py"), text.to_string()).unwrap();
+    let schema = read_models(std::slice::from_ref(&file));
+    let mut plans = model_fix::plan(std::slice::from_ref(&file), &schema, &Config::default());
+    let plan = plans.remove(&file.path).unwrap();
+    let lines: Vec<String> = plan
+        .keys
+        .iter()
+        .map(|k| key_line_plain("models.py", k))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "models.py:15: likes.post_id -> posts.id: suppressed by `# fix-migrations: ignore` on line 15 (purged by a nightly job); would set ondelete CASCADE",
+            "models.py:17: likes.other_id -> posts.id: suppressed by `# fix-migrations: ignore` on line 16; would set ondelete CASCADE",
+            "models.py:18: likes.third_id -> posts.id: ondelete CASCADE (NOT NULL column)",
+            "models.py:20: likes.kept_id -> posts.id: ondelete RESTRICT (model: ondelete='RESTRICT' at models.py:20) already right",
+        ]
+    );
+    let fixed = fix::fixed_text(&file, plan.edits).unwrap();
+    assert_eq!(
+        fixed,
+        text.replace(
+            "third_id = Column(Integer, ForeignKey(\"posts.id\"), nullable=False)",
+            "third_id = Column(Integer, ForeignKey(\"posts.id\", ondelete=\"CASCADE\"), nullable=False)"
+        )
+    );
+    // The comment above an already-right key suppresses nothing: a note, as in a migration.
+    let notices: Vec<String> = plan
+        .notices
+        .iter()
+        .map(|n| format!("{}: {}", n.line, n.message))
+        .collect();
+    assert_eq!(
+        notices,
+        [
+            "19: `# fix-migrations: ignore` suppresses nothing: no foreign key on line 20 needs a change"
+        ]
+    );
+}
