@@ -267,7 +267,9 @@ pub fn run(args: &Args) -> Result<ExitCode> {
             &inputs.config,
             args.common.write,
         );
-        (run.outcomes, Some(run.schema))
+        let mut schema = run.schema;
+        schema.shown_from.clone_from(&inputs.schema.shown_from);
+        (run.outcomes, Some(schema))
     } else {
         (vec![], None)
     };
@@ -376,7 +378,9 @@ fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
                 .map(|f| FileKey::of(&f.path, f.text.as_bytes()))
                 .collect::<Result<Vec<FileKey>>>()?;
             let key = FileKey::combined(sources.iter().map(|f| f.path.as_path()).zip(&keys));
-            Ok((models::read_models(&sources), key, sources))
+            let mut schema = models::read_models(&sources);
+            schema.shown_from = Some(root.clone());
+            Ok((schema, key, sources))
         } else {
             let (schema, key) =
                 read_schema_keyed(&args.common, &config, &root, project.as_ref(), cwd, &hashes)?;
@@ -473,7 +477,8 @@ pub fn read_schema_keyed(
     );
     let cache: Cache<Schema> = Cache::open(root, "models", 1, !common.no_cache);
     // Taken, not copied: the shard is written only on a miss.
-    if let Some(schema) = cache.take(root, &set_key, 0) {
+    if let Some(mut schema) = cache.take(root, &set_key, 0) {
+        schema.shown_from = Some(root.to_path_buf());
         return Ok((schema, set_key));
     }
     let need_marker = candidates.need_marker;
@@ -490,16 +495,18 @@ pub fn read_schema_keyed(
         .into_iter()
         .flatten()
         .collect();
-    let schema = models::read_models_streamed(model_files)?;
+    let mut schema = models::read_models_streamed(model_files)?;
     if !cache.enabled() {
+        schema.shown_from = Some(root.to_path_buf());
         return Ok((schema, set_key));
     }
     // Stored, written, and moved back out: a schema is tens of megabytes, not to be copied.
     cache.put(root, set_key, 0, schema);
     cache.save();
-    let schema = cache
+    let mut schema = cache
         .take(root, &set_key, 0)
         .expect("the schema just stored is in this run's view of the cache");
+    schema.shown_from = Some(root.to_path_buf());
     Ok((schema, set_key))
 }
 

@@ -230,7 +230,7 @@ fn check_existing(schema: &Schema, config: &Config, key: &ExistingKey) -> KeyChe
         check.message = Some(format!(
             "no model declares this key (table {} is declared at {})",
             table_name,
-            short_origin(&table.origin.file, table.origin.line)
+            schema.shown_origin(&table.origin.file, table.origin.line)
         ));
         CheckStatus::NotInModels
     } else if !findings.is_empty() {
@@ -301,14 +301,6 @@ fn missing_keys(schema: &Schema, config: &Config, keys: &[ExistingKey]) -> Vec<K
         }
     }
     missing
-}
-
-fn short_origin(file: &Path, line: usize) -> String {
-    let name = file.file_name().map_or_else(
-        || file.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    format!("{name}:{line}")
 }
 
 // ---- output ----------------------------------------------------------------------------------

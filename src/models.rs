@@ -88,6 +88,11 @@ pub struct Schema {
     /// time. Derived data, so never cached or compared; reset it if the schema changes.
     #[serde(skip)]
     pub relationship_index: std::sync::OnceLock<crate::policy::RelationshipIndex>,
+    /// The directory a reason shows model files from (`app/users/models.py:14`): the project's
+    /// root, set by the run that read the schema. None shows the file's name alone. Set per
+    /// run, never cached.
+    #[serde(skip)]
+    pub shown_from: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -257,6 +262,19 @@ pub struct Backref {
 impl Schema {
     pub fn table(&self, qualified: &str) -> Option<&Table> {
         self.tables.get(qualified)
+    }
+
+    /// `file:line` as a reason shows it: from `shown_from` when the file is under it (a
+    /// project's model files are often all called `models.py`), else the file's name.
+    pub fn shown_origin(&self, file: &Path, line: usize) -> String {
+        let shown = self
+            .shown_from
+            .as_deref()
+            .and_then(|root| file.strip_prefix(root).ok())
+            .filter(|relative| !relative.as_os_str().is_empty())
+            .or_else(|| file.file_name().map(Path::new))
+            .unwrap_or(file);
+        format!("{}:{line}", shown.display())
     }
 }
 

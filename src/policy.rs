@@ -181,7 +181,7 @@ pub fn decide(schema: &Schema, config: &Config, key: KeyRef) -> Result<Decision,
         let reason = format!(
             "model: ondelete='{}' at {}",
             fk.ondelete.as_deref().unwrap_or(""),
-            origin(fk)
+            origin(schema, fk)
         );
         return Ok(Decision {
             ondelete: action,
@@ -192,7 +192,7 @@ pub fn decide(schema: &Schema, config: &Config, key: KeyRef) -> Result<Decision,
         });
     }
     trail.push(match model_fk {
-        Some(fk) => format!("1 model: no ondelete on the key at {}", origin(fk)),
+        Some(fk) => format!("1 model: no ondelete on the key at {}", origin(schema, fk)),
         None => "1 model: the key is not declared in the models".to_string(),
     });
 
@@ -436,7 +436,7 @@ pub fn judge(
                 code: "misplaced-ondelete",
                 message: format!(
                     "ondelete={value:?} is passed to the column at {}, not to ForeignKey(): SQLAlchemy raises TypeError; move it into ForeignKey(...)",
-                    origin(fk)
+                    origin(schema, fk)
                 ),
             });
         }
@@ -448,7 +448,7 @@ pub fn judge(
                     code: "invalid-action",
                     message: format!(
                         "{what}={text:?} in the model at {} is not a valid action",
-                        origin(fk)
+                        origin(schema, fk)
                     ),
                 });
             }
@@ -959,10 +959,6 @@ fn same_set(a: &[String], b: &[String]) -> bool {
     a.len() == b.len() && a.iter().all(|x| b.contains(x))
 }
 
-fn origin(fk: &ModelForeignKey) -> String {
-    let file = fk.origin.file.file_name().map_or_else(
-        || fk.origin.file.display().to_string(),
-        |f| f.to_string_lossy().into_owned(),
-    );
-    format!("{file}:{}", fk.origin.line)
+fn origin(schema: &Schema, fk: &ModelForeignKey) -> String {
+    schema.shown_origin(&fk.origin.file, fk.origin.line)
 }

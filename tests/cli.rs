@@ -241,6 +241,30 @@ fn syntax_error_names_file_and_line() {
     );
 }
 
+/// In a project of packages every model file may be called `models.py`: a reason names the
+/// model file from the project's root, as the diff does.
+#[test]
+fn a_reason_names_the_model_file_from_the_project_root() {
+    let (_tmp, root) = example("flask-notes");
+    let models = std::fs::read_to_string(root.join("models.py")).unwrap();
+    std::fs::create_dir_all(root.join("app/notes")).unwrap();
+    std::fs::write(
+        root.join("app/notes/models.py"),
+        models.replace(
+            "db.ForeignKey(\"users.id\"))\n",
+            "db.ForeignKey(\"users.id\", ondelete=\"CASCADE\"))\n",
+        ),
+    )
+    .unwrap();
+    std::fs::remove_file(root.join("models.py")).unwrap();
+    let out = run_in(&root, &[]);
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("ondelete CASCADE (model: ondelete='CASCADE' at app/notes/models.py:53)"),
+        "{stderr}"
+    );
+}
+
 /// tree-sitter's grammar takes these; CPython (so Alembic) can't import them.
 #[test]
 fn indentation_cpython_refuses_is_a_syntax_error() {
