@@ -378,9 +378,7 @@ fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
                 .map(|f| FileKey::of(&f.path, f.text.as_bytes()))
                 .collect::<Result<Vec<FileKey>>>()?;
             let key = FileKey::combined(sources.iter().map(|f| f.path.as_path()).zip(&keys));
-            let mut schema = models::read_models(&sources);
-            schema.shown_from = Some(root.clone());
-            Ok((schema, key, sources))
+            Ok((models::read_models(&sources), key, sources))
         } else {
             let (schema, key) =
                 read_schema_keyed(&args.common, &config, &root, project.as_ref(), cwd, &hashes)?;
@@ -389,7 +387,9 @@ fn gather(args: &Args, cwd: &Path) -> Result<Inputs> {
     };
     let (migrations, models) = rayon::join(read_migrations, read_models);
     let migrations = migrations?;
-    let (schema, schema_key, model_sources) = models?;
+    let (mut schema, schema_key, model_sources) = models?;
+    // Reasons show model files from the run's root; however the schema was read.
+    schema.shown_from = Some(root.clone());
     Ok(Inputs {
         root,
         migrations,
@@ -445,8 +445,9 @@ pub fn read_schema(
     cwd: &Path,
 ) -> Result<Schema> {
     let hashes = HashIndex::open(root, !common.no_cache);
-    let schema = read_schema_keyed(common, config, root, project, cwd, &hashes)?.0;
+    let mut schema = read_schema_keyed(common, config, root, project, cwd, &hashes)?.0;
     hashes.save();
+    schema.shown_from = Some(root.to_path_buf());
     Ok(schema)
 }
 
@@ -477,8 +478,7 @@ pub fn read_schema_keyed(
     );
     let cache: Cache<Schema> = Cache::open(root, "models", 1, !common.no_cache);
     // Taken, not copied: the shard is written only on a miss.
-    if let Some(mut schema) = cache.take(root, &set_key, 0) {
-        schema.shown_from = Some(root.to_path_buf());
+    if let Some(schema) = cache.take(root, &set_key, 0) {
         return Ok((schema, set_key));
     }
     let need_marker = candidates.need_marker;
@@ -495,18 +495,16 @@ pub fn read_schema_keyed(
         .into_iter()
         .flatten()
         .collect();
-    let mut schema = models::read_models_streamed(model_files)?;
+    let schema = models::read_models_streamed(model_files)?;
     if !cache.enabled() {
-        schema.shown_from = Some(root.to_path_buf());
         return Ok((schema, set_key));
     }
     // Stored, written, and moved back out: a schema is tens of megabytes, not to be copied.
     cache.put(root, set_key, 0, schema);
     cache.save();
-    let mut schema = cache
+    let schema = cache
         .take(root, &set_key, 0)
         .expect("the schema just stored is in this run's view of the cache");
-    schema.shown_from = Some(root.to_path_buf());
     Ok((schema, set_key))
 }
 
